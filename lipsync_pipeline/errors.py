@@ -1,0 +1,170 @@
+"""The one exception tree of lipsync-pipeline.
+
+Every error a user can cause or meet is one of these; the CLI turns them into a
+message and an exit code, never a traceback. Third-party errors (httpx, trio,
+PyYAML, jsonschema, PyAV) are translated at the module boundary that meets them
+(``raise ApiError(...) from exc``).
+
+Hierarchy::
+
+    LipsyncError                    base; ``exit_code`` says how the CLI exits
+    ├── UsageError                  bad flags or environment (exit 2)
+    │   └── ConfigError             missing API key, bad base URL, local paths on a remote API
+    ├── InputError                  a user's file is wrong; carries ``problems`` (exit 2)
+    │   ├── ManifestError           the manifest: YAML, schema, semantic checks
+    │   └── LockfileError           the lockfile: corrupt, future version, contradicts the manifest
+    ├── RunLockHeld                 another live run holds the lockfile (exit 3)
+    ├── ApiError                    the API answered something we cannot go on with (exit 4)
+    │   ├── AuthError               401/403: the key is missing, malformed or refused
+    │   ├── RequestRejected         400/404/422: the API says the request itself is wrong
+    │   └── TransientApiError       network/5xx/429 still failing after every allowed retry
+    ├── StudioError                 the reference studio could not start or serve (exit 4)
+    └── Interrupted                 Ctrl-C / SIGTERM; in-flight work is recorded (exit 130)
+
+A ``Problem`` is one located finding: ``file:line:col: where: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_JOBS_FAILED",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "ApiError",
+    "AuthError",
+    "ConfigError",
+    "InputError",
+    "Interrupted",
+    "LipsyncError",
+    "LockfileError",
+    "ManifestError",
+    "Problem",
+    "RequestRejected",
+    "RunLockHeld",
+    "StudioError",
+    "TransientApiError",
+    "UsageError",
+]
+
+EXIT_OK: Final = 0
+EXIT_JOBS_FAILED: Final = 1
+EXIT_INPUT: Final = 2
+EXIT_LOCKED: Final = 3
+EXIT_API: Final = 4
+EXIT_INTERRUPTED: Final = 130
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding in a file, located as precisely as the file allows.
+
+    ``line`` and ``column`` are 1-based; ``None`` where the file has no lines
+    (a binary file, a missing file). ``where`` is the data path, e.g. ``jobs[2].audio``.
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        loc = self.file
+        if self.line is not None:
+            loc += f":{self.line}"
+            if self.column is not None:
+                loc += f":{self.column}"
+        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "where": self.where,
+            "message": self.message,
+        }
+
+
+class LipsyncError(Exception):
+    """Base of every error lipsync-pipeline raises on purpose."""
+
+    exit_code: int = EXIT_INPUT
+
+
+class UsageError(LipsyncError):
+    """The command line or the environment is wrong."""
+
+    exit_code = EXIT_INPUT
+
+
+class ConfigError(UsageError):
+    """Configuration that cannot work: no API key for a remote API, a bad base URL, ..."""
+
+
+class InputError(LipsyncError):
+    """A user's file is wrong. ``problems`` lists every finding, not just the first."""
+
+    exit_code = EXIT_INPUT
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: Sequence[Problem] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid input")
+
+
+class ManifestError(InputError):
+    """The manifest is not valid: syntax, schema or semantic checks."""
+
+
+class LockfileError(InputError):
+    """The lockfile cannot be trusted: corrupt, truncated, from a future version, ..."""
+
+
+class RunLockHeld(LipsyncError):
+    """Another live ``run`` holds the lockfile."""
+
+    exit_code = EXIT_LOCKED
+
+
+class ApiError(LipsyncError):
+    """The API answered something we cannot go on with.
+
+    ``status`` is the HTTP status when there was one. Messages never contain the API key.
+    """
+
+    exit_code = EXIT_API
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """401/403: the API key is missing, malformed or refused."""
+
+
+class RequestRejected(ApiError):
+    """400/404/422: the API says this request is wrong; retrying will not help."""
+
+
+class TransientApiError(ApiError):
+    """Network failures, 5xx or 429 that outlived every allowed retry."""
+
+
+class StudioError(LipsyncError):
+    """The reference studio could not start or serve."""
+
+    exit_code = EXIT_API
+
+
+class Interrupted(LipsyncError):
+    """Ctrl-C or SIGTERM: submissions stopped, in-flight work recorded."""
+
+    exit_code = EXIT_INTERRUPTED
