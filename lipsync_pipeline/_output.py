@@ -1,0 +1,169 @@
+"""Everything the CLI shows: logging setup, tables, the live progress display, JSON.
+
+Human output goes through rich; machine output is plain ``json.dumps`` on
+stdout. Logs go to stderr, as console lines on a terminal and JSON lines
+otherwise, with any API-key-shaped string redacted as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import IO, Any, Final
+
+import structlog
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from lipsync_pipeline.errors import InputError, LipsyncError
+
+__all__ = [
+    "ProgressDisplay",
+    "configure_logging",
+    "emit_json",
+    "print_error",
+    "stdout_console",
+    "table",
+]
+
+_SECRET: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9]+")
+_REDACTED: Final = "sk_***"
+_REFRESH_PER_SECOND: Final = 4
+_STATE_ORDER: Final = (
+    "queued",
+    "submitting",
+    "processing",
+    "downloading",
+    "completed",
+    "skipped",
+    "failed",
+    "error",
+    "timed_out",
+    "cancelled",
+)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SECRET.sub(_REDACTED, value)
+    return value
+
+
+def _redact_processor(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        event[key] = _redact(value)
+    return event
+
+
+def configure_logging(fmt: str, verbosity: int) -> None:
+    """Configure structlog (and the stdlib loggers of hypercorn) once, from the CLI.
+
+    ``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise).
+    ``verbosity``: -1 warnings only, 0 info, 1 debug.
+    """
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Third-party stdlib loggers (hypercorn, httpx) stay quiet unless asked for.
+    logging.basicConfig(
+        level=logging.WARNING if verbosity < 1 else logging.DEBUG,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def stdout_console() -> Console:
+    return Console(file=sys.stdout, soft_wrap=False, highlight=False)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:
+    out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for name in columns:
+        out.add_column(name, overflow="fold")
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def emit_json(data: Any, stream: IO[str] | None = None) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    print(_SECRET.sub(_REDACTED, text), file=stream or sys.stdout)
+
+
+def print_error(exc: LipsyncError, fmt: str) -> None:
+    """A user's mistake: the message, never a traceback."""
+    message = _SECRET.sub(_REDACTED, str(exc))
+    if fmt == "json":
+        errors: list[dict[str, object]]
+        if isinstance(exc, InputError):
+            errors = [p.as_dict() for p in exc.problems]
+        else:
+            errors = [{"message": message}]
+        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
+        return
+    for line in message.splitlines() or [type(exc).__name__]:
+        print(f"error: {line}", file=sys.stderr)
+
+
+class ProgressDisplay:
+    """Counts of jobs by state with an ETA, live on a terminal; silent otherwise."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._state: dict[str, str] = {}
+        self._started = time.monotonic()
+        self._enabled = enabled
+        self._console = Console(file=sys.stderr)
+
+    def job_state(self, job_id: str, state: str) -> None:
+        self._state[job_id] = state
+
+    def _render(self) -> Text:
+        counts = Counter(self._state.values())
+        total = len(self._state)
+        done = sum(counts[s] for s in _STATE_ORDER[4:])
+        parts = [f"{counts[s]} {s}" for s in _STATE_ORDER if counts[s]]
+        elapsed = time.monotonic() - self._started
+        eta = ""
+        if 0 < done < total:
+            eta = f"  ETA {(elapsed / done) * (total - done):.0f}s"
+        return Text(f"[{done}/{total}] {', '.join(parts)}  {elapsed:.0f}s{eta}")
+
+    @contextmanager
+    def live(self) -> Iterator[ProgressDisplay]:
+        if not self._enabled:
+            yield self
+            return
+        with Live(
+            get_renderable=self._render,
+            console=self._console,
+            refresh_per_second=_REFRESH_PER_SECOND,
+            transient=True,
+        ):
+            yield self

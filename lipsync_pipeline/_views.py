@@ -1,0 +1,201 @@
+"""What ``plan``, ``status`` and ``run`` show: one table and one JSON shape each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from lipsync_pipeline._output import table
+from lipsync_pipeline.client import JobStatus
+from lipsync_pipeline.pipeline import Checked
+from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.runner import RunReport
+
+__all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
+
+_INPUT_FIELDS = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
+
+
+def _inputs(step: Step) -> dict[str, str]:
+    if step.job is None:
+        return {}
+    form = step.job.form_state
+    return {name: str(form[name]) for name in _INPUT_FIELDS if name in form}
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    job, entry = step.job, step.entry
+    out: dict[str, Any] = {"job": step.job_id, "action": str(step.action), "reason": step.reason}
+    if job is not None:
+        out.update(
+            kind=job.kind,
+            model=job.model,
+            fingerprint=job.fingerprint,
+            form_state=dict(job.form_state),
+            webhook=job.webhook,
+        )
+    if entry is not None:
+        out["recorded"] = {
+            "status": entry.status,
+            "request_id": entry.request_id,
+            "fingerprint": entry.fingerprint,
+        }
+    return out
+
+
+def _summary(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no jobs"
+
+
+def plan_json(checked: Checked) -> dict[str, Any]:
+    steps = checked.plan.steps
+    return {
+        "manifest": checked.manifest.display_name,
+        "lock": str(checked.lock.path),
+        "up_to_date": checked.plan.is_noop,
+        "counts": dict(checked.plan.counts()),
+        "submissions": sum(1 for s in steps if s.action.submits),
+        "steps": [_step_json(s) for s in steps],
+    }
+
+
+def plan_table(checked: Checked) -> Group:
+    rows = []
+    for step in checked.plan.steps:
+        job = step.job
+        inputs = "\n".join(f"{k}: {v}" for k, v in _inputs(step).items())
+        rows.append(
+            [
+                str(step.action),
+                step.job_id,
+                job.kind if job else "",
+                job.model if job else "",
+                inputs,
+                step.reason,
+            ]
+        )
+    out = table(
+        f"plan for {checked.manifest.display_name}",
+        ["ACTION", "JOB", "KIND", "MODEL", "INPUTS", "WHY"],
+        rows,
+    )
+    submissions = sum(1 for s in checked.plan.steps if s.action.submits)
+    foot = (
+        "up to date: a run would make no API call"
+        if checked.plan.is_noop
+        else f"{_summary(checked.plan.counts())}; {submissions} paid submission(s)"
+    )
+    return Group(out, Text(foot))
+
+
+def status_json(checked: Checked, live: Mapping[str, JobStatus]) -> dict[str, Any]:
+    jobs = []
+    for step in checked.plan.steps:
+        entry = step.entry
+        row: dict[str, Any] = {
+            "job": step.job_id,
+            "next": str(step.action),
+            "reason": step.reason,
+            "recorded": None,
+        }
+        if entry is not None:
+            row["recorded"] = {
+                "status": entry.status,
+                "request_id": entry.request_id,
+                "output_url": entry.output_url,
+                "error": entry.error,
+                "execution_time_ms": entry.execution_time_ms,
+                "artifact": None
+                if entry.artifact is None
+                else {
+                    "path": entry.artifact.path,
+                    "sha256": entry.artifact.sha256,
+                    "bytes": entry.artifact.bytes,
+                },
+                "artifact_state": str(checked.artifacts[step.job_id])
+                if step.job_id in checked.artifacts
+                else None,
+            }
+        if step.job_id in live:
+            status = live[step.job_id]
+            row["live"] = {"status": status.status, "output": status.output, "error": status.error}
+        jobs.append(row)
+    return {"manifest": checked.manifest.display_name, "lock": str(checked.lock.path), "jobs": jobs}
+
+
+def status_table(checked: Checked, live: Mapping[str, JobStatus]) -> Table:
+    rows = []
+    for item in status_json(checked, live)["jobs"]:
+        recorded = item["recorded"] or {}
+        artifact = recorded.get("artifact") or {}
+        state = recorded.get("status", "—")
+        if "live" in item:
+            state += f" (API: {item['live']['status']})"
+        rows.append(
+            [
+                item["job"],
+                state,
+                recorded.get("request_id") or "",
+                artifact.get("path", ""),
+                str(recorded.get("artifact_state") or ""),
+                f"{item['next']}: {item['reason']}",
+            ]
+        )
+    return table(
+        f"status of {checked.manifest.display_name}",
+        ["JOB", "STATUS", "REQUEST", "ARTIFACT", "FILE", "NEXT RUN"],
+        rows,
+    )
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "interrupted": report.interrupted,
+        "elapsed_seconds": round(report.elapsed, 3),
+        "requests": report.requests,
+        "counts": dict(Counter(str(r.outcome) for r in report.results)),
+        "jobs": [
+            {
+                "job": r.job_id,
+                "action": str(r.action),
+                "outcome": str(r.outcome),
+                "error": r.error,
+                "request_id": r.request_id,
+                "artifact": None
+                if r.artifact is None
+                else {
+                    "path": r.artifact.path,
+                    "sha256": r.artifact.sha256,
+                    "bytes": r.artifact.bytes,
+                },
+                "seconds": round(r.seconds, 3),
+            }
+            for r in report.results
+        ],
+    }
+
+
+def report_table(report: RunReport) -> Group:
+    rows = [
+        [
+            r.job_id,
+            str(r.action),
+            str(r.outcome),
+            r.artifact.path if r.artifact else "",
+            f"{r.seconds:.1f}s" if r.action is not Action.SKIP else "",
+            r.error,
+        ]
+        for r in report.results
+    ]
+    out = table(None, ["JOB", "ACTION", "OUTCOME", "FILE", "TIME", "ERROR"], rows)
+    counts = Counter(str(r.outcome) for r in report.results)
+    calls = sum(report.requests.values())
+    foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
+    if report.interrupted:
+        foot += "; interrupted: run again to resume"
+    return Group(out, Text(foot))

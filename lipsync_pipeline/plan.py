@@ -1,0 +1,145 @@
+"""Deciding, per job, what a run must do: a pure function of manifest and lock.
+
+``plan(manifest, lock, artifacts=...)`` does no I/O. Whatever needs the disk (is
+the recorded artifact still there, with the recorded digest?) is checked by the
+caller and handed in as ``artifacts``, so ``plan``, ``run`` and ``status`` share
+one decision and tests need no files.
+
+The rules (issue 4, "rerun rules"):
+
+========================================  =========  ===================================
+lock says                                 action     why
+========================================  =========  ===================================
+nothing                                   submit     new job
+completed, same fingerprint, artifact ok  skip       up to date: zero API calls
+completed, same fingerprint, artifact bad download   fetch the output again, never re-render
+processing (request id), same fingerprint resume     poll the recorded id, never resubmit
+submitting (no id), same fingerprint      resubmit   same Idempotency-Key: the POST may have landed
+failed, same fingerprint                  retry      the job's own failure: submit again
+any, fingerprint changed                  submit     the request changed
+job not in the manifest                   remove     dropped from the lock
+========================================  =========  ===================================
+
+``--replace ID`` turns a job's action into ``submit``; ``--only ID`` leaves every
+other job (and every removal) untouched.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from lipsync_pipeline.lock import Lock, LockEntry
+from lipsync_pipeline.manifest import Job, Manifest
+
+__all__ = ["Action", "ArtifactState", "Plan", "Step", "plan"]
+
+
+class Action(enum.StrEnum):
+    SKIP = "skip"
+    SUBMIT = "submit"
+    RESUBMIT = "resubmit"
+    RESUME = "resume"
+    RETRY = "retry"
+    DOWNLOAD = "download"
+    REMOVE = "remove"
+    UNSELECTED = "unselected"
+
+    @property
+    def submits(self) -> bool:
+        """Whether this action sends a POST (and so may cost credits)."""
+        return self in _SUBMITTING
+
+    @property
+    def touches_api(self) -> bool:
+        return self not in (Action.SKIP, Action.REMOVE, Action.UNSELECTED)
+
+
+_SUBMITTING = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY})
+
+
+class ArtifactState(enum.StrEnum):
+    """What the caller found on disk for a completed job's artifact."""
+
+    OK = "ok"
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    job_id: str
+    action: Action
+    reason: str
+    job: Job | None
+    entry: LockEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    steps: tuple[Step, ...]
+
+    def counts(self) -> Counter[str]:
+        return Counter(str(step.action) for step in self.steps)
+
+    @property
+    def is_noop(self) -> bool:
+        """True when running would change nothing: no API call, no lock change."""
+        return all(s.action in (Action.SKIP, Action.UNSELECTED) for s in self.steps)
+
+    def with_action(self, *actions: Action) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.action in actions)
+
+
+def plan(
+    manifest: Manifest,
+    lock: Lock,
+    *,
+    artifacts: Mapping[str, ArtifactState] | None = None,
+    only: Collection[str] = (),
+    replace: Collection[str] = (),
+) -> Plan:
+    """Decide each job's action. ``artifacts`` maps job ids of completed entries
+    to what is on disk; a completed job absent from it counts as ``OK``."""
+    artifacts = artifacts or {}
+    selected = set(only)
+    steps: list[Step] = []
+    for job in manifest.jobs:
+        entry = lock.entries.get(job.id)
+        if selected and job.id not in selected:
+            steps.append(Step(job.id, Action.UNSELECTED, "not selected by --only", job, entry))
+            continue
+        if job.id in replace:
+            steps.append(Step(job.id, Action.SUBMIT, "forced by --replace", job, entry))
+            continue
+        action, reason = _decide(job, entry, artifacts.get(job.id, ArtifactState.OK))
+        steps.append(Step(job.id, action, reason, job, entry))
+    if not selected:
+        present = {job.id for job in manifest.jobs}
+        for job_id in sorted(set(lock.entries) - present):
+            steps.append(
+                Step(job_id, Action.REMOVE, "no longer in the manifest", None, lock.entries[job_id])
+            )
+    return Plan(tuple(steps))
+
+
+def _decide(job: Job, entry: LockEntry | None, artifact: ArtifactState) -> tuple[Action, str]:
+    if entry is None:
+        return Action.SUBMIT, "new job"
+    if entry.fingerprint != job.fingerprint:
+        return Action.SUBMIT, "request changed since the last render"
+    if entry.status == "completed":
+        if entry.artifact is None or artifact is ArtifactState.MISSING:
+            return Action.DOWNLOAD, "completed, output file missing: downloading again"
+        if artifact is ArtifactState.CORRUPT:
+            return Action.DOWNLOAD, "completed, output file does not match its digest"
+        return Action.SKIP, "up to date"
+    if entry.status == "processing" and entry.request_id:
+        return Action.RESUME, f"still processing as {entry.request_id}: polling it"
+    if entry.status == "submitting" or (entry.status == "processing" and not entry.request_id):
+        return Action.RESUBMIT, "interrupted while submitting: resending with the same key"
+    if entry.status == "failed":
+        return Action.RETRY, f"failed last time ({entry.error or 'no reason given'})"
+    return Action.SUBMIT, f"unknown recorded status {entry.status!r}"
