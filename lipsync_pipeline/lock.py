@@ -1,0 +1,638 @@
+"""The lockfile: what was rendered from what, made durable before each next step.
+
+Three files live beside the manifest:
+
+- ``renders.lock``: the committed lockfile, deterministic JSON (see :func:`render_lock`).
+- ``renders.lock.journal``: JSON lines appended during a run, one line per
+  :meth:`LockStore.record` call (group commit, one fsync). Rewriting a 10,000-job
+  lockfile for every event would make each event O(n); the journal keeps it O(batch)
+  and :meth:`LockStore.compact` folds it in once.
+- ``renders.lock.run``: the run lock (:class:`RunLock`), so two runs never interleave.
+
+Every way a lockfile or journal can be wrong ends in a :class:`LockfileError` whose
+problems are located as ``file:line:col`` (never a traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, Final, Literal, cast, get_args
+
+import jsonschema
+
+from lipsync_pipeline.errors import LockfileError, Problem, RunLockHeld
+
+__all__ = [
+    "LOCK_VERSION",
+    "Artifact",
+    "Lock",
+    "LockEntry",
+    "LockStore",
+    "RunLock",
+    "Status",
+    "default_lock_path",
+    "file_digest",
+    "fsync_directory",
+    "journal_path",
+    "load_lock",
+    "lock_schema",
+    "render_lock",
+    "run_lock_path",
+]
+
+LOCK_VERSION: Final = 1
+Status = Literal["submitting", "processing", "completed", "failed"]
+_STATUSES: Final = frozenset(get_args(Status))
+
+_JOURNAL_SUFFIX: Final = ".journal"
+_RUN_SUFFIX: Final = ".run"
+_TMP_SUFFIX: Final = ".tmp"
+_DIGEST_CHUNK: Final = 1 << 20
+# Positions are only needed down to jobs.<id>.artifact.<field>; deeper values are skipped
+# whole, which also keeps a hostile deeply nested file from exhausting the Python stack.
+_MAX_INDEX_DEPTH: Final = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A downloaded result: ``path`` is POSIX, relative to the lockfile's directory."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntry:
+    """One job's recorded state (see ``schemas/lock.schema.json`` for each field)."""
+
+    job_id: str
+    fingerprint: str
+    model: str
+    status: Status
+    idempotency_key: str
+    seed: int | None = None
+    request_id: str | None = None
+    output_url: str | None = None
+    error: str | None = None
+    execution_time_ms: int | None = None
+    artifact: Artifact | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A loaded lockfile with any pending journal folded in."""
+
+    path: Path
+    entries: Mapping[str, LockEntry]
+
+
+def default_lock_path(manifest_path: Path) -> Path:
+    """``renders.yaml`` -> ``renders.lock`` beside it (any other suffix is kept whole)."""
+    if manifest_path.suffix.lower() in (".yaml", ".yml"):
+        return manifest_path.with_suffix(".lock")
+    return manifest_path.with_name(manifest_path.name + ".lock")
+
+
+def journal_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + _JOURNAL_SUFFIX)
+
+
+def run_lock_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + _RUN_SUFFIX)
+
+
+@cache
+def lock_schema() -> Mapping[str, Any]:
+    text = resources.files("lipsync_pipeline").joinpath("schemas", "lock.schema.json").read_text()
+    return cast(dict[str, Any], json.loads(text))
+
+
+@cache
+def _validator(definition: str | None) -> jsonschema.protocols.Validator:
+    schema = dict(lock_schema())
+    if definition is not None:
+        # A sub-schema that keeps the shared $defs, so "#/$defs/..." references still resolve.
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _entry_json(entry: LockEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "fingerprint": entry.fingerprint,
+        "model": entry.model,
+        "status": entry.status,
+        "idempotency_key": entry.idempotency_key,
+        "seed": entry.seed,
+        "request_id": entry.request_id,
+        "output_url": entry.output_url,
+        "error": entry.error,
+        "execution_time_ms": entry.execution_time_ms,
+    }
+    if entry.artifact is not None:
+        a = entry.artifact
+        data["artifact"] = {"bytes": a.bytes, "path": a.path, "sha256": a.sha256}
+    # Unknown values are omitted rather than written as null: smaller, quieter diffs.
+    return {k: data[k] for k in sorted(data) if data[k] is not None}
+
+
+def render_lock(entries: Iterable[LockEntry]) -> bytes:
+    """The lockfile's bytes: a pure function of the entries' values, whatever their order.
+
+    ``"version"`` first (so a reader sees it before anything else), then jobs sorted by
+    id with sorted keys, 2-space indent, UTF-8, trailing newline, no timestamps.
+    """
+    by_id = {e.job_id: e for e in entries}
+    jobs = {job_id: _entry_json(by_id[job_id]) for job_id in sorted(by_id)}
+    doc = {"version": LOCK_VERSION, "jobs": jobs}
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _entry_from_json(job_id: str, data: Mapping[str, Any]) -> LockEntry:
+    """Build an entry from data the schema already accepted."""
+    art = data.get("artifact")
+    status = data["status"]
+    assert status in _STATUSES  # guaranteed by the schema's enum
+    return LockEntry(
+        job_id=job_id,
+        fingerprint=data["fingerprint"],
+        model=data["model"],
+        status=status,
+        idempotency_key=data["idempotency_key"],
+        seed=data.get("seed"),
+        request_id=data.get("request_id"),
+        output_url=data.get("output_url"),
+        error=data.get("error"),
+        execution_time_ms=data.get("execution_time_ms"),
+        artifact=None if art is None else Artifact(art["path"], art["sha256"], art["bytes"]),
+    )
+
+
+# --- parsing with locations --------------------------------------------------------------
+
+_Path = tuple[str | int, ...]
+_WS: Final = re.compile(r"[ \t\n\r]*")
+_DECODER: Final = json.JSONDecoder()
+_scanstring: Final[Callable[[str, int], tuple[str, int]]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+class _Text:
+    """Maps character offsets of one text to 1-based (line, column)."""
+
+    def __init__(self, text: str, first_line: int = 1) -> None:
+        self.text = text
+        self.first_line = first_line
+        self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        i = bisect_right(self._starts, offset) - 1
+        return self.first_line + i, offset - self._starts[i] + 1
+
+
+@dataclass(slots=True)
+class _Index:
+    """Where each value and key of a JSON document starts; duplicate keys found on the way."""
+
+    values: dict[_Path, int]
+    keys: dict[_Path, int]
+    duplicates: list[tuple[_Path, int, int]]  # (path, offset, offset of the first one)
+
+
+def _index(text: str) -> _Index:
+    """Walk a text that json.loads accepted, recording offsets (stdlib json gives none)."""
+    idx = _Index({}, {}, [])
+
+    def skip_ws(pos: int) -> int:
+        m = _WS.match(text, pos)
+        assert m is not None
+        return m.end()
+
+    def walk(pos: int, path: _Path) -> int:
+        pos = skip_ws(pos)
+        idx.values[path] = pos
+        ch = text[pos]
+        if len(path) >= _MAX_INDEX_DEPTH or ch not in "{[":
+            return _DECODER.raw_decode(text, pos)[1]
+        close = "}" if ch == "{" else "]"
+        pos = skip_ws(pos + 1)
+        n = 0
+        while text[pos] != close:
+            if ch == "{":
+                key_pos = pos
+                key, pos = _scanstring(text, pos + 1)
+                sub = (*path, key)
+                if sub in idx.keys:
+                    idx.duplicates.append((sub, key_pos, idx.keys[sub]))
+                else:
+                    idx.keys[sub] = key_pos
+                pos = walk(skip_ws(pos) + 1, sub)  # +1 steps over ':'
+            else:
+                pos = walk(pos, (*path, n))
+                n += 1
+            pos = skip_ws(pos)
+            if text[pos] == ",":
+                pos = skip_ws(pos + 1)
+        return pos + 1
+
+    walk(0, ())
+    return idx
+
+
+def _where(prefix: str, path: Iterable[str | int]) -> str:
+    out = prefix
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
+
+
+# What the schema's regular expressions mean, said instead of the expressions themselves.
+_PATTERN_HINTS: Final = {
+    "fingerprint": "expected 'sha256:' and 64 lowercase hex digits",
+    "sha256": "expected 64 lowercase hex digits",
+    "path": "expected a relative POSIX path inside the lockfile's directory (no '..')",
+}
+
+
+class _Doc:
+    """One JSON document (the lockfile, or one journal line) being checked."""
+
+    def __init__(self, file: str, text: str, first_line: int = 1) -> None:
+        self.file = file
+        self.pos = _Text(text, first_line)
+        self.problems: list[Problem] = []
+        self.index = _Index({}, {}, [])
+
+    def problem(self, offset: int | None, where: str, message: str) -> None:
+        line, col = (None, None) if offset is None else self.pos.at(offset)
+        self.problems.append(Problem(self.file, line, col, where, message))
+
+    def parse(self) -> Any:
+        """The value, or None with problems recorded (syntax, duplicates)."""
+        text = self.pos.text
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if not text.strip():
+                msg = "the file is empty: truncated?"
+            elif not text[exc.pos :].strip() or exc.msg == "Unterminated string starting at":
+                msg = f"the file ends in the middle of the JSON ({exc.msg}): truncated?"
+            else:
+                msg = f"not valid JSON: {exc.msg}"
+            self.problem(exc.pos, "", msg)
+            return None
+        except RecursionError:
+            self.problem(0, "", "not a lockfile: JSON nested too deeply")
+            return None
+        idx = _index(text)
+        for path, offset, first in idx.duplicates:
+            line = self.pos.at(first)[0]
+            what = "job id" if len(path) == 2 and path[0] in ("jobs", "put") else "key"
+            self.problem(offset, _where("", path), f"duplicate {what} (first at line {line})")
+        self.index = idx
+        return None if idx.duplicates else value
+
+    def validate(self, value: Any, definition: str | None, prefix: str = "") -> bool:
+        errors = sorted(_validator(definition).iter_errors(value), key=lambda e: list(e.path))
+        for err in errors:
+            path: _Path = tuple(err.absolute_path)
+            offset = self._offset(path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                # Point at the unexpected key itself, not at the object holding it.
+                schema = err.schema if isinstance(err.schema, Mapping) else {}
+                allowed = set(schema.get("properties", {}))
+                extra = sorted(set(err.instance) - allowed)
+                for key in extra:
+                    key_path = (*path, key)
+                    self.problem(
+                        self.index.keys.get(key_path, offset),
+                        _where(prefix, key_path),
+                        "unexpected field",
+                    )
+                continue
+            message = err.message
+            if err.validator == "pattern" and path and path[-1] in _PATTERN_HINTS:
+                message = f"{err.instance!r}: {_PATTERN_HINTS[str(path[-1])]}"
+            self.problem(offset, _where(prefix, path), message)
+        return not errors
+
+    def _offset(self, path: _Path) -> int:
+        while path not in self.index.values:
+            path = path[:-1]
+        return self.index.values[path]
+
+
+def _decode(file: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")  # tolerate a BOM added by an editor
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LockfileError(
+            [Problem(file, line, col, "", "not a lockfile: not UTF-8 text (binary garbage?)")]
+        ) from None
+
+
+def _parse_lock(file: str, data: bytes) -> dict[str, LockEntry]:
+    doc = _Doc(file, _decode(file, data))
+    value = doc.parse()
+    if doc.problems:
+        raise LockfileError(doc.problems)
+    version = value.get("version") if isinstance(value, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > LOCK_VERSION:
+        doc.problem(
+            doc.index.values[("version",)],
+            "version",
+            f"written by a newer lipsync-pipeline: lock version {version}, "
+            f"this one reads {LOCK_VERSION}",
+        )
+        raise LockfileError(doc.problems)
+    if not doc.validate(value, None):
+        raise LockfileError(doc.problems)
+    return {job_id: _entry_from_json(job_id, e) for job_id, e in value["jobs"].items()}
+
+
+def _replay(file: str, data: bytes, entries: dict[str, LockEntry]) -> None:
+    """Apply journal lines to ``entries``.
+
+    A crash mid-append leaves a torn final line: it was never acknowledged (its fsync did
+    not return), so it is dropped. A bad line with good lines after it was acknowledged
+    once and then damaged: that is corruption, and an error.
+    """
+    text = _decode(file, data)
+    # split("\n"), not splitlines(): U+2028 and friends may stand unescaped inside a line.
+    lines = text.split("\n")
+    torn_tail = lines.pop()  # "" after a clean final newline; else unterminated, so torn
+    del torn_tail
+    for n, line in enumerate(lines, start=1):
+        doc = _Doc(file, line, first_line=n)
+        value = doc.parse() if line.strip() else None
+        if not line.strip() or doc.problems:
+            if n == len(lines):
+                break  # terminated but garbled (e.g. zero-filled by the crash): still torn
+            if not doc.problems:
+                doc.problem(0, "", "empty line in the journal")
+            raise LockfileError(doc.problems[:1])
+        if not doc.validate(value, "journalRecord"):
+            raise LockfileError(doc.problems)
+        record = cast(dict[str, Any], value)
+        for job_id, e in record.get("put", {}).items():
+            entries[job_id] = _entry_from_json(job_id, e)
+        for job_id in record.get("drop", []):
+            entries.pop(job_id, None)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise LockfileError([Problem(str(path), None, None, "", "is a directory")]) from None
+    except OSError as exc:
+        problem = Problem(str(path), None, None, "", exc.strerror or str(exc))
+        raise LockfileError([problem]) from None
+
+
+def _load(path: Path) -> tuple[dict[str, LockEntry], bytes | None, bool]:
+    """(entries with the journal folded in, the lockfile's bytes, whether a journal exists)."""
+    data = _read(path)
+    entries = {} if data is None else _parse_lock(str(path), data)
+    jpath = journal_path(path)
+    jdata = _read(jpath)
+    if jdata is not None:
+        _replay(str(jpath), jdata, entries)
+    return entries, data, jdata is not None
+
+
+def load_lock(path: Path) -> Lock:
+    """Read the lockfile (missing: empty) and fold a pending journal in memory (no writes)."""
+    entries, _, _ = _load(path)
+    return Lock(path, MappingProxyType(entries))
+
+
+# --- durable files -----------------------------------------------------------------------
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable (the entry lives in the directory)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_digest(path: Path) -> tuple[str, int] | None:
+    """(sha256 hex, size) of an existing regular file, or None when it is missing."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_DIGEST_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    return h.hexdigest(), size
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes."""
+    # A random name via O_EXCL (not mkstemp) so the umask gives the usual 0644, as git expects.
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{_TMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_directory(path.parent)
+
+
+class LockStore:
+    """Owns the lockfile during a run: journalled updates, then one atomic compaction.
+
+    Not thread-safe and not async: the runner has a single lock writer, and a record is a
+    few hundred bytes plus one fsync.
+    """
+
+    def __init__(self, path: Path, entries: dict[str, LockEntry]) -> None:
+        self.path = path
+        self._entries = entries
+        self.entries: Mapping[str, LockEntry] = MappingProxyType(entries)
+        self._journal_fd: int | None = None
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path) -> LockStore:
+        """Load the lock, replay the journal, and fold it in so appends start on a clean line."""
+        path = Path(path)
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*{_TMP_SUFFIX}"):
+            # A compaction killed before its os.replace; the lock and journal are intact.
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        entries, _, _ = _load(path)
+        store = cls(path, entries)
+        store.compact()
+        return store
+
+    def record(self, entries: Sequence[LockEntry]) -> None:
+        """Make these entries durable: one journal line, one fsync (O(batch), not O(n))."""
+        put = {e.job_id: e for e in entries if self._entries.get(e.job_id) != e}
+        if put:
+            self._append({"put": {k: _entry_json(e) for k, e in put.items()}})
+            self._entries.update(put)
+
+    def drop(self, job_ids: Sequence[str]) -> None:
+        """Durably remove jobs (gone from the manifest)."""
+        gone = sorted({j for j in job_ids if j in self._entries})
+        if gone:
+            self._append({"drop": gone})
+            for job_id in gone:
+                del self._entries[job_id]
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._closed:
+            raise ValueError(f"LockStore for {self.path} is closed")
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        if self._journal_fd is None:
+            jpath = journal_path(self.path)
+            self._journal_fd = os.open(
+                jpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
+            )
+            fsync_directory(jpath.parent)  # the new journal's name must survive a crash too
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._journal_fd, view) :]
+        # fdatasync: the data and the size that makes it readable, not atime/mtime.
+        os.fdatasync(self._journal_fd)
+
+    def compact(self) -> bool:
+        """Fold the journal into the lockfile; rewrite only if its bytes change. True if so."""
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        new = render_lock(self._entries.values())
+        old = _read(self.path)
+        changed = old != new and not (old is None and not self._entries)
+        if changed:
+            _atomic_write(self.path, new)
+        jpath = journal_path(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            # Only after the lock is durable: a crash before this line replays the journal
+            # over the new lock, which is harmless because each record is absolute state.
+            jpath.unlink()
+            fsync_directory(jpath.parent)
+        return changed
+
+    def close(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        self._closed = True
+
+    def __enter__(self) -> LockStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- the run lock ------------------------------------------------------------------------
+
+
+class RunLock:
+    """One live run per lockfile: ``fcntl.flock`` on ``<lock>.run``.
+
+    The kernel drops a flock when its holder dies (even by kill -9), so a dead holder
+    never blocks the next run; the file's JSON ({pid, host, since}) only explains a refusal.
+    """
+
+    def __init__(self, lock_path: Path) -> None:
+        self.path = run_lock_path(Path(lock_path))
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                lock = self.path.with_name(self.path.name.removesuffix(_RUN_SUFFIX))
+                raise RunLockHeld(f"another run is using {lock}: {holder}") from None
+            # The previous holder unlinks the file before releasing it; if we locked that
+            # unlinked inode, the path now names another file (or none): start over.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # while still holding it: see the inode check in __enter__
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0))
+        return f"held by pid {info['pid']} on {info['host']} since {info['since']}"
+    except (ValueError, KeyError, TypeError, OSError):
+        # The holder has locked the file but not yet written who it is.
+        return "held by another run (not yet identified)"
