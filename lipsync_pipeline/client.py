@@ -1,0 +1,403 @@
+"""The HTTP contract of the lipsync.studio API (``shared/api/lipsync-studio.md``).
+
+One shared ``httpx.AsyncClient`` with explicit timeouts and a connection bound that is
+independent of job concurrency (a job mostly waits between polls; httpcore also slows
+down as its pool grows). Retries follow what is safe:
+
+- connection failures before anything was sent (connect error/timeout, pool timeout);
+- 408, 429 (honouring ``Retry-After``), 500, 502, 503, 504;
+- for GET (and downloads) any transport failure, since reading twice is harmless;
+- for POST an unknown outcome (read timeout, dropped connection, 5xx) too, because every
+  submission carries the caller's ``Idempotency-Key`` and each retry repeats the SAME key.
+  The hosted API does not document honouring it; the reference studio does.
+
+Everything else is final: 401/403 -> AuthError, other 4xx -> RequestRejected with the
+server's message, anything else unexpected -> ApiError. The API key is sent only to the
+API's own origin and never appears in an exception, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import os
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import httpx
+import structlog
+import trio
+
+from lipsync_pipeline import __version__
+from lipsync_pipeline.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    RequestRejected,
+    TransientApiError,
+)
+from lipsync_pipeline.lock import fsync_directory
+
+__all__ = ["ApiClient", "JobStatus", "RetryPolicy"]
+
+_log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_AUTH_STATUSES: Final = frozenset({401, 403})
+_FINISHED: Final = frozenset({"completed", "failed"})
+_CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
+_CHUNK: Final = 64 * 1024
+_SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Anything shaped like a key (sk_<id>_<secret>) is masked, even one the server echoes back.
+_KEY_SHAPE: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """``GET /jobs/{id}``, read tolerantly: unknown statuses mean "not finished yet"."""
+
+    id: str
+    model: str  # not stable: "lipsync" while processing, the endpoint's name at the end
+    status: str
+    output: str | None
+    error: str  # "" when none
+    execution_time_ms: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in _FINISHED
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff: attempt n waits up to min(max_delay, base_delay * 2**(n-1)).
+
+    ``jitter`` is the fraction of that delay drawn at random (1.0 = "full jitter", 0 = none)
+    so that many jobs failing together do not come back together. ``attempts`` counts
+    every try, the first included. A server's ``Retry-After`` is a floor, capped at
+    ``retry_after_cap`` so a hostile or broken header cannot park a run for hours.
+    """
+
+    attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.5
+    retry_after_cap: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if min(self.base_delay, self.max_delay, self.retry_after_cap) < 0:
+            raise ValueError("RetryPolicy delays must not be negative")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("RetryPolicy.jitter must be between 0 and 1")
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 60))
+        wait = backoff * (1.0 - self.jitter * random.random())
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.retry_after_cap))
+        return wait
+
+
+class _Retry(Exception):
+    """An attempt failed in a way that is safe to try again."""
+
+    def __init__(self, reason: str, *, status: int | None = None, after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.after = after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP-date; None when absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+class ApiClient:
+    """Submit, poll and download against one API base URL; an async context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        max_connections: int = 10,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),  # frozen, so one shared default is safe
+    ) -> None:
+        try:
+            base = httpx.URL(base_url.rstrip("/"))
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"bad API base URL {base_url!r}: {exc}") from None
+        if base.scheme not in _DEFAULT_PORTS or not base.host:
+            raise ConfigError(f"bad API base URL {base_url!r}: expected http(s)://host/...")
+        self.base_url = str(base)
+        self._base = base
+        self._key = api_key
+        self._retry = retry
+        self.requests: Counter[str] = Counter()
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": f"lipsync-pipeline/{__version__}"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r}, api_key={'<set>' if self._key else None})"
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the three calls -----------------------------------------------------------------
+
+    async def submit(
+        self,
+        model: str,
+        form_state: Mapping[str, Any],
+        *,
+        webhook: str | None,
+        idempotency_key: str,
+    ) -> str:
+        """POST /<model>; returns the request id. Retries repeat the same Idempotency-Key."""
+        url = f"{self.base_url}/{quote(model, safe='')}"
+        body: dict[str, Any] = {"formState": dict(form_state)}
+        if webhook is not None:
+            body["webhook"] = webhook
+        headers = {**self._auth(self._base), "Idempotency-Key": idempotency_key}
+        what = f"POST {httpx.URL(url).path}"
+
+        async def attempt() -> Any:
+            self.requests["POST"] += 1
+            resp = await self._send(what, self._http.post(url, json=body, headers=headers))
+            return self._json(what, resp)
+
+        data = await self._retrying(what, attempt)
+        request_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise ApiError(self._redact(f"{what}: the answer has no request id: {data!r:.200}"))
+        return request_id
+
+    async def get_job(self, request_id: str) -> JobStatus:
+        """GET /jobs/{id}, parsed tolerantly (see JobStatus)."""
+        url = f"{self.base_url}/jobs/{quote(request_id, safe='')}"
+        what = f"GET {httpx.URL(url).path}"
+        headers = self._auth(self._base)
+
+        async def attempt() -> Any:
+            self.requests["GET"] += 1
+            resp = await self._send(what, self._http.get(url, headers=headers))
+            return self._json(what, resp)
+
+        return self._job_status(what, request_id, await self._retrying(what, attempt))
+
+    async def download(self, url: str, dest: Path) -> tuple[str, int]:
+        """Fetch ``url`` into ``dest`` atomically; returns (sha256 hex, bytes).
+
+        The body streams into a temp file beside ``dest`` (same filesystem, so the final
+        rename is atomic), hashed on the way, fsynced, then renamed: ``dest`` is either
+        its old self or the complete new file, never a prefix.
+        """
+        target = self._base.join(url)  # tolerate an output given relative to the API
+        headers = self._auth(target)
+        what = f"download {target.copy_with(query=None, fragment=None)}"
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+
+        async def attempt() -> tuple[str, int]:
+            self.requests["DOWNLOAD"] += 1
+            tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.part")
+            try:
+                with tmp.open("wb") as f:
+                    digest, size = await self._stream_into(what, target, headers, f)
+                    f.flush()
+                    await trio.to_thread.run_sync(os.fsync, f.fileno())
+                await trio.to_thread.run_sync(os.replace, tmp, dest)
+                await trio.to_thread.run_sync(fsync_directory, dest.parent)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+            return digest, size
+
+        return await self._retrying(what, attempt)
+
+    # --- machinery -----------------------------------------------------------------------
+
+    def _auth(self, url: httpx.URL) -> dict[str, str]:
+        """The bearer header, only for the API's own origin (never an output host's)."""
+        if self._key is None or _origin(url) != _origin(self._base):
+            return {}
+        return {"Authorization": f"Bearer {self._key}"}
+
+    def _redact(self, text: str) -> str:
+        if self._key:
+            text = text.replace(self._key, "sk_***")
+        return _KEY_SHAPE.sub("sk_***", text)
+
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        policy = self._retry
+        for n in range(1, policy.attempts + 1):
+            try:
+                return await attempt()
+            except _Retry as exc:
+                last = exc
+                if n == policy.attempts:
+                    break
+                delay = policy.delay(n, exc.after)
+                _log.warning(
+                    "api.retry",
+                    what=what,
+                    attempt=n,
+                    attempts=policy.attempts,
+                    delay=round(delay, 3),
+                    reason=self._redact(exc.reason),
+                )
+                await trio.sleep(delay)
+        raise TransientApiError(
+            self._redact(f"{what}: still failing after {policy.attempts} attempts: {last.reason}"),
+            status=last.status,
+        )
+
+    async def _send(self, what: str, request: Awaitable[httpx.Response]) -> httpx.Response:
+        resp = await self._transport(what, request)
+        self._check(what, resp)
+        return resp
+
+    async def _transport(self, what: str, request: Awaitable[_T]) -> _T:
+        """Await a request, translating httpx failures into retry-or-give-up."""
+        try:
+            return await request
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            # Connect/pool failures never reached the server; read failures after sending
+            # are an unknown outcome, safe only because GET is idempotent and POST carries
+            # its Idempotency-Key.
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise _Retry(reason) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
+
+    def _check(self, what: str, resp: httpx.Response) -> None:
+        code = resp.status_code
+        if 200 <= code < 300:
+            return
+        detail = self._server_message(resp)
+        message = self._redact(f"{what}: HTTP {code}" + (f": {detail}" if detail else ""))
+        if code in _RETRY_STATUSES:
+            raise _Retry(message, status=code, after=_retry_after(resp.headers.get("Retry-After")))
+        if code in _AUTH_STATUSES:
+            raise AuthError(message + " (check LIPSYNC_API_KEY)", status=code)
+        if 400 <= code < 500:
+            raise RequestRejected(message, status=code)
+        raise ApiError(message, status=code)
+
+    @staticmethod
+    def _server_message(resp: httpx.Response) -> str:
+        """The server's own words: a JSON error field if there is one, else the text."""
+        try:
+            text = resp.text
+        except (httpx.ResponseNotRead, UnicodeDecodeError):
+            return ""
+        with contextlib.suppress(ValueError):
+            data = json.loads(text)
+            if isinstance(data, dict):
+                for field in ("error", "message", "detail"):
+                    if isinstance(data.get(field), str) and data[field]:
+                        return str(data[field])[:_SNIPPET]
+        return " ".join(text.split())[:_SNIPPET]
+
+    def _json(self, what: str, resp: httpx.Response) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            snippet = " ".join(resp.text.split())[:_SNIPPET]
+            raise ApiError(
+                self._redact(
+                    f"{what}: HTTP {resp.status_code} but the body is not JSON: {snippet!r}"
+                ),
+                status=resp.status_code,
+            ) from None
+
+    def _job_status(self, what: str, request_id: str, data: Any) -> JobStatus:
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            raise ApiError(self._redact(f"{what}: a job status without a 'status': {data!r:.200}"))
+        output = data.get("output")
+        error = data.get("error")
+        elapsed = data.get("executionTime")
+        return JobStatus(
+            id=data["id"] if isinstance(data.get("id"), str) else request_id,
+            model=data["model"] if isinstance(data.get("model"), str) else "",
+            status=data["status"],
+            output=output if isinstance(output, str) and output else None,
+            error="" if error is None else error if isinstance(error, str) else json.dumps(error),
+            execution_time_ms=(
+                round(elapsed)
+                if isinstance(elapsed, int | float) and not isinstance(elapsed, bool)
+                else None
+            ),
+        )
+
+    async def _stream_into(
+        self, what: str, url: httpx.URL, headers: dict[str, str], f: Any
+    ) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        # Redirects are followed for downloads (outputs often live behind a CDN); httpx
+        # drops the Authorization header when a redirect leaves the origin.
+        stream = self._http.stream("GET", url, headers=headers, follow_redirects=True)
+        async with contextlib.AsyncExitStack() as stack:
+            resp = await self._transport(what, stack.enter_async_context(stream))
+            if not 200 <= resp.status_code < 300:
+                await self._transport(what, resp.aread())
+                self._check(what, resp)
+            chunks = resp.aiter_bytes(_CHUNK)
+            while True:
+                try:
+                    chunk = await self._transport(what, anext(chunks))
+                except StopAsyncIteration:
+                    break
+                digest.update(chunk)
+                f.write(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size

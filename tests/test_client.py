@@ -1,0 +1,391 @@
+"""ApiClient against real loopback HTTP: every retry class, every final class, the key's reach."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from _scripted_server import Action, Drop, Reply, scripted_server
+from hypothesis import given
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from lipsync_pipeline.client import ApiClient, JobStatus, RetryPolicy
+from lipsync_pipeline.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    RequestRejected,
+    TransientApiError,
+)
+
+KEY = "sk_test1_s3cretvalue"
+FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
+ACCEPTED = Reply(json={"id": "req-1", "status": "processing"})
+
+
+def _client(url: str, key: str | None = KEY, **kw: Any) -> ApiClient:
+    kw.setdefault("retry", FAST)
+    return ApiClient(url + "/api/v1", key, **kw)
+
+
+async def _submit(client: ApiClient, key: str = "idem-1") -> str:
+    return await client.submit(
+        "lipsync-image",
+        {"image": "https://x/i.png", "audio": "https://x/a.wav"},
+        webhook=None,
+        idempotency_key=key,
+    )
+
+
+@pytest.fixture
+def free_port() -> Iterator[int]:
+    """A loopback port with nothing listening on it (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    yield port
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+async def test_submit_sends_the_envelope_key_and_idempotency_key() -> None:
+    async with scripted_server(ACCEPTED) as server, _client(server.url) as client:
+        request_id = await client.submit(
+            "lipsync-image",
+            {"image": "u", "audio": "v"},
+            webhook="https://hook.example/x",
+            idempotency_key="idem-42",
+        )
+    assert request_id == "req-1"
+    [req] = server.received
+    assert (req.method, req.target) == ("POST", "/api/v1/lipsync-image")
+    assert req.json() == {
+        "formState": {"image": "u", "audio": "v"},
+        "webhook": "https://hook.example/x",
+    }
+    assert req.headers["authorization"] == f"Bearer {KEY}"
+    assert req.headers["idempotency-key"] == "idem-42"
+    assert client.requests == {"POST": 1}
+
+
+async def test_post_with_unknown_outcome_is_retried_with_the_same_key(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    script: list[Action] = [
+        Reply(500, json={"error": "boom"}),
+        Reply(503),
+        Drop(),  # the request was read, then no answer: outcome unknown
+        Reply(200, json={"id": "late"}, delay=60),  # beyond the read timeout
+        Reply(502),
+        ACCEPTED,
+    ]
+    async with scripted_server(*script) as server, _client(server.url, timeout=5) as client:
+        with capture_logs() as logs:
+            assert await _submit(client, "idem-same") == "req-1"
+    assert [r.headers["idempotency-key"] for r in server.received] == ["idem-same"] * 6
+    assert client.requests["POST"] == 6
+    assert [e["event"] for e in logs] == ["api.retry"] * 5
+    assert "ReadTimeout" in logs[3]["reason"]
+
+
+async def test_connection_refused_is_retried_until_the_server_is_up(
+    free_port: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    url = f"http://127.0.0.1:{free_port}"
+    async with (
+        trio.open_nursery() as nursery,
+        _client(url, retry=RetryPolicy(attempts=8, base_delay=0.5, max_delay=1.0)) as client,
+    ):
+
+        async def late_server() -> None:
+            await trio.sleep(1.2)
+            async with scripted_server(ACCEPTED, port=free_port) as server:
+                await done.wait()
+                assert len(server.received) == 1
+
+        done = trio.Event()
+        nursery.start_soon(late_server)
+        assert await _submit(client) == "req-1"
+        done.set()
+    assert client.requests["POST"] >= 2
+
+
+async def test_refused_forever_gives_a_transient_error_without_the_key(free_port: int) -> None:
+    async with _client(f"http://127.0.0.1:{free_port}") as client:
+        with pytest.raises(TransientApiError) as info:
+            await _submit(client)
+    assert "ConnectError" in str(info.value)
+    assert "after 6 attempts" in str(info.value)
+    assert KEY not in str(info.value)
+    assert client.requests["POST"] == 6
+
+
+# --- statuses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, RequestRejected),
+        (404, RequestRejected),
+        (422, RequestRejected),
+        (401, AuthError),
+        (403, AuthError),
+        (501, ApiError),
+    ],
+)
+async def test_final_statuses_are_not_retried(status: int, error: type[ApiError]) -> None:
+    reply = Reply(status, json={"error": f"the server says no ({status})"})
+    async with scripted_server(reply) as server, _client(server.url) as client:
+        with pytest.raises(ApiError) as info:
+            await _submit(client)
+    assert type(info.value) is error
+    assert info.value.status == status
+    assert f"the server says no ({status})" in str(info.value)
+    assert len(server.received) == 1
+
+
+async def test_plain_text_error_body_is_quoted() -> None:
+    reply = Reply(422, body=b"audio must be a URL", headers={"Content-Type": "text/plain"})
+    async with scripted_server(reply) as server, _client(server.url) as client:
+        with pytest.raises(RequestRejected, match="HTTP 422: audio must be a URL"):
+            await _submit(client)
+
+
+async def test_exhausted_retries_are_transient_with_the_last_status() -> None:
+    async with scripted_server(default=Reply(503)) as server, _client(server.url) as client:
+        with pytest.raises(TransientApiError) as info:
+            await client.get_job("r1")
+    assert info.value.status == 503
+    assert len(server.received) == FAST.attempts
+
+
+async def test_retry_after_seconds_is_honoured(autojump_clock: trio.testing.MockClock) -> None:
+    script: list[Action] = [
+        Reply(429, headers={"Retry-After": "7"}),
+        Reply(json={"id": "r", "status": "x"}),
+    ]
+    async with scripted_server(*script) as server, _client(server.url) as client:
+        start = trio.current_time()
+        await client.get_job("r")
+        elapsed = trio.current_time() - start
+    assert 7.0 <= elapsed < 7.5
+
+
+async def test_retry_after_http_date_is_honoured(autojump_clock: trio.testing.MockClock) -> None:
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    script: list[Action] = [
+        Reply(503, headers={"Retry-After": when}),
+        Reply(json={"id": "r", "status": "x"}),
+    ]
+    async with scripted_server(*script) as server, _client(server.url) as client:
+        start = trio.current_time()
+        await client.get_job("r")
+        elapsed = trio.current_time() - start
+    assert 18.0 <= elapsed <= 21.0  # the date has 1 s resolution
+
+
+async def test_retry_after_is_capped(autojump_clock: trio.testing.MockClock) -> None:
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, retry_after_cap=60)
+    script: list[Action] = [Reply(429, headers={"Retry-After": "999999"}), ACCEPTED]
+    async with scripted_server(*script) as server, _client(server.url, retry=policy) as client:
+        start = trio.current_time()
+        await _submit(client)
+        assert 60.0 <= trio.current_time() - start < 61.0
+
+
+async def test_get_retries_5xx_drops_and_timeouts(autojump_clock: trio.testing.MockClock) -> None:
+    done = {
+        "id": "r1",
+        "model": "lipsync-image",
+        "status": "completed",
+        "output": "https://cdn/x.mp4",
+        "error": "",
+        "executionTime": 1234.4,
+        "timings": None,
+    }
+    script: list[Action] = [
+        Reply(500),
+        Reply(502),
+        Reply(504),
+        Drop(),
+        Reply(json=done, delay=99),
+        Reply(json=done),
+    ]
+    async with scripted_server(*script) as server, _client(server.url, timeout=3) as client:
+        status = await client.get_job("r1")
+    assert status == JobStatus("r1", "lipsync-image", "completed", "https://cdn/x.mp4", "", 1234)
+    assert status.finished
+    assert client.requests == {"GET": 6}
+    assert {r.target for r in server.received} == {"/api/v1/jobs/r1"}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"id": "r", "model": "lipsync", "status": "queued", "output": None, "error": ""},
+            JobStatus("r", "lipsync", "queued", None, "", None),
+        ),
+        (
+            {"status": "failed", "error": "Invalid audio format", "executionTime": None},
+            JobStatus("asked", "", "failed", None, "Invalid audio format", None),
+        ),
+        (
+            {"id": "r", "status": "processing", "error": None, "output": ""},
+            JobStatus("r", "", "processing", None, "", None),
+        ),
+    ],
+)
+async def test_job_status_is_read_tolerantly(body: dict[str, Any], expected: JobStatus) -> None:
+    async with scripted_server(Reply(json=body)) as server, _client(server.url) as client:
+        assert await client.get_job("asked") == expected
+    assert expected.finished == (expected.status == "failed")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(body=b"<html>oops</html>"), "not JSON: '<html>oops</html>'"),
+        (Reply(json={"id": "r"}), "without a 'status'"),
+        (Reply(json=["r"]), "without a 'status'"),
+    ],
+)
+async def test_malformed_status_is_a_clear_api_error(reply: Reply, message: str) -> None:
+    async with scripted_server(reply) as server, _client(server.url) as client:
+        with pytest.raises(ApiError, match=message):
+            await client.get_job("r")
+    assert len(server.received) == 1
+
+
+async def test_submit_answer_without_id_is_an_api_error() -> None:
+    no_id = Reply(json={"status": "processing"})
+    async with scripted_server(no_id) as server, _client(server.url) as client:
+        with pytest.raises(ApiError, match="no request id"):
+            await _submit(client)
+
+
+async def test_the_key_never_appears_in_errors_logs_or_repr() -> None:
+    echo = Reply(401, json={"error": f"key {KEY} is revoked"})
+    async with (
+        scripted_server(echo, Reply(500, body=KEY.encode()), Reply(400, body=b"x")) as server,
+        _client(server.url) as client,
+    ):
+        with pytest.raises(AuthError) as auth:
+            await _submit(client)
+        with capture_logs() as logs, pytest.raises(RequestRejected) as rejected:
+            await _submit(client)
+    for text in (str(auth.value), str(rejected.value), repr(client), repr(logs)):
+        assert KEY not in text
+        assert "s3cretvalue" not in text
+    assert "sk_***" in str(auth.value)
+    assert "sk_***" in logs[0]["reason"]
+
+
+async def test_no_key_means_no_authorization_header() -> None:
+    async with scripted_server(ACCEPTED) as server, _client(server.url, key=None) as client:
+        await _submit(client)
+    assert "authorization" not in server.received[0].headers
+
+
+def test_bad_base_url_is_a_config_error() -> None:
+    for url in ("ftp://x/api", "not a url", "http://"):
+        with pytest.raises(ConfigError):
+            ApiClient(url, KEY)
+
+
+# --- download ------------------------------------------------------------------------------
+
+PAYLOAD = bytes(range(256)) * 1000  # 256 kB: several chunks
+
+
+async def test_download_hashes_and_places_the_file(tmp_path: Path) -> None:
+    dest = tmp_path / "renders" / "a.mp4"
+    async with scripted_server(Reply(body=PAYLOAD)) as server, _client(server.url) as client:
+        digest, size = await client.download(server.url + "/outputs/a.mp4", dest)
+    assert (digest, size) == (hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD))
+    assert dest.read_bytes() == PAYLOAD
+    assert server.received[0].headers["authorization"] == f"Bearer {KEY}"  # same origin
+    assert client.requests == {"DOWNLOAD": 1}
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.mp4"]
+
+
+async def test_download_never_sends_the_key_to_another_origin(tmp_path: Path) -> None:
+    async with scripted_server(default=Reply(body=PAYLOAD)) as cdn:
+        to_cdn = Reply(302, headers={"Location": cdn.url + "/signed/b.mp4"})
+        async with scripted_server(to_cdn) as api, _client(api.url) as client:
+            await client.download(cdn.url + "/direct/a.mp4", tmp_path / "a.mp4")
+            await client.download(api.url + "/outputs/b.mp4", tmp_path / "b.mp4")
+    assert api.received[0].headers["authorization"] == f"Bearer {KEY}"
+    assert [r.target for r in cdn.received] == ["/direct/a.mp4", "/signed/b.mp4"]
+    assert all("authorization" not in r.headers for r in cdn.received)
+    assert (tmp_path / "b.mp4").read_bytes() == PAYLOAD
+
+
+async def test_download_retries_a_cut_body(tmp_path: Path) -> None:
+    script: list[Action] = [
+        Reply(body=PAYLOAD, truncate=1000),
+        Reply(503),
+        Drop(),
+        Reply(body=PAYLOAD),
+    ]
+    async with scripted_server(*script) as server, _client(server.url) as client:
+        _, size = await client.download(server.url + "/o.mp4", tmp_path / "o.mp4")
+    assert size == len(PAYLOAD)
+    assert client.requests["DOWNLOAD"] == 4
+
+
+async def test_failed_download_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
+    dest = tmp_path / "o.mp4"
+    dest.write_bytes(b"previous render")
+    cut = Reply(body=PAYLOAD, truncate=len(PAYLOAD) // 2)
+    async with scripted_server(default=cut) as server, _client(server.url) as client:
+        with pytest.raises(TransientApiError, match="RemoteProtocolError"):
+            await client.download(server.url + "/o.mp4", dest)
+        with pytest.raises(RequestRejected):
+            server.push(Reply(404, json={"error": "output expired"}))
+            await client.download(server.url + "/gone.mp4", tmp_path / "gone.mp4")
+    assert dest.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+async def test_download_resolves_a_relative_output_against_the_api(tmp_path: Path) -> None:
+    async with scripted_server(Reply(body=b"abc")) as server, _client(server.url) as client:
+        await client.download("/outputs/r.mp4", tmp_path / "r.mp4")
+    assert server.received[0].target == "/outputs/r.mp4"
+
+
+# --- the policy ----------------------------------------------------------------------------
+
+
+@given(
+    attempt=st.integers(1, 200),
+    base=st.floats(0, 10),
+    cap=st.floats(0, 100),
+    jitter=st.floats(0, 1),
+    after=st.none() | st.floats(0, 1e6),
+)
+def test_delay_stays_within_its_bounds(
+    attempt: int, base: float, cap: float, jitter: float, after: float | None
+) -> None:
+    policy = RetryPolicy(base_delay=base, max_delay=cap, jitter=jitter, retry_after_cap=50)
+    backoff = min(cap, base * 2.0 ** min(attempt - 1, 60))
+    delay = policy.delay(attempt, after)
+    floor = backoff * (1 - jitter) if after is None else max(min(after, 50), backoff * (1 - jitter))
+    assert floor - 1e-9 <= delay <= max(backoff, min(after or 0, 50)) + 1e-9
+
+
+def test_policy_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(attempts=0)
+    with pytest.raises(ValueError):
+        RetryPolicy(jitter=1.5)
