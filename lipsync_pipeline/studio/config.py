@@ -1,0 +1,31 @@
+"""How a studio is configured (``StudioConfig``), shared by the server and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .faults import Faults
+
+__all__ = ["StudioConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class StudioConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: the OS picks a free port; serve_studio reports the URL
+    assets_dir: Path | None = None  # served read-only at /assets/...
+    api_keys: frozenset[str] = frozenset()  # empty: any key of the form sk_<id>_<secret>
+    render_delay: float = 0.0  # minimum seconds a job stays "processing"
+    workers: int = 2  # jobs downloading/decoding/encoding at once
+    fast: bool = False  # skip real encoding: cached placeholder MP4s (load tests)
+    faults: Faults = field(default_factory=Faults)
+    data_dir: Path | None = None  # where outputs live; default a temporary directory
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
+        if self.render_delay < 0:
+            raise ValueError("render_delay must be >= 0")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535")

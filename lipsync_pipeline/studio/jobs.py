@@ -1,0 +1,221 @@
+"""Running jobs: download the inputs, render off the event loop, finish, notify the webhook.
+
+Each job is one task in the studio's nursery. A ``CapacityLimiter`` of ``workers``
+bounds the jobs that download/decode/encode at once; the others wait as
+``processing``, like a GPU queue. Downloads are async (so a job may fetch the
+studio's own ``/assets/`` over loopback without deadlocking the event loop);
+decoding and encoding run in ``trio.to_thread.run_sync`` because they would
+otherwise stall every request for a second or more.
+
+Whatever happens, a job ends ``completed`` or ``failed`` with a clear ``error``:
+bad media raise ``MediaError``; anything unexpected is logged and reported as an
+internal error; a job that exceeds ``JOB_TIMEOUT`` fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import httpx
+import structlog
+import trio
+
+from .. import pricing
+from .config import StudioConfig
+from .faults import FaultInjector
+from .media import MediaError
+from .render import RenderResult, probe, render, render_placeholder
+from .store import Job, JobStore
+from .validate import URL_FIELDS
+
+__all__ = ["JOB_TIMEOUT", "MAX_DOWNLOAD_BYTES", "JobRunner"]
+
+logger = structlog.get_logger(__name__)
+
+MAX_DOWNLOAD_BYTES: Final = 200 * 1024 * 1024
+DOWNLOAD_TIMEOUT: Final = 120.0
+JOB_TIMEOUT: Final = 30 * 60.0
+WEBHOOK_ATTEMPTS: Final = 4
+WEBHOOK_BACKOFF: Final = 0.5  # seconds, doubled after each failed attempt
+WEBHOOK_TIMEOUT: Final = 10.0
+
+
+class JobRunner:
+    def __init__(
+        self,
+        config: StudioConfig,
+        store: JobStore,
+        injector: FaultInjector,
+        http: httpx.AsyncClient,
+        nursery: trio.Nursery,
+        data_dir: Path,
+    ) -> None:
+        self.config, self.store, self.injector = config, store, injector
+        self._http, self._nursery = http, nursery
+        self.outputs = data_dir / "outputs"
+        self._work = data_dir / "work"
+        self._cache = data_dir / "placeholders"
+        for directory in (self.outputs, self._work, self._cache):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._limiter = trio.CapacityLimiter(config.workers)
+        # fast mode: the probe of each distinct request is done once (load tests repeat them).
+        self._probes: dict[tuple[str, ...], RenderResult] = {}
+
+    def start(self, job: Job) -> None:
+        job.fail_injected = self.injector.job_fails()
+        self._nursery.start_soon(self._run, job)
+
+    async def _run(self, job: Job) -> None:
+        # Job tasks must not inherit a request's logging context.
+        structlog.contextvars.clear_contextvars()
+        log = logger.bind(job_id=job.id, model=job.model)
+        error = ""
+        result: RenderResult | None = None
+        try:
+            with trio.fail_after(JOB_TIMEOUT):
+                if job.fail_injected:
+                    error = "Generation failed (injected fault)"
+                else:
+                    result = await self._process(job)
+        except MediaError as exc:
+            error = str(exc)
+        except trio.TooSlowError:
+            error = f"Generation timed out after {JOB_TIMEOUT:.0f} s"
+        except Exception:
+            log.exception("studio.job_crashed")
+            error = "Internal error while rendering"
+        finally:
+            shutil.rmtree(self._work / job.id, ignore_errors=True)
+        remaining = job.created + self.config.render_delay - trio.current_time()
+        if remaining > 0:
+            await trio.sleep(remaining)
+        self._finish(job, result, error)
+        log.debug("studio.job_finished", status=job.status, error=job.error)
+        if job.webhook:
+            self._nursery.start_soon(self._deliver, job)
+
+    def _finish(self, job: Job, result: RenderResult | None, error: str) -> None:
+        job.execution_ms = round((trio.current_time() - job.created) * 1000)
+        if result is None:
+            job.status, job.error = "failed", error or "Generation failed"
+            return
+        order = job.form_state.get("order")
+        job.credits = pricing.estimate_credits(
+            job.model,
+            job.form_state.get("resolution", "480p"),
+            durations=result.durations,
+            order=order,
+        )
+        stats = self.store.stats
+        stats.credits_estimated += job.credits
+        stats.billed_seconds += pricing.billed_seconds(
+            job.model, durations=result.durations, order=order
+        )
+        stats.output_seconds += result.seconds
+        job.status = "completed"
+
+    async def _process(self, job: Job) -> RenderResult:
+        form = job.form_state
+        resolution, order = str(form.get("resolution", "480p")), form.get("order")
+        key = (
+            job.model,
+            resolution,
+            str(order),
+            *(f"{k}={form[k]}" for k in sorted(URL_FIELDS & set(form))),
+        )
+        async with self._limiter:
+            started = trio.current_time()
+            if self.config.fast and key in self._probes:
+                result = self._probes[key]
+            else:
+                inputs = await self._download_inputs(job)
+                if self.config.fast:
+                    result = await trio.to_thread.run_sync(
+                        partial(probe, job.model, resolution, inputs, order=order),
+                        abandon_on_cancel=True,
+                    )
+                    self._probes[key] = result
+                else:
+                    out = self.outputs / f"{job.id}.mp4"
+                    result = await trio.to_thread.run_sync(
+                        partial(render, job.model, resolution, inputs, out, order=order),
+                        abandon_on_cancel=True,
+                    )
+                    job.output_path = out
+            if self.config.fast:
+                job.output_path = await self._placeholder(result)
+            self.store.stats.render_seconds += trio.current_time() - started
+        return result
+
+    async def _placeholder(self, result: RenderResult) -> Path:
+        """One cached grey MP4 per (size, length to 0.1 s): right shape, no real encoding."""
+        tenths = round(result.seconds * 10)
+        path = self._cache / f"{result.width}x{result.height}-{tenths}.mp4"
+        if not path.exists():
+            await trio.to_thread.run_sync(
+                render_placeholder, path, (result.width, result.height), tenths / 10
+            )
+        return path
+
+    async def _download_inputs(self, job: Job) -> Mapping[str, Path]:
+        work = self._work / job.id
+        work.mkdir(parents=True, exist_ok=True)
+        inputs: dict[str, Path] = {}
+        for field in sorted(URL_FIELDS & set(job.form_state)):
+            inputs[field] = await self._download(str(job.form_state[field]), work / field, field)
+        return inputs
+
+    async def _download(self, url: str, dest: Path, field: str) -> Path:
+        what = f"Could not download {field}"
+        try:
+            with trio.fail_after(DOWNLOAD_TIMEOUT):
+                async with self._http.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise MediaError(f"{what}: HTTP {response.status_code}")
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
+                        raise MediaError(f"{what}: larger than {MAX_DOWNLOAD_BYTES >> 20} MB")
+                    size = 0
+                    with dest.open("wb") as sink:
+                        async for chunk in response.aiter_bytes():
+                            size += len(chunk)
+                            if size > MAX_DOWNLOAD_BYTES:
+                                raise MediaError(
+                                    f"{what}: larger than {MAX_DOWNLOAD_BYTES >> 20} MB"
+                                )
+                            sink.write(chunk)
+        except trio.TooSlowError:
+            raise MediaError(f"{what}: timed out after {DOWNLOAD_TIMEOUT:.0f} s") from None
+        except httpx.HTTPError as exc:
+            raise MediaError(f"{what}: {type(exc).__name__}") from exc
+        if size == 0:
+            raise MediaError(f"{what}: the file is empty")
+        return dest
+
+    async def _deliver(self, job: Job) -> None:
+        """POST the final job JSON; retry with exponential backoff on failure."""
+        structlog.contextvars.clear_contextvars()
+        assert job.webhook is not None
+        stats = self.store.stats.webhooks
+        body = job.public()
+        delay = WEBHOOK_BACKOFF
+        for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+            stats["attempts"] += 1
+            try:
+                response = await self._http.post(job.webhook, json=body, timeout=WEBHOOK_TIMEOUT)
+                if response.is_success:
+                    stats["delivered"] += 1
+                    return
+                outcome = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                outcome = type(exc).__name__
+            logger.debug("studio.webhook_retry", job_id=job.id, attempt=attempt, outcome=outcome)
+            if attempt < WEBHOOK_ATTEMPTS:
+                await trio.sleep(delay)
+                delay *= 2
+        stats["failed"] += 1
+        logger.warning("studio.webhook_failed", job_id=job.id, attempts=WEBHOOK_ATTEMPTS)

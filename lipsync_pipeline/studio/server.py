@@ -1,0 +1,86 @@
+"""Serving the studio in a trio nursery on hypercorn's trio worker.
+
+Why hypercorn + starlette: hypercorn is the one production ASGI server with a
+native trio worker, so the studio, the runner and the tests share one event loop
+and one nursery (cancel the nursery and everything stops); starlette runs on trio
+through anyio. ``nursery.start`` hands back the bound URL, which makes port 0 easy.
+
+Logging: hypercorn logs through stdlib logging; we give it a named logger
+(``HYPERCORN_LOGGER``) without handlers, so its records go wherever the caller's
+logging goes (the CLI routes stdlib into structlog; under pytest they are captured).
+The access log is off: requests are counted in ``/_studio/stats`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Final
+
+import httpx
+import structlog
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from ..errors import StudioError
+from .app import build_app
+from .config import StudioConfig
+from .faults import FaultInjector
+from .jobs import JobRunner
+from .store import JobStore
+
+__all__ = ["HYPERCORN_LOGGER", "serve_studio"]
+
+HYPERCORN_LOGGER: Final = "lipsync_pipeline.studio.hypercorn"
+_DOWNLOAD_CONNECTIONS: Final = 16
+
+
+def _hypercorn_config(config: StudioConfig) -> HypercornConfig:
+    hc = HypercornConfig()
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    hc.bind = [f"{host}:{config.port}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger(HYPERCORN_LOGGER)
+    hc.graceful_timeout = 1.0  # shutdown must be prompt
+    return hc
+
+
+async def serve_studio(
+    config: StudioConfig, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the studio until cancelled; ``task_status.started(root_url)``.
+
+    ``root_url`` is like ``"http://127.0.0.1:PORT"``: the API is at
+    ``root_url + "/api/v1"``, stats at ``root_url + "/_studio/stats"``. Prints
+    nothing; logs only at debug level. Raises ``StudioError`` if it cannot bind.
+    """
+    # Everything started below inherits this task's (cleared) logging context.
+    structlog.contextvars.clear_contextvars()
+    if config.assets_dir is not None and not config.assets_dir.is_dir():
+        raise StudioError(f"assets directory not found: {config.assets_dir}")
+    with tempfile.TemporaryDirectory(prefix="lipsync-studio-") as tmp:
+        data_dir = config.data_dir or Path(tmp)
+        store = JobStore()
+        injector = FaultInjector(config.faults)
+        # Input downloads and webhooks: explicit timeouts and a bounded pool (pitfalls.md).
+        limits = httpx.Limits(max_connections=_DOWNLOAD_CONNECTIONS)
+        timeout = httpx.Timeout(30.0, connect=10.0)
+        async with (
+            httpx.AsyncClient(
+                limits=limits, timeout=timeout, follow_redirects=True, max_redirects=5
+            ) as http,
+            trio.open_nursery() as nursery,
+        ):
+            runner = JobRunner(config, store, injector, http, nursery, data_dir)
+            app = build_app(config, store, runner, injector)
+            try:
+                binds = await nursery.start(serve, app, _hypercorn_config(config))
+            except OSError as exc:
+                raise StudioError(
+                    f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+                ) from exc
+            root_url = str(binds[0]).rstrip("/")
+            structlog.get_logger(__name__).debug("studio.started", url=root_url)
+            task_status.started(root_url)
