@@ -1,0 +1,411 @@
+"""The lockfile: determinism, located errors, journal replay, atomic compaction, the run lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lipsync_pipeline.errors import LockfileError, RunLockHeld
+from lipsync_pipeline.lock import (
+    Artifact,
+    LockEntry,
+    LockStore,
+    RunLock,
+    default_lock_path,
+    file_digest,
+    journal_path,
+    load_lock,
+    render_lock,
+    run_lock_path,
+)
+
+FP = "sha256:" + "ab" * 32
+
+
+def entry(job_id: str, status: str = "completed", **kw: object) -> LockEntry:
+    fields: dict[str, object] = {"request_id": f"req-{job_id}", "seed": 7}
+    if status == "completed":
+        fields["artifact"] = Artifact(f"renders/{quote(job_id, safe='')}.mp4", "0" * 64, 1234)
+    fields.update(kw)
+    return LockEntry(job_id, FP, "lipsync-image", status, f"idem-{job_id}", **fields)  # type: ignore[arg-type]
+
+
+def store_with(path: Path, *entries: LockEntry) -> LockStore:
+    store = LockStore.open(path)
+    store.record(list(entries))
+    return store
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+entries_st = st.lists(
+    st.builds(
+        entry,
+        job_id=st.text(
+            st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
+        ),
+        status=st.sampled_from(["submitting", "processing", "completed", "failed"]),
+        error=st.none() | st.text(max_size=20),
+        execution_time_ms=st.none() | st.integers(0, 10**9),
+    ),
+    unique_by=lambda e: e.job_id,
+    max_size=12,
+)
+
+
+@given(entries=entries_st, data=st.data())
+def test_render_is_independent_of_order_and_round_trips(
+    entries: list[LockEntry], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shuffled = data.draw(st.permutations(entries))
+    rendered = render_lock(entries)
+    assert render_lock(shuffled) == rendered == render_lock(entries)
+    assert rendered.startswith(b'{\n  "version": 1,\n  "jobs": {')
+    assert rendered.endswith(b"}\n")
+    path = tmp_path_factory.mktemp("lock") / "r.lock"
+    path.write_bytes(rendered)
+    assert dict(load_lock(path).entries) == {e.job_id: e for e in entries}
+
+
+def test_render_is_sorted_and_omits_unknowns() -> None:
+    text = render_lock([entry("b"), entry("a", "submitting", seed=None, request_id=None)])
+    doc = json.loads(text)
+    assert list(doc) == ["version", "jobs"]
+    assert list(doc["jobs"]) == ["a", "b"]
+    assert doc["jobs"]["a"] == {
+        "fingerprint": FP,
+        "idempotency_key": "idem-a",
+        "model": "lipsync-image",
+        "status": "submitting",
+    }
+    assert list(doc["jobs"]["b"]) == sorted(doc["jobs"]["b"])
+    assert b"  " in text and b"\t" not in text
+
+
+def test_paths() -> None:
+    assert default_lock_path(Path("/m/renders.yaml")) == Path("/m/renders.lock")
+    assert default_lock_path(Path("/m/renders.yml")) == Path("/m/renders.lock")
+    assert default_lock_path(Path("/m/renders")) == Path("/m/renders.lock")
+    assert journal_path(Path("/m/r.lock")) == Path("/m/r.lock.journal")
+    assert run_lock_path(Path("/m/r.lock")) == Path("/m/r.lock.run")
+
+
+def test_missing_lock_is_empty(tmp_path: Path) -> None:
+    assert dict(load_lock(tmp_path / "none.lock").entries) == {}
+
+
+def test_file_digest(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    assert file_digest(tmp_path / "f") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        3,
+    )
+    assert file_digest(tmp_path / "missing") is None
+
+
+# --- located errors ------------------------------------------------------------------------
+
+GOOD = render_lock([entry("a")]).decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "column", "message"),
+    [
+        (b"", 1, 1, "empty"),
+        (GOOD[:60].encode(), 5, 20, "truncated"),
+        (GOOD[:-10].encode(), 16, 3, "truncated"),
+        (
+            b'{"version": 7,\n "jobs": {}}',
+            1,
+            13,
+            "written by a newer lipsync-pipeline: lock version 7, this one reads 1",
+        ),
+        (b'{"version": "1", "jobs": {}}', 1, 13, "1 was expected"),
+        (GOOD.replace('"seed": 7', '"seed": "7"').encode(), 14, 15, "not of type 'integer'"),
+        (
+            GOOD.replace('"status": "completed"', '"status": "done"').encode(),
+            15,
+            17,
+            "is not one of",
+        ),
+        (GOOD.replace('"bytes": 1234', '"bytes": -1').encode(), 6, 18, "minimum of 0"),
+        (
+            GOOD.replace('"renders/a.mp4"', '"../../etc/passwd"').encode(),
+            7,
+            17,
+            "relative POSIX path",
+        ),
+        (GOOD.replace('"seed": 7', '"sede": 7').encode(), 14, 7, "unexpected field"),
+        (b'{"version": 1, "jobs": {"a": {}}, "version": 1}', 1, 35, "duplicate key"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", 1, 1, "not UTF-8"),
+        (b'{"version": 1,\n "jobs": {}}\n\x00\x00', 3, 1, "not valid JSON"),
+        (b"[1, 2]", 1, 1, "is not of type 'object'"),
+        (b"[" * 100_000, 1, 1, "nested too deeply"),
+    ],
+)
+def test_every_lockfile_error_is_located(
+    tmp_path: Path, content: bytes, line: int, column: int, message: str
+) -> None:
+    path = tmp_path / "r.lock"
+    path.write_bytes(content)
+    with pytest.raises(LockfileError) as info:
+        load_lock(path)
+    first = info.value.problems[0]
+    assert (first.file, first.line, first.column) == (str(path), line, column), str(info.value)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{path}:{line}:{column}: ")
+
+
+def test_duplicate_job_ids_name_both_lines(tmp_path: Path) -> None:
+    body = GOOD.replace('  "jobs": {\n', '  "jobs": {\n    "a": {},\n')
+    path = tmp_path / "r.lock"
+    path.write_text(body)
+    with pytest.raises(
+        LockfileError, match=r"r.lock:5:5: jobs.a: duplicate job id \(first at line 4\)"
+    ):
+        load_lock(path)
+
+
+def test_a_lock_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "r.lock").mkdir()
+    with pytest.raises(LockfileError, match="is a directory"):
+        load_lock(tmp_path / "r.lock")
+
+
+# --- the journal ---------------------------------------------------------------------------
+
+
+def test_records_are_journalled_and_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    store = store_with(path, entry("a", "submitting"), entry("b", "processing"))
+    store.record([entry("a", "processing")])
+    store.drop(["b", "never-there"])
+    assert not path.exists()  # nothing compacted yet: the journal alone holds it
+    assert dict(load_lock(path).entries) == {"a": entry("a", "processing")}
+    # A crash now (no close, no compact) loses nothing: a new store replays the journal.
+    again = LockStore.open(path)
+    assert dict(again.entries) == {"a": entry("a", "processing")}
+    assert not journal_path(path).exists()  # open folded it in
+    assert path.read_bytes() == render_lock([entry("a", "processing")])
+    store.close()
+    again.close()
+
+
+def test_unchanged_records_write_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a")) as store:
+        size = journal_path(path).stat().st_size
+        store.record([entry("a")])
+        store.drop(["zzz"])
+        assert journal_path(path).stat().st_size == size
+
+
+def test_record_cost_is_per_batch_not_per_lock(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, *(entry(f"job-{i:05}") for i in range(10_000))) as store:
+        store.compact()
+        lock_stat = path.stat()
+        store.record([entry("job-00042", "failed", error="Invalid audio format")])
+        assert journal_path(path).stat().st_size < 400
+        assert path.stat().st_mtime_ns == lock_stat.st_mtime_ns
+        assert len(store.entries) == 10_000
+
+
+@pytest.mark.parametrize("tail", [b'{"put":{"c":{"fingerprint', b"\x00" * 40 + b"\n", b"{}"])
+def test_a_torn_final_line_is_ignored(tmp_path: Path, tail: bytes) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a")) as store:
+        store.record([entry("b")])
+    with journal_path(path).open("ab") as f:
+        f.write(tail)
+    assert set(load_lock(path).entries) == {"a", "b"}
+    with LockStore.open(path) as store:
+        store.record([entry("c")])  # appends to a fresh journal, not onto the torn line
+    assert set(load_lock(path).entries) == {"a", "b", "c"}
+
+
+def test_a_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a")) as store:
+        store.record([entry("b")])
+        store.record([entry("c")])
+    lines = journal_path(path).read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"status":"completed"', b'"status":"complete"')
+    journal_path(path).write_bytes(b"\n".join(lines))
+    with pytest.raises(LockfileError) as info:
+        load_lock(path)
+    [problem] = info.value.problems
+    assert (problem.line, problem.where) == (2, "put.b.status")
+    assert problem.column is not None and problem.column > 1
+    lines[1] = b'{"put": garbage}'
+    journal_path(path).write_bytes(b"\n".join(lines))
+    with pytest.raises(LockfileError, match=r"r.lock.journal:2:9: not valid JSON"):
+        LockStore.open(path)
+
+
+def test_unicode_line_separators_stay_inside_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    odd = entry("a", "failed", error="line\u2028separator\x85and\u2029more")
+    with store_with(path, odd):
+        pass
+    assert load_lock(path).entries["a"] == odd
+
+
+# --- compaction ----------------------------------------------------------------------------
+
+
+def test_compact_rewrites_only_when_the_bytes_change(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a"), entry("b")) as store:
+        assert store.compact() is True
+        before = path.stat()
+        store.record([entry("a")])  # same value: no change
+        assert store.compact() is False
+        assert not journal_path(path).exists()
+    with LockStore.open(path) as store:
+        assert store.compact() is False
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_an_empty_store_creates_no_lockfile(tmp_path: Path) -> None:
+    with LockStore.open(tmp_path / "r.lock") as store:
+        assert store.compact() is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_replace_leaves_the_old_lock_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a")) as store:
+        store.compact()
+    old = path.read_bytes()
+    store = store_with(path, entry("b"))
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)  # lock.py calls os.replace
+    with pytest.raises(OSError, match="No space"):
+        store.compact()
+    monkeypatch.undo()
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.lock", "r.lock.journal"]
+    assert set(load_lock(path).entries) == {"a", "b"}  # the journal still has "b"
+
+
+def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with store_with(path, entry("a")) as store:
+        store.compact()
+    old = path.read_bytes()
+    child = textwrap.dedent(f"""
+        import os, signal, sys
+        from pathlib import Path
+        from lipsync_pipeline import lock
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_lock import entry
+        store = lock.LockStore.open(Path({str(path)!r}))
+        store.record([entry("b")])
+        # Die between writing the temp file and renaming it over the lock.
+        lock.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+        store.compact()
+    """)
+    proc = subprocess.run([sys.executable, "-c", child], check=False, timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == old
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the orphaned temp
+    assert set(load_lock(path).entries) == {"a", "b"}
+    with LockStore.open(path):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.lock"]
+    assert set(load_lock(path).entries) == {"a", "b"}
+
+
+def test_a_closed_store_refuses_records(tmp_path: Path) -> None:
+    store = LockStore.open(tmp_path / "r.lock")
+    store.close()
+    with pytest.raises(ValueError, match="closed"):
+        store.record([entry("a")])
+
+
+# --- the run lock --------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from lipsync_pipeline.lock import RunLock
+with RunLock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_run_lock_between_processes_and_recovery_after_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with pytest.raises(RunLockHeld) as info:
+            RunLock(path).__enter__()
+        assert f"held by pid {holder.pid} on " in str(info.value)
+        assert str(path) in str(info.value)
+        assert " since 20" in str(info.value)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+    with RunLock(path) as run:  # the kernel dropped the dead holder's flock
+        info_file = json.loads(run.path.read_text())
+        assert info_file["pid"] == os.getpid()
+    assert not run_lock_path(path).exists()
+
+
+def test_run_lock_in_one_process_and_after_release(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    with RunLock(path), pytest.raises(RunLockHeld):
+        RunLock(path).__enter__()
+    with RunLock(path):
+        pass
+
+
+def test_run_lock_holder_not_yet_written(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "r.lock"
+    fd = os.open(run_lock_path(path), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(RunLockHeld, match="not yet identified"):
+            RunLock(path).__enter__()
+    finally:
+        os.close(fd)
+
+
+@settings(max_examples=25, deadline=None)
+@given(batches=st.lists(st.lists(st.sampled_from("abcdef"), max_size=4), max_size=8))
+def test_journal_replay_equals_memory(
+    batches: list[list[str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("j") / "r.lock"
+    with LockStore.open(path) as store:
+        for n, ids in enumerate(batches):
+            if n % 3 == 2:
+                store.drop(ids)
+            else:
+                store.record([entry(i, "failed", error=f"batch {n}") for i in ids])
+        expected = dict(store.entries)
+        assert dict(load_lock(path).entries) == expected
+    with LockStore.open(path) as store:
+        assert dict(store.entries) == expected
