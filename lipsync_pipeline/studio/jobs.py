@@ -64,6 +64,7 @@ class JobRunner:
         self._limiter = trio.CapacityLimiter(config.workers)
         # fast mode: the probe of each distinct request is done once (load tests repeat them).
         self._probes: dict[tuple[str, ...], RenderResult] = {}
+        self._placeholder_lock = trio.Lock()  # concurrent jobs must not write one file twice
 
     def start(self, job: Job) -> None:
         job.fail_injected = self.injector.job_fails()
@@ -152,13 +153,14 @@ class JobRunner:
         return result
 
     async def _placeholder(self, result: RenderResult) -> Path:
-        """One cached grey MP4 per (size, length to 0.1 s): right shape, no real encoding."""
-        tenths = round(result.seconds * 10)
-        path = self._cache / f"{result.width}x{result.height}-{tenths}.mp4"
-        if not path.exists():
-            await trio.to_thread.run_sync(
-                render_placeholder, path, (result.width, result.height), tenths / 10
-            )
+        """One cached grey MP4 per (size, length to 10 ms): right shape, no real encoding."""
+        centis = round(result.seconds * 100)
+        path = self._cache / f"{result.width}x{result.height}-{centis}.mp4"
+        async with self._placeholder_lock:
+            if not path.exists():
+                await trio.to_thread.run_sync(
+                    render_placeholder, path, (result.width, result.height), centis / 100
+                )
         return path
 
     async def _download_inputs(self, job: Job) -> Mapping[str, Path]:

@@ -38,6 +38,64 @@ MAX_MEDIA_SECONDS: Final = 600.0  # the model family caps a generation at ~10 mi
 _SAMPLE_BYTES: Final = 4  # float32
 _MIN_IMAGE_SIDE: Final = 16
 _MASK_PROBE: Final = 64  # masks are analysed at 64x64: only a bounding box is needed
+# FFmpeg probes content, and decodes almost anything as *something* (text as ANSI art,
+# random bytes as CD+G karaoke graphics): accept only the codecs a user means.
+_IMAGE_CODECS: Final = frozenset(
+    {
+        "png",
+        "apng",
+        "mjpeg",
+        "jpegls",
+        "jpeg2000",
+        "webp",
+        "bmp",
+        "gif",
+        "tiff",
+        "qoi",
+        "ppm",
+        "pgm",
+        "pbm",
+        "pam",
+    }
+)
+_VIDEO_CODECS: Final = frozenset(
+    {
+        "h264",
+        "hevc",
+        "vp8",
+        "vp9",
+        "av1",
+        "mpeg4",
+        "mpeg1video",
+        "mpeg2video",
+        "prores",
+        "mjpeg",
+        "theora",
+        "h263",
+        "msmpeg4v3",
+        "wmv2",
+        "wmv3",
+        "vc1",
+        "dnxhd",
+        "gif",
+    }
+)
+_AUDIO_CODEC_PREFIXES: Final = (
+    "pcm_",
+    "mp3",
+    "aac",
+    "opus",
+    "vorbis",
+    "flac",
+    "alac",
+    "mp2",
+    "ac3",
+    "eac3",
+    "amr",
+    "speex",
+    "wma",
+    "adpcm_",
+)
 
 
 class MediaError(Exception):
@@ -74,6 +132,8 @@ def load_audio(path: Path, field: str) -> AudioTrack:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise MediaError(f"Invalid audio format: {field} has no audio stream")
+            if not container.streams.audio[0].codec_context.name.startswith(_AUDIO_CODEC_PREFIXES):
+                raise MediaError(f"Invalid audio format: {field} is not a supported audio codec")
             if container.duration is not None and container.duration / av.time_base > (
                 MAX_MEDIA_SECONDS + 1
             ):
@@ -101,6 +161,8 @@ def load_image(path: Path, field: str) -> av.VideoFrame:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise MediaError(f"Invalid image format: {field} is not an image")
+            if container.streams.video[0].codec_context.name not in _IMAGE_CODECS:
+                raise MediaError(f"Invalid image format: {field} is not a PNG/JPEG/WebP image")
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise MediaError(f"Invalid image format: {field} could not be decoded") from exc
@@ -118,6 +180,8 @@ def probe_video(path: Path, field: str) -> tuple[float, int, int]:
             if not container.streams.video:
                 raise MediaError(f"Invalid video format: {field} has no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context.name not in _VIDEO_CODECS:
+                raise MediaError(f"Invalid video format: {field} is not a supported video codec")
             first = next(container.decode(stream), None)
             if first is None:
                 raise MediaError(f"Invalid video format: {field} contains no frames")

@@ -12,6 +12,7 @@ exactly the output length the hosted service would produce.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -170,7 +171,8 @@ def _encode(
     options: Mapping[str, str] = _X264,
 ) -> None:
     """Mux video and audio into an MP4, interleaving them a fraction of a second at a time."""
-    tmp = out_path.with_suffix(".part")
+    # A unique temporary name, then an atomic rename: readers never see a partial MP4.
+    tmp = out_path.with_name(f"{out_path.name}.{threading.get_ident()}.part")
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         video = out.add_stream("libx264", rate=fps, options=dict(options))
         video.width, video.height = size
@@ -269,7 +271,7 @@ def render(
 
 def render_placeholder(out_path: Path, size: tuple[int, int], seconds: float) -> None:
     """A grey, silent MP4 of the right size and length, cheap to make (fast mode)."""
-    fps = 5
+    fps = 10  # at most half a frame (50 ms) off the audio length
     frames = max(1, round(seconds * fps))
     grey = picture_from_frame(_grey_frame(size))
     silence = bytes(round(seconds * AUDIO_RATE) * 4)
