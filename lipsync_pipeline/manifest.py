@@ -1,0 +1,398 @@
+"""The manifest: YAML in, validated jobs (exact API requests with fingerprints) out.
+
+Reading goes: bytes -> strict YAML (:mod:`._yaml`) -> version check -> JSON Schema
+(``schemas/manifest.schema.json``, the single source of truth for the format) ->
+checks the schema cannot express (unique ids, URLs that parse, local files that
+exist inside the manifest's directory) -> :class:`Job` values. Every problem in
+the file is collected and raised at once as one :class:`ManifestError`.
+
+Decisions a user may notice:
+
+- ``output_dir`` must be relative, may point outside the manifest's directory
+  (``../renders``) and is normalized; local inputs must stay inside it (with
+  ``--local`` the studio serves exactly that directory).
+- A local input is kept in ``form_state`` as a normalized relative POSIX path;
+  the fingerprint hashes the file's bytes, so editing an asset renders again and
+  moving it (with the manifest edited to match) does not.
+- A job without ``seed`` gets one derived from its id (a renamed job renders anew
+  anyway: its output is named by the id).
+- ``order`` has no default here: when left out, the API's own default applies.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+from urllib.parse import urlsplit
+
+from ._manifest_errors import describe_value, schema_problems
+from ._schemacheck import Check, UnsupportedSchema, compile_check
+from ._yaml import MAX_BYTES, format_path, load_yaml, mark_of, no_gc, node_at
+from .errors import ManifestError, Problem
+
+__all__ = [
+    "DEFAULT_OUTPUT_DIR",
+    "MANIFEST_VERSION",
+    "MODEL_BY_KIND",
+    "Job",
+    "Kind",
+    "Manifest",
+    "canonical_request",
+    "derive_seed",
+    "kind_fields",
+    "load_manifest",
+    "manifest_schema",
+    "parse_manifest",
+]
+
+Kind = Literal["avatar", "dialog", "video"]
+MODEL_BY_KIND: Final[Mapping[str, str]] = {
+    "avatar": "lipsync-image",
+    "dialog": "lipsync-image-multi",
+    "video": "lipsync-video",
+}
+MANIFEST_VERSION: Final = 1
+DEFAULT_OUTPUT_DIR: Final = "renders"
+_SEED_MASK: Final = 0x7FFF_FFFF  # 31 bits: a seed any API's signed 32-bit field accepts
+_INPUT_FIELDS: Final = frozenset({"image", "audio", "video", "left_audio", "right_audio",
+                                  "mask_image"})
+# Host names without a port, user or IP literal need no parsing: most inputs, fast.
+_PLAIN_URL: Final = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?:[/?#]|$)")
+_NOT_FORM_FIELDS: Final = frozenset({"id", "kind", "webhook"})
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One render job, resolved to the exact API request it becomes."""
+
+    id: str
+    kind: Kind
+    model: str
+    form_state: Mapping[str, Any]
+    webhook: str | None
+    local_inputs: Mapping[str, Path]
+    fingerprint: str
+    line: int
+    column: int
+    marks: Mapping[str, tuple[int, int]]
+    seed_derived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest: every job with defaults applied."""
+
+    path: Path
+    display_name: str
+    version: int
+    concurrency: int | None
+    output_dir: Path
+    jobs: tuple[Job, ...]
+
+
+@cache
+def _schema() -> Mapping[str, Any]:
+    text = resources.files("lipsync_pipeline").joinpath("schemas/manifest.schema.json").read_text(
+        encoding="utf-8")
+    return cast(dict[str, Any], json.loads(text))
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (a fresh copy: callers may change it)."""
+    return copy.deepcopy(dict(_schema()))
+
+
+@cache
+def _validators() -> tuple[Any, Check | None]:
+    from jsonschema import Draft202012Validator  # imported late: ~50 ms that `run` rarely needs
+
+    try:
+        fast: Check | None = compile_check(_schema())
+    except UnsupportedSchema:
+        fast = None  # slower, never wrong: jsonschema checks every document
+    return Draft202012Validator(_schema()), fast
+
+
+@cache
+def kind_fields() -> Mapping[str, tuple[str, ...]]:
+    """The formState fields of each kind, in the order the schema's per-kind objects list them."""
+    defs = _schema()["$defs"]
+    return {kind: tuple(f for f in defs[f"{kind}_job"]["properties"] if f not in _NOT_FORM_FIELDS)
+            for kind in MODEL_BY_KIND}
+
+
+def derive_seed(job_id: str) -> int:
+    """The seed of a job that sets none: stable, and different per id."""
+    return int.from_bytes(hashlib.sha256(job_id.encode("utf-8")).digest()[:4], "big") & _SEED_MASK
+
+
+def canonical_request(model: str, form_state: Mapping[str, Any]) -> bytes:
+    """The bytes a fingerprint hashes: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps({"model": model, "formState": form_state}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate a manifest file. Raises ManifestError listing every problem."""
+    display_name = os.fspath(path)
+    absolute = Path(os.path.abspath(display_name))
+
+    def fail(message: str) -> ManifestError:
+        return ManifestError([Problem(display_name, None, None, "", message)])
+
+    try:
+        size = absolute.stat().st_size
+        if absolute.is_dir():
+            raise fail("is a directory, not a manifest file")
+        if size > MAX_BYTES:  # refused unread
+            raise fail(f"the file is {size:,} bytes; a manifest may be at most "
+                       f"{MAX_BYTES // (1024 * 1024)} MiB")
+        data = absolute.read_bytes()
+    except FileNotFoundError:
+        raise fail("file not found") from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from None
+    return parse_manifest(data, path=absolute, display_name=display_name)
+
+
+def parse_manifest(data: bytes | str, *, path: Path, display_name: str) -> Manifest:
+    """Validate manifest text; ``path`` places relative inputs. Raises ManifestError."""
+    path = Path(os.path.abspath(path))
+    with no_gc():
+        return _Reader(path, display_name).read(data)
+
+
+class _Reader:
+    """One validation: collects problems, caches file checks and digests."""
+
+    def __init__(self, path: Path, display_name: str) -> None:
+        self.path = path
+        self.base = os.path.dirname(path)
+        self.real_base = os.path.realpath(self.base)
+        self.name = display_name
+        self.problems: list[Problem] = []
+        self.local_cache: dict[str, tuple[str | None, str | None]] = {}
+        self.digests: dict[str, str] = {}
+
+    def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
+        self.problems.append(Problem(self.name, line, column, where, message))
+
+    def fail(self) -> ManifestError:
+        unique = dict.fromkeys(self.problems)  # same finding reached twice: say it once
+        return ManifestError(sorted(unique, key=lambda p: (p.line or 0, p.column or 0)))
+
+    def read(self, data: bytes | str) -> Manifest:
+        doc = load_yaml(data, display_name=self.name)
+        self.problems.extend(doc.problems)
+        if doc.root is None:
+            self.problem(1, 1, "", "the manifest is empty: it needs version: 1 and a jobs: list")
+            raise self.fail()
+        root, value = doc.root, doc.value
+        if not isinstance(value, dict):
+            self.problem(*mark_of(root), "", "the manifest must be a mapping with version: and "
+                         f"jobs:, not {describe_value(value, root)}")
+            raise self.fail()
+        version = value.get("version", MANIFEST_VERSION)
+        if type(version) not in (int, float) or version != MANIFEST_VERSION:
+            # A wrong version makes every other finding doubtful: report it alone.
+            node = node_at(root, ["version"])
+            newer = type(version) is int and version > MANIFEST_VERSION
+            self.problem(*mark_of(node), "version",
+                         f"version {version} is newer than this lipsync-pipeline understands "
+                         "(it reads version 1): upgrade lipsync-pipeline" if newer else
+                         f"unsupported version {describe_value(version, node)}: "
+                         f"this lipsync-pipeline reads version: {MANIFEST_VERSION}")
+            raise self.fail()
+        invalid = self.check_schema(value, root)
+        self.check_ids(value, root)
+        raw_defaults = value.get("defaults")
+        defaults: dict[str, Any] = raw_defaults if isinstance(raw_defaults, dict) else {}
+        resolved_defaults = self.check_inputs(defaults, ("defaults",), root, invalid)
+        self.check_url(defaults.get("webhook"), ("defaults", "webhook"), root, invalid)
+        job_inputs = []
+        jobs = value.get("jobs")
+        for index, job in enumerate(jobs if isinstance(jobs, list) else ()):
+            if isinstance(job, dict):
+                job_inputs.append(self.check_inputs(job, ("jobs", index), root, invalid))
+                self.check_url(job.get("webhook"), ("jobs", index, "webhook"), root, invalid)
+        if self.problems:
+            raise self.fail()
+        return self.build(value, root, defaults, resolved_defaults, job_inputs)
+
+    def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
+        """Schema problems; returns the data paths they concern, to skip further checks."""
+        validator, fast = _validators()
+        if fast is not None and fast(value):
+            return set()
+        jobs = value.get("jobs")
+        picked: list[int] = []
+        subject = value
+        if fast is not None and isinstance(jobs, list) and jobs:
+            # Only the failing jobs go through jsonschema (~150 us a job). Sound because the
+            # schema constrains jobs one by one (a test pins the jobs array's keywords).
+            head = {k: v for k, v in value.items() if k != "jobs"}
+            picked = [i for i, job in enumerate(jobs) if not fast({**head, "jobs": [job]})] or [0]
+            subject = {**head, "jobs": [jobs[i] for i in picked]}
+        errors = []
+        for error in validator.iter_errors(subject):
+            error_path = list(error.absolute_path)
+            if picked and len(error_path) > 1 and error_path[0] == "jobs":
+                error_path[1] = picked[error_path[1]]
+            errors.append((tuple(error_path), error))
+        problems = schema_problems(errors, value, root, self.name, kind_fields(), MODEL_BY_KIND)
+        self.problems.extend(problems)
+        return {path for path, _ in errors}
+
+    def check_ids(self, value: dict[str, Any], root: Any) -> None:
+        seen: dict[str, tuple[str, int]] = {}
+        jobs = value.get("jobs")
+        for index, job in enumerate(jobs if isinstance(jobs, list) else []):
+            job_id = job.get("id") if isinstance(job, dict) else None
+            if not isinstance(job_id, str):
+                continue
+            node = node_at(root, ["jobs", index, "id"])
+            first = seen.get(job_id.casefold())
+            if first is None:
+                seen[job_id.casefold()] = (job_id, mark_of(node)[0])
+                continue
+            same = first[0] == job_id
+            self.problem(*mark_of(node), f"jobs[{index}].id",
+                         f"duplicate id {job_id!r} (first at line {first[1]})" if same else
+                         f"id {job_id!r} differs from {first[0]!r} (line {first[1]}) only in "
+                         "case: their outputs would collide on case-insensitive file systems")
+
+    def check_inputs(self, fields: Mapping[str, Any], prefix: tuple[str | int, ...], root: Any,
+                     invalid: set[tuple[str | int, ...]]) -> dict[str, tuple[str, str | None]]:
+        """Check URL or local-file inputs; returns field -> (form value, absolute path)."""
+        resolved: dict[str, tuple[str, str | None]] = {}
+        for field in _INPUT_FIELDS.intersection(fields):
+            raw, path = fields[field], (*prefix, field)
+            if not isinstance(raw, str) or path in invalid:
+                continue
+            if raw.startswith(("https://", "http://")):
+                if self.check_url(raw, path, root, invalid):
+                    resolved[field] = (raw, None)
+                continue
+            relative, absolute_or_error = self.local(raw)
+            if relative is None:
+                self.problem(*mark_of(node_at(root, path)), format_path(path),
+                             str(absolute_or_error))
+            else:
+                resolved[field] = (relative, absolute_or_error)
+        return resolved
+
+    def check_url(self, url: Any, path: tuple[str | int, ...], root: Any,
+                  invalid: set[tuple[str | int, ...]]) -> bool:
+        if not isinstance(url, str) or path in invalid or _PLAIN_URL.match(url):
+            return True
+        try:
+            parts = urlsplit(url)
+            ok = bool(parts.hostname)
+            _ = parts.port  # raises ValueError on a port out of range or not a number
+        except ValueError:
+            ok = False
+        if not ok:
+            self.problem(*mark_of(node_at(root, path)), format_path(path),
+                         f"not a valid URL: {url!r} (a host is needed, and a port must be "
+                         "a number up to 65535)")
+        return ok
+
+    def local(self, raw: str) -> tuple[str | None, str | None]:
+        """(normalized relative path, absolute path) or (None, message). Cached per text."""
+        cached = self.local_cache.get(raw)
+        if cached is None:
+            cached = self.local_cache[raw] = self._local(raw)
+        return cached
+
+    def _local(self, raw: str) -> tuple[str | None, str | None]:
+        relative = posixpath.normpath(raw)
+        absolute = os.path.normpath(os.path.join(self.base, relative))
+        if relative == ".." or relative.startswith("../"):
+            return None, (f"{raw!r} points outside the manifest's directory; local inputs must "
+                          "stay inside it (it is what --local serves)")
+        real = os.path.realpath(absolute)
+        if os.path.commonpath([real, self.real_base]) != self.real_base:
+            return None, f"{raw!r} leads outside the manifest's directory through a symlink"
+        if os.path.isdir(real):
+            return None, f"{raw!r} is a directory, not a file"
+        if not os.path.isfile(real):
+            return None, f"file not found: {raw!r} (relative to {self.base}){self.near(absolute)}"
+        return relative, real
+
+    def near(self, absolute: str) -> str:
+        folder, name = os.path.split(absolute)
+        try:
+            siblings = os.listdir(folder)
+        except OSError:
+            return ""
+        close = difflib.get_close_matches(name, siblings, n=1)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+    def digest(self, absolute: str) -> str:
+        # Once per file per load: 10,000 jobs sharing one voice hash it once.
+        found = self.digests.get(absolute)
+        if found is None:
+            with open(absolute, "rb") as handle:
+                found = self.digests[absolute] = hashlib.file_digest(handle, "sha256").hexdigest()
+        return found
+
+    def build(self, value: dict[str, Any], root: Any, defaults: Mapping[str, Any],
+              resolved_defaults: Mapping[str, tuple[str, str | None]],
+              job_inputs: list[dict[str, tuple[str, str | None]]]) -> Manifest:
+        defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
+        jobs_node = node_at(root, ["jobs"])
+        jobs = [self.job(raw, jobs_node.value[index], defaults, defaults_marks,
+                         {**resolved_defaults, **job_inputs[index]})
+                for index, raw in enumerate(value["jobs"])]
+        concurrency = value.get("concurrency")
+        output_dir = os.path.join(self.base, value.get("output_dir", DEFAULT_OUTPUT_DIR))
+        return Manifest(self.path, self.name, MANIFEST_VERSION,
+                        None if concurrency is None else int(concurrency),
+                        Path(os.path.normpath(output_dir)), tuple(jobs))
+
+    def job(self, raw: Mapping[str, Any], node: Any, defaults: Mapping[str, Any],
+            defaults_marks: Mapping[str, tuple[int, int]],
+            inputs: Mapping[str, tuple[str, str | None]]) -> Job:
+        kind, job_id = raw["kind"], raw["id"]
+        own_marks = _value_marks(node)
+        form: dict[str, Any] = {}
+        marks: dict[str, tuple[int, int]] = {
+            k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks}
+        for field in kind_fields()[kind]:
+            if field in raw or field in defaults:
+                form[field] = raw[field] if field in raw else defaults[field]
+                marks[field] = own_marks[field] if field in raw else defaults_marks[field]
+        if "webhook" not in marks and "webhook" in defaults:
+            marks["webhook"] = defaults_marks["webhook"]
+        form.setdefault("resolution", _schema()["$defs"]["resolution"]["default"])
+        seed_derived = "seed" not in form
+        # The schema accepts 7.0 as an integer; the API and the fingerprint get 7.
+        form["seed"] = derive_seed(job_id) if seed_derived else int(form["seed"])
+        local_inputs: dict[str, Path] = {}
+        hashed = dict(form)
+        for field in form.keys() & _INPUT_FIELDS:
+            relative, absolute = inputs[field]
+            form[field] = relative
+            if absolute is not None:
+                local_inputs[field] = Path(absolute)
+                hashed[field] = "local-sha256:" + self.digest(absolute)
+        model = MODEL_BY_KIND[kind]
+        fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
+        webhook = raw.get("webhook", defaults.get("webhook"))
+        return Job(job_id, kind, model, form, webhook, local_inputs, fingerprint,
+                   *mark_of(node), marks, seed_derived)
+
+
+def _value_marks(node: Any) -> dict[str, tuple[int, int]]:
+    return {key.value: mark_of(value) for key, value in node.value}
