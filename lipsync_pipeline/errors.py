@@ -51,6 +51,7 @@ __all__ = [
     "StudioError",
     "TransientApiError",
     "UsageError",
+    "unwrap_group",
 ]
 
 EXIT_OK: Final = 0
@@ -168,3 +169,23 @@ class Interrupted(LipsyncError):
     """Ctrl-C or SIGTERM: submissions stopped, in-flight work recorded."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception to show for a nursery's ExceptionGroup: the first of our
+    own errors, else the first that is not a cancellation. A user never sees a group."""
+    flat: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            flat.append(exc)
+
+    walk(group)
+    ours = [e for e in flat if isinstance(e, LipsyncError)]
+    if ours:
+        return ours[0]
+    others = [e for e in flat if type(e).__name__ != "Cancelled"]
+    return (others or flat or [group])[0]

@@ -22,7 +22,7 @@ import structlog
 import trio
 
 from lipsync_pipeline.client import ApiClient, JobStatus
-from lipsync_pipeline.errors import ConfigError, Problem
+from lipsync_pipeline.errors import ConfigError, Problem, unwrap_group
 from lipsync_pipeline.lock import (
     Lock,
     LockStore,
@@ -127,16 +127,14 @@ def _check_artifacts(lock: Lock) -> dict[str, ArtifactState]:
             continue
         path = base / entry.artifact.path
         try:
-            if path.stat().st_size != entry.artifact.bytes:
-                found[job_id] = ArtifactState.CORRUPT
-                continue
-            digest, _ = file_digest(path)
-        except FileNotFoundError:
+            size = path.stat().st_size
+        except OSError:
             found[job_id] = ArtifactState.MISSING
             continue
-        found[job_id] = (
-            ArtifactState.OK if digest == entry.artifact.sha256 else ArtifactState.CORRUPT
-        )
+        # A size mismatch settles it without reading the file.
+        digest = file_digest(path) if size == entry.artifact.bytes else None
+        ok = digest is not None and digest[0] == entry.artifact.sha256
+        found[job_id] = ArtifactState.OK if ok else ArtifactState.CORRUPT
     return found
 
 
@@ -246,46 +244,50 @@ async def _execute(
             options=options,
             progress=progress,
         )
-    interrupted = False
-    async with trio.open_nursery() as nursery:
+    report = RunReport()
+    try:
+        async with trio.open_nursery() as nursery:
+            run_scope = trio.CancelScope()
 
-        async def watch_signals() -> None:
-            nonlocal interrupted
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    interrupted = True
-                    _log.warning("interrupted: recording what is in flight")
-                    nursery.cancel_scope.cancel()
-                    return
+            async def watch_signals() -> None:
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        report.interrupted = True
+                        _log.warning("interrupted: recording what is in flight")
+                        run_scope.cancel()
+                        return
 
-        nursery.start_soon(watch_signals)
-        resolver = None
-        if remote is None:
-            # Imported here: the studio pulls in PyAV and starlette, which a
-            # remote run never needs.
-            from lipsync_pipeline.studio import StudioConfig, serve_studio
+            nursery.start_soon(watch_signals)
+            with run_scope:
+                resolver = None
+                if remote is None:
+                    # Imported here: the studio pulls in PyAV and starlette, which a
+                    # remote run never needs.
+                    from lipsync_pipeline.studio import StudioConfig, serve_studio
 
-            root = await nursery.start(serve_studio, StudioConfig(assets_dir=manifest.path.parent))
-            remote = (f"{root}/api/v1", _LOCAL_KEY)
-            manifest = _local_webhooks_only(manifest)
-            resolver = _local_resolver(manifest, root)
-            options = dataclasses.replace(options, resubmit_unknown=True)
-        base_url, key = remote
-        async with ApiClient(
-            base_url, key, max_connections=min(concurrency, _MAX_CONNECTIONS)
-        ) as client:
-            report = await execute(
-                the_plan,
-                manifest,
-                store,
-                client,
-                concurrency=concurrency,
-                options=options,
-                resolve_inputs=resolver,
-                progress=progress,
-            )
-        nursery.cancel_scope.cancel()
-    report.interrupted = interrupted
+                    config = StudioConfig(assets_dir=manifest.path.parent)
+                    root = await nursery.start(serve_studio, config)
+                    remote = (f"{root}/api/v1", _LOCAL_KEY)
+                    manifest = _local_webhooks_only(manifest)
+                    resolver = _local_resolver(manifest, root)
+                    options = dataclasses.replace(options, resubmit_unknown=True)
+                base_url, key = remote
+                connections = min(concurrency, _MAX_CONNECTIONS)
+                async with ApiClient(base_url, key, max_connections=connections) as client:
+                    await execute(
+                        the_plan,
+                        manifest,
+                        store,
+                        client,
+                        concurrency=concurrency,
+                        options=options,
+                        resolve_inputs=resolver,
+                        progress=progress,
+                        report=report,
+                    )
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise unwrap_group(group) from None
     return report
 
 

@@ -37,10 +37,10 @@ from lipsync_pipeline.client import ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
-    LipsyncError,
     LockfileError,
     Problem,
     RequestRejected,
+    unwrap_group,
 )
 from lipsync_pipeline.lock import Artifact, LockEntry, LockStore
 from lipsync_pipeline.manifest import Job, Manifest
@@ -384,9 +384,13 @@ async def execute(
     options: RunOptions = RunOptions(),
     resolve_inputs: InputResolver | None = None,
     progress: ProgressSink | None = None,
+    report: RunReport | None = None,
 ) -> RunReport:
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
-    recorded. ``client`` may be None only when no step needs the API."""
+    recorded. ``client`` may be None only when no step needs the API.
+
+    Results go into ``report`` (a new one if not given) even when the run is
+    cancelled, so a caller that cancels still gets to show what happened."""
     progress = progress or _NullProgress()
     writer = _LockWriter(store)
     run = _Run(
@@ -398,7 +402,7 @@ async def execute(
         max(1, concurrency),
         store.path.parent,
     )
-    report = RunReport()
+    report = report if report is not None else RunReport()
     started = time.monotonic()
     _record_static(plan, store, run.results, progress)
     active = [s for s in plan.steps if s.action.touches_api]
@@ -420,7 +424,7 @@ async def execute(
             finally:
                 outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        raise unwrap_group(group) from None
     finally:
         with trio.CancelScope(shield=True):
             writer.flush_now()
@@ -458,24 +462,3 @@ def _record_static(
             )
         )
         progress.job_state(step.job_id, str(outcome))
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """Surface the first of our own errors; never hand a user an ExceptionGroup."""
-    flat: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            flat.append(exc)
-
-    walk(group)
-    for exc in flat:
-        if isinstance(exc, LipsyncError):
-            return exc
-    for exc in flat:
-        if not isinstance(exc, trio.Cancelled):
-            return exc
-    return flat[0] if flat else group

@@ -1,0 +1,24 @@
+"""Fixtures shared across the suite: a reference studio on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+from _support import ASSETS, StartStudio
+
+from lipsync_pipeline.studio import Faults, StudioConfig, serve_studio
+
+
+@pytest.fixture
+def start_studio(nursery: trio.Nursery) -> StartStudio:
+    """Start a studio in the test's nursery; returns its root URL (http://127.0.0.1:PORT)."""
+
+    async def start(**options: Any) -> str:
+        faults = options.pop("faults", Faults())
+        options.setdefault("assets_dir", ASSETS)
+        root: str = await nursery.start(serve_studio, StudioConfig(faults=faults, **options))
+        return root
+
+    return start

@@ -1,0 +1,189 @@
+"""The command as a user runs it: real processes, real signals, a real studio on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+from _support import ROOT, TEST_KEY, StartStudio, avatar_manifest, studio_stats
+
+from lipsync_pipeline.lock import load_lock
+
+CLI = [sys.executable, "-m", "lipsync_pipeline"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIPSYNC_")}
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=_env(**env),
+        timeout=120, check=False,
+    )
+
+
+def test_help_teaches_commands_and_exit_codes() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for word in ("validate", "plan", "run", "status", "serve", "schema", "exit codes", "130"):
+        assert word in result.stdout
+    run_help = cli("run", "--help").stdout
+    assert "--local" in run_help and "--poll-interval" in run_help
+
+
+def test_usage_error_exits_2_without_traceback() -> None:
+    result = cli("run")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_locally_then_is_up_to_date(tmp_path: Path) -> None:
+    """The README's main command, then a rerun: no API call, lock byte-identical."""
+    demo = tmp_path / "manifests"
+    shutil.copytree(ROOT / "manifests", demo, ignore=shutil.ignore_patterns("*.lock", "renders"))
+    first = cli("run", demo / "demo.yaml", "--local", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["jobs"] and {j["outcome"] for j in report["jobs"]} == {"completed"}
+    lock_path = demo / "demo.lock"
+    lock = load_lock(lock_path)
+    for entry in lock.entries.values():
+        assert entry.artifact is not None
+        assert (demo / entry.artifact.path).stat().st_size == entry.artifact.bytes
+    before = lock_path.read_bytes()
+
+    second = cli("run", demo / "demo.yaml", "--local", "--format", "json")
+
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert {j["outcome"] for j in again["jobs"]} == {"skipped"}
+    assert again["requests"] == {}
+    assert lock_path.read_bytes() == before
+    status = json.loads(cli("status", demo / "demo.yaml", "--format", "json").stdout)
+    assert {j["next"] for j in status["jobs"]} == {"skip"}
+
+
+def test_invalid_manifest_is_located_and_changes_nothing(tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(
+        "version: 1\njobs:\n  - id: a\n    kind: avatar\n"
+        "    image: https://example.com/a.png\n    audo: https://example.com/a.mp3\n"
+    )
+    lock = tmp_path / "bad.lock"
+    lock.write_text('{"version": 1, "jobs": {}}\n')
+    before = lock.read_bytes()
+    result = cli("run", manifest, "--local")
+    assert result.returncode == 2
+    assert "bad.yaml:6:5" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert lock.read_bytes() == before
+    assert not (tmp_path / "renders").exists()
+
+
+def test_remote_run_without_a_key_is_refused_before_any_work(tmp_path: Path) -> None:
+    manifest = tmp_path / "r.yaml"
+    manifest.write_text(avatar_manifest("https://cdn.example.com", ["a"]))
+    result = cli("run", manifest)
+    assert result.returncode == 2
+    assert "LIPSYNC_API_KEY" in result.stderr
+    assert not (tmp_path / "r.lock").exists()
+
+
+def test_local_paths_need_local_mode(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "m", ignore=shutil.ignore_patterns("*.lock"))
+    result = cli("run", tmp_path / "m" / "demo.yaml", LIPSYNC_API_KEY=TEST_KEY)
+    assert result.returncode == 2
+    assert "--local" in result.stderr
+    assert "demo.yaml:" in result.stderr
+    assert TEST_KEY not in result.stderr + result.stdout
+
+
+async def _spawn_run(path: Path, root: str, *extra: str) -> trio.Process:
+    return await trio.lowlevel.open_process(
+        [*CLI, "run", str(path), "--base-url", f"{root}/api/v1", "--poll-interval", "0.1",
+         "-q", *extra],
+        env=_env(LIPSYNC_API_KEY=TEST_KEY),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_kill_9_mid_run_then_rerun_pays_once_per_job(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True, render_delay=1.5)
+    ids = [f"k{n}" for n in range(8)]
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, ids))
+    proc = await _spawn_run(path, root, "--concurrency", "8")
+    with trio.move_on_after(30):
+        while (await studio_stats(root))["jobs_created"] < 3:
+            await trio.sleep(0.05)
+    proc.kill()  # SIGKILL: no cleanup at all
+    await proc.wait()
+    load_lock(path.with_suffix(".lock"))  # loads (journal replays) after the kill
+
+    result = await trio.run_process(
+        [*CLI, "run", str(path), "--base-url", f"{root}/api/v1", "--poll-interval", "0.1"],
+        env=_env(LIPSYNC_API_KEY=TEST_KEY), capture_stdout=True, capture_stderr=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert (await studio_stats(root))["jobs_created"] == len(ids)
+    lock = load_lock(path.with_suffix(".lock"))
+    assert {e.status for e in lock.entries.values()} == {"completed"}
+
+
+async def test_sigint_records_in_flight_jobs_and_exits_130(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True, render_delay=2.0)
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, ["a", "b"]))
+    proc = await _spawn_run(path, root)
+    with trio.move_on_after(30):
+        while (await studio_stats(root))["jobs_created"] < 2:
+            await trio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert await proc.wait() == 130
+    lock = load_lock(path.with_suffix(".lock"))
+    assert {e.status for e in lock.entries.values()} == {"processing"}
+
+    done = await trio.run_process(
+        [*CLI, "run", str(path), "--base-url", f"{root}/api/v1", "--poll-interval", "0.1"],
+        env=_env(LIPSYNC_API_KEY=TEST_KEY), capture_stdout=True, capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert (await studio_stats(root))["jobs_created"] == 2
+
+
+async def test_second_run_on_the_same_lock_is_refused(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True, render_delay=3.0)
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, ["a"]))
+    first = await _spawn_run(path, root)
+    with trio.move_on_after(30):
+        while (await studio_stats(root))["jobs_created"] < 1:
+            await trio.sleep(0.05)
+    second = await trio.run_process(
+        [*CLI, "run", str(path), "--base-url", f"{root}/api/v1"],
+        env=_env(LIPSYNC_API_KEY=TEST_KEY), capture_stdout=True, capture_stderr=True,
+        check=False,
+    )
+    first.kill()
+    await first.wait()
+    assert second.returncode == 3
+    assert f"pid {first.pid}" in second.stderr.decode()
