@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -409,3 +410,46 @@ def test_journal_replay_equals_memory(
         assert dict(load_lock(path).entries) == expected
     with LockStore.open(path) as store:
         assert dict(store.entries) == expected
+
+
+# The fast path that skips jsonschema for valid data must never accept what the schema rejects.
+_VALID = json.loads(render_lock([entry("a")]))["jobs"]["a"]
+_ODD_VALUES: st.SearchStrategy[Any] = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["", "x", "sha256:" + "0" * 64, "0" * 64, "../x", "a\\b", "completed"])
+    | st.just({})
+    | st.just([])
+    | st.just(dict(_VALID["artifact"]))
+)
+
+
+_MUTATION = st.tuples(
+    st.booleans(),  # in the artifact, not the entry
+    st.sampled_from([*sorted(_VALID), *sorted(_VALID["artifact"]), "extra"]),
+    st.booleans(),  # delete, not replace
+    _ODD_VALUES,
+)
+
+
+@settings(max_examples=300)
+@given(mutations=st.lists(_MUTATION, max_size=3))
+def test_the_quick_check_never_accepts_what_the_schema_rejects(
+    mutations: list[tuple[bool, str, bool, Any]],
+) -> None:
+    from lipsync_pipeline.lock import _quick_checker, _validator
+
+    value = json.loads(json.dumps(_VALID))
+    for in_artifact, key, delete, new in mutations:
+        target = value
+        if in_artifact and isinstance(value.get("artifact"), dict):
+            target = value["artifact"]
+        if delete:
+            target.pop(key, None)
+        else:
+            target[key] = json.loads(json.dumps(new))
+    if _quick_checker()(value):
+        errors = list(_validator("journalRecord").iter_errors({"put": {"a": value}}))
+        assert not errors, errors
