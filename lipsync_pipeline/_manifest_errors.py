@@ -59,7 +59,8 @@ def describe_value(value: Any, node: Node) -> str:
 def _did_you_mean(word: Any, options: Iterable[str]) -> str:
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, list(options), n=1)
+    # 0.75, above difflib's 0.6: '1080p' is not a typo of '480p', 'audoi' is one of 'audio'.
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -195,6 +195,8 @@ class _Reader:
     def read(self, data: bytes | str) -> Manifest:
         doc = load_yaml(data, display_name=self.name)
         self.problems.extend(doc.problems)
+        if not doc.trusted:
+            raise self.fail()
         if doc.root is None:
             self.problem(1, 1, "", "the manifest is empty: it needs version: 1 and a jobs: list")
             raise self.fail()
@@ -211,8 +213,8 @@ class _Reader:
             self.problem(*mark_of(node), "version",
                          f"version {version} is newer than this lipsync-pipeline understands "
                          "(it reads version 1): upgrade lipsync-pipeline" if newer else
-                         f"unsupported version {describe_value(version, node)}: "
-                         f"this lipsync-pipeline reads version: {MANIFEST_VERSION}")
+                         f"version must be the number {MANIFEST_VERSION}, not "
+                         f"{describe_value(version, node)}")
             raise self.fail()
         invalid = self.check_schema(value, root)
         self.check_ids(value, root)
