@@ -99,8 +99,13 @@ def configure_logging(fmt: str, verbosity: int) -> None:
     )
 
 
+_PIPE_WIDTH: Final = 160
+
+
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=False, highlight=False)
+    # rich assumes 80 columns when stdout is not a terminal; CI logs are wider.
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
+    return Console(file=sys.stdout, soft_wrap=False, highlight=False, width=width)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:

@@ -52,43 +52,57 @@ def _summary(counts: Counter[str]) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no jobs"
 
 
-def plan_json(checked: Checked) -> dict[str, Any]:
+def _credits_note(credits: Mapping[str, int | None]) -> str:
+    known = [c for c in credits.values() if c is not None]
+    note = f"estimated {sum(known)} credits"
+    unknown = len(credits) - len(known)
+    if unknown:
+        note += f" (+{unknown} job(s) with remote inputs not estimated)"
+    return note + "; billed on output length, minimum 5 s"
+
+
+def plan_json(checked: Checked, credits: Mapping[str, int | None]) -> dict[str, Any]:
     steps = checked.plan.steps
+    known = [c for c in credits.values() if c is not None]
     return {
+        "estimated_credits": sum(known),
+        "unestimated_jobs": sorted(k for k, c in credits.items() if c is None),
         "manifest": checked.manifest.display_name,
         "lock": str(checked.lock.path),
         "up_to_date": checked.plan.is_noop,
         "counts": dict(checked.plan.counts()),
         "submissions": sum(1 for s in steps if s.action.submits),
-        "steps": [_step_json(s) for s in steps],
+        "steps": [{**_step_json(s), "estimated_credits": credits.get(s.job_id)} for s in steps],
     }
 
 
-def plan_table(checked: Checked) -> Group:
+def plan_table(checked: Checked, credits: Mapping[str, int | None]) -> Group:
     rows = []
     for step in checked.plan.steps:
         job = step.job
-        inputs = "\n".join(f"{k}: {v}" for k, v in _inputs(step).items())
+        inputs = ", ".join(v.rsplit("/", 1)[-1] for v in _inputs(step).values())
+        cost = credits.get(step.job_id)
         rows.append(
             [
                 str(step.action),
                 step.job_id,
                 job.kind if job else "",
-                job.model if job else "",
                 inputs,
+                "" if cost is None else str(cost),
                 step.reason,
             ]
         )
     out = table(
         f"plan for {checked.manifest.display_name}",
-        ["ACTION", "JOB", "KIND", "MODEL", "INPUTS", "WHY"],
+        ["ACTION", "JOB", "KIND", "INPUTS", "CREDITS", "WHY"],
         rows,
     )
     submissions = sum(1 for s in checked.plan.steps if s.action.submits)
     foot = (
         "up to date: a run would make no API call"
         if checked.plan.is_noop
-        else f"{_summary(checked.plan.counts())}; {submissions} paid submission(s)"
+        else f"{_summary(checked.plan.counts())}; {submissions} paid submission(s), "
+        + _credits_note(credits)
     )
     return Group(out, Text(foot))
 

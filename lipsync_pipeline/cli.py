@@ -298,12 +298,14 @@ def _checked(args: argparse.Namespace) -> Checked:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from lipsync_pipeline._views import plan_json, plan_table
+    from lipsync_pipeline.estimate import estimate_plan
 
     checked = _checked(args)
+    credits = estimate_plan(checked.plan)
     if args.format == "json":
-        emit_json(plan_json(checked))
+        emit_json(plan_json(checked, credits))
     else:
-        stdout_console().print(plan_table(checked))
+        stdout_console().print(plan_table(checked, credits))
     return EXIT_OK
 
 

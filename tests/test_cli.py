@@ -187,3 +187,17 @@ async def test_second_run_on_the_same_lock_is_refused(
     await first.wait()
     assert second.returncode == 3
     assert f"pid {first.pid}" in second.stderr.decode()
+
+
+def test_plan_estimates_credits_from_local_media_per_the_pricing_rules(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "m", ignore=shutil.ignore_patterns("*.lock"))
+    result = cli("plan", tmp_path / "m" / "demo.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    credits = {s["job"]: s["estimated_credits"] for s in plan["steps"]}
+    # voice-a.wav is 3.0 s, voice-b.mp3 2.5 s: both under the 5 s minimum alone.
+    assert credits["face-hello"] == 5 * 2  # 480p
+    assert credits["face-hello-720"] == 5 * 4  # 720p
+    assert credits["hosts-turns"] == 6 * 2  # left_right bills the sum, 5.5 s -> 6 s
+    assert plan["estimated_credits"] == sum(credits.values())
+    assert not (tmp_path / "m" / "demo.lock").exists()  # plan writes nothing
