@@ -318,7 +318,8 @@ class ApiClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
 
-    def _check(self, what: str, resp: httpx.Response) -> None:
+    def _check(self, what: str, resp: httpx.Response, *, ours: bool = True) -> None:
+        """Raise for a non-2xx answer. ``ours``: the URL is the API's (it got the key)."""
         code = resp.status_code
         if 200 <= code < 300:
             return
@@ -326,8 +327,12 @@ class ApiClient:
         message = self._redact(f"{what}: HTTP {code}" + (f": {detail}" if detail else ""))
         if code in _RETRY_STATUSES:
             raise _Retry(message, status=code, after=_retry_after(resp.headers.get("Retry-After")))
-        if code in _AUTH_STATUSES:
+        if code in _AUTH_STATUSES and ours:
             raise AuthError(message + " (check LIPSYNC_API_KEY)", status=code)
+        if code in _AUTH_STATUSES:
+            # A storage host refusing an output URL: typically an expired signed link, which
+            # asking the API for the job again renews. Not a problem with our key.
+            raise RequestRejected(message + " (the output URL may have expired)", status=code)
         if 400 <= code < 500:
             raise RequestRejected(message, status=code)
         raise ApiError(message, status=code)
@@ -390,7 +395,7 @@ class ApiClient:
             resp = await self._transport(what, stack.enter_async_context(stream))
             if not 200 <= resp.status_code < 300:
                 await self._transport(what, resp.aread())
-                self._check(what, resp)
+                self._check(what, resp, ours=_origin(resp.url) == _origin(self._base))
             chunks = resp.aiter_bytes(_CHUNK)
             while True:
                 try:

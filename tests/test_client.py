@@ -358,6 +358,19 @@ async def test_failed_download_leaves_the_old_file_and_no_partial(tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
 
 
+async def test_a_refused_foreign_output_is_not_an_auth_error(tmp_path: Path) -> None:
+    expired = Reply(403, body=b"Request has expired")
+    async with (
+        scripted_server(default=expired) as cdn,
+        scripted_server() as api,
+        _client(api.url) as client,
+    ):
+        with pytest.raises(RequestRejected, match="may have expired") as info:
+            await client.download(cdn.url + "/signed.mp4", tmp_path / "o.mp4")
+    assert type(info.value) is RequestRejected
+    assert len(cdn.received) == 1
+
+
 async def test_download_resolves_a_relative_output_against_the_api(tmp_path: Path) -> None:
     async with scripted_server(Reply(body=b"abc")) as server, _client(server.url) as client:
         await client.download("/outputs/r.mp4", tmp_path / "r.mp4")
