@@ -407,8 +407,8 @@ def test_quoted_surprises_are_text(tmp_path: Path) -> None:
 
 
 def test_every_problem_at_once_in_file_order(tmp_path: Path) -> None:
-    text = doc(avatar("    resolution: 1080p\n", job_id="x"), avatar("    colour: red\n", job_id="x"),
-               head="concurrency: 0\n")
+    text = doc(avatar("    resolution: 1080p\n", job_id="x"),
+               avatar("    colour: red\n", job_id="x"), head="concurrency: 0\n")
     found = problems(text, tmp_path)
     assert [(p.line, p.column) for p in found] == [(2, 14), (8, 17), (9, 9), (13, 5)]
     assert str(found[1]) == ("m.yaml:8:17: jobs[0].resolution: unknown value '1080p'; "
