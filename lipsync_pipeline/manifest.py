@@ -132,6 +132,11 @@ def kind_fields() -> Mapping[str, tuple[str, ...]]:
             for kind in MODEL_BY_KIND}
 
 
+@cache
+def _default_resolution() -> str:
+    return str(_schema()["$defs"]["resolution"]["default"])
+
+
 def derive_seed(job_id: str) -> int:
     """The seed of a job that sets none: stable, and different per id."""
     return int.from_bytes(hashlib.sha256(job_id.encode("utf-8")).digest()[:4], "big") & _SEED_MASK
@@ -377,7 +382,7 @@ class _Reader:
                 marks[field] = own_marks[field] if field in raw else defaults_marks[field]
         if "webhook" not in marks and "webhook" in defaults:
             marks["webhook"] = defaults_marks["webhook"]
-        form.setdefault("resolution", _schema()["$defs"]["resolution"]["default"])
+        form.setdefault("resolution", _default_resolution())
         seed_derived = "seed" not in form
         # The schema accepts 7.0 as an integer; the API and the fingerprint get 7.
         form["seed"] = derive_seed(job_id) if seed_derived else int(form["seed"])
