@@ -65,6 +65,18 @@ def _redact_processor(
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is *now*: rich's live display swaps it to
+    print log lines above the progress line, and a logger bound to the original
+    stream would scribble through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(fmt: str, verbosity: int) -> None:
     """Configure structlog (and the stdlib loggers of hypercorn) once, from the CLI.
 
@@ -88,7 +100,7 @@ def configure_logging(fmt: str, verbosity: int) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Third-party stdlib loggers (hypercorn, httpx) stay quiet unless asked for.
