@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jsonschema
 
-from lipsync_pipeline.errors import Problem
+from lipsync_pipeline.errors import Problem, format_where
 
-__all__ = ["JsonDoc", "format_where"]
+__all__ = ["JsonDoc"]
 
 JsonPath = tuple[str | int, ...]
 
@@ -30,19 +30,6 @@ _scanstring: Final[Callable[[str, int], tuple[str, int]]] = json.decoder.scanstr
 # Positions are only needed a few levels down (jobs.<id>.artifact.<field>); deeper values
 # are skipped whole, which also keeps a hostile deeply nested file off the Python stack.
 _MAX_DEPTH: Final = 6
-
-
-def format_where(path: Iterable[str | int]) -> str:
-    """``("jobs", "a b", "seed")`` -> ``jobs["a b"].seed``: the ``where`` of a Problem."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENT.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
 
 
 @dataclass(slots=True)

@@ -19,13 +19,12 @@ from yaml.nodes import Node
 from ._yaml import (
     Yaml11Scalar,
     describe_scalar,
-    format_path,
     is_plain_non_string,
     key_node_at,
     mark_of,
     node_at,
 )
-from .errors import Problem
+from .errors import Problem, format_where
 
 __all__ = ["describe_value", "schema_problems"]
 
@@ -90,15 +89,15 @@ def _explain(path: Path, error: ValidationError, document: Mapping[str, Any], ro
     validator, arg = error.validator, cast(Any, error.validator_value)
     instance = cast(Any, error.instance)
     schema = cast(Mapping[str, Any], error.schema)
-    node, where = node_at(root, path), format_path(path)
+    node, where = node_at(root, path), format_where(path)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
-        return [(key_node_at(root, (*path, key)) or node, format_path((*path, key)),
+        return [(key_node_at(root, (*path, key)) or node, format_where((*path, key)),
                  _unknown_key(key, path, allowed, _job_kind(document, path), kind_fields, models))
                 for key in instance if key not in allowed]
     if validator == "required":
         kind = _job_kind(document, path)
-        return [(node, format_path((*path, key)), _missing(key, path, kind))
+        return [(node, format_where((*path, key)), _missing(key, path, kind))
                 for key in arg if key not in instance]
     shown = describe_value(instance, node)
     if validator == "type":

@@ -36,7 +36,7 @@ from typing import Any, Final
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ManifestError, Problem
+from .errors import ManifestError, Problem, format_where
 
 __all__ = [
     "MAX_BYTES",
@@ -45,7 +45,6 @@ __all__ = [
     "YamlDocument",
     "decode_text",
     "describe_scalar",
-    "format_path",
     "is_plain_non_string",
     "key_node_at",
     "load_yaml",
@@ -124,19 +123,6 @@ def mark_of(node: Node) -> tuple[int, int]:
     """The 1-based (line, column) where a node starts."""
     mark = node.start_mark
     return mark.line + 1, mark.column + 1
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    """``("jobs", 2, "audio")`` -> ``jobs[2].audio``: the ``where`` of a Problem."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{part!r}]"
-    return out
 
 
 def _short_tag(tag: str) -> str:
@@ -272,7 +258,8 @@ class _Builder:
         # Only a duplicate key leaves the data as written (its first value); anything
         # else would make the schema's findings about a document nobody wrote.
         self.trusted = self.trusted and trusted
-        self.problems.append(Problem(self.display_name, *mark_of(node), format_path(path), message))
+        where = format_where(path)
+        self.problems.append(Problem(self.display_name, *mark_of(node), where, message))
 
     def build(self, node: Node, path: tuple[str | int, ...]) -> Any:
         # Every node, scalars included, is seen once: a second visit is an alias.

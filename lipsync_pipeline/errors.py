@@ -26,6 +26,8 @@ A ``Problem`` is one located finding: ``file:line:col: where: message``.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -51,6 +53,7 @@ __all__ = [
     "StudioError",
     "TransientApiError",
     "UsageError",
+    "format_where",
     "unwrap_group",
 ]
 
@@ -60,6 +63,23 @@ EXIT_INPUT: Final = 2
 EXIT_LOCKED: Final = 3
 EXIT_API: Final = 4
 EXIT_INTERRUPTED: Final = 130
+
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def format_where(path: Iterable[str | int]) -> str:
+    """``("jobs", 2, "audio")`` -> ``jobs[2].audio``: the ``where`` of a Problem.
+
+    Keys that are not plain names are quoted (``jobs["a b"].seed``)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
 
 
 @dataclass(frozen=True, slots=True)

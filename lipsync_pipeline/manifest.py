@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 
 from ._manifest_errors import describe_value, schema_problems
 from ._schemacheck import Check, UnsupportedSchema, compile_check
-from ._yaml import MAX_BYTES, format_path, load_yaml, mark_of, no_gc, node_at
-from .errors import ManifestError, Problem
+from ._yaml import MAX_BYTES, load_yaml, mark_of, no_gc, node_at
+from .errors import ManifestError, Problem, format_where
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -293,7 +293,7 @@ class _Reader:
                 continue
             relative, absolute_or_error = self.local(raw)
             if relative is None:
-                self.problem(*mark_of(node_at(root, path)), format_path(path),
+                self.problem(*mark_of(node_at(root, path)), format_where(path),
                              str(absolute_or_error))
             else:
                 resolved[field] = (relative, absolute_or_error)
@@ -310,7 +310,7 @@ class _Reader:
         except ValueError:
             ok = False
         if not ok:
-            self.problem(*mark_of(node_at(root, path)), format_path(path),
+            self.problem(*mark_of(node_at(root, path)), format_where(path),
                          f"not a valid URL: {url!r} (a host is needed, and a port must be "
                          "a number up to 65535)")
         return ok
