@@ -201,3 +201,69 @@ def test_plan_estimates_credits_from_local_media_per_the_pricing_rules(tmp_path:
     assert credits["hosts-turns"] == 6 * 2  # left_right bills the sum, 5.5 s -> 6 s
     assert plan["estimated_credits"] == sum(credits.values())
     assert not (tmp_path / "m" / "demo.lock").exists()  # plan writes nothing
+
+
+def test_validate_reports_every_file_as_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\njobs:\n  - id: a\n    kind: avatar\n    image: nope\n")
+    result = cli("validate", ROOT / "manifests" / "demo.yaml", bad, "--format", "json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    files = {Path(f["file"]).name: f for f in report["files"]}
+    assert report["valid"] is False
+    assert files["demo.yaml"]["valid"] is True
+    errors = files["bad.yaml"]["errors"]
+    assert {(e["line"], e["where"]) for e in errors} >= {(5, "jobs[0].image")}
+    assert all(e["file"].endswith("bad.yaml") and e["column"] for e in errors)
+
+
+def test_schema_command_prints_the_2020_12_schema() -> None:
+    result = cli("schema")
+    schema = json.loads(result.stdout)
+    assert schema["$schema"].endswith("2020-12/schema") and schema["$id"]
+    lock_schema = json.loads(cli("schema", "--lock").stdout)
+    assert lock_schema["$id"] != schema["$id"]
+
+
+async def test_status_refresh_asks_the_api_about_unfinished_jobs(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True, render_delay=30)
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, ["slow"]))
+    env = _env(LIPSYNC_API_KEY=TEST_KEY)
+    base = ["--base-url", f"{root}/api/v1"]
+    first = await trio.run_process(
+        [*CLI, "run", str(path), *base, "--poll-interval", "0.1", "--job-timeout", "0.5",
+         "--format", "json"], env=env, capture_stdout=True, capture_stderr=True, check=False)
+    assert first.returncode == 1  # timed out: resumable, not failed
+    assert json.loads(first.stdout)["jobs"][0]["outcome"] == "timed_out"
+
+    status = await trio.run_process(
+        [*CLI, "status", str(path), "--refresh", *base, "--format", "json"], env=env,
+        capture_stdout=True, capture_stderr=True, check=False)
+
+    assert status.returncode == 0, status.stderr.decode()
+    (job,) = json.loads(status.stdout)["jobs"]
+    assert job["recorded"]["status"] == "processing"
+    assert job["live"]["status"] == "processing"
+    assert job["next"] == "resume"
+
+
+async def test_serve_prints_its_url_and_stops_on_sigint(tmp_path: Path) -> None:
+    proc = await trio.lowlevel.open_process(
+        [*CLI, "serve", "--port", "0", "--assets", str(ROOT / "manifests" / "assets")],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = b""
+    with trio.fail_after(30):
+        while b"\n" not in line:
+            line += await proc.stdout.receive_some(1024)
+    root = line.decode().split()[3]
+    assert root.startswith("http://127.0.0.1:")
+    stats = await studio_stats(root)
+    assert stats["jobs_created"] == 0
+    proc.send_signal(signal.SIGINT)
+    with trio.fail_after(30):
+        assert await proc.wait() == 0

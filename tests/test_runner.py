@@ -15,6 +15,7 @@ from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
 
 from lipsync_pipeline.errors import AuthError
 from lipsync_pipeline.lock import LockEntry, LockStore, load_lock
+from lipsync_pipeline.manifest import derive_seed
 from lipsync_pipeline.pipeline import RunRequest, run_pipeline
 from lipsync_pipeline.plan import Action
 from lipsync_pipeline.runner import Outcome, RunOptions, RunReport
@@ -49,6 +50,7 @@ async def test_first_run_renders_every_job_and_records_digests(
     for job_id in "abc":
         entry = lock.entries[job_id]
         assert entry.status == "completed" and entry.request_id
+        assert entry.seed == derive_seed(job_id)  # reproducible without a seed in the YAML
         assert entry.artifact is not None
         data = (tmp_path / entry.artifact.path).read_bytes()
         assert entry.artifact.path == f"renders/{job_id}.mp4"
