@@ -1,0 +1,9 @@
+"""``python -m bench``: run every benchmark (see bench/run_all.py)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.run_all import main
+
+sys.exit(main())
