@@ -8,6 +8,7 @@ The CLI only parses flags and formats what comes back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -62,6 +63,9 @@ LOCAL_POLL_INTERVAL: Final = 0.5
 _LOCAL_KEY: Final = "sk_local_pipeline"
 _KEY_SHAPE: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9]+")
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+# ApiClient.download writes ".<output name>.<12 hex>.part" and renames it when complete;
+# a run killed mid-download (kill -9, power loss) leaves that file behind.
+_PARTIAL_DOWNLOAD: Final = re.compile(r"\.(?P<output>.+)\.[0-9a-f]{12}\.part")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     remote = None if request.local else resolve_remote(request, manifest)
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     with RunLock(checked.lock.path):
+        _remove_partial_downloads(manifest)
         store = LockStore.open(checked.lock.path)
         try:
             # Planned again under the run lock: another run may have finished meanwhile.
@@ -221,6 +226,24 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
             store.compact()
             store.close()
     return report
+
+
+def _remove_partial_downloads(manifest: Manifest) -> None:
+    """Delete temp files of downloads that a dead run left for this manifest's outputs.
+
+    Called under the run lock, so none of them belongs to a live download of ours;
+    files of other names (another manifest's outputs, the user's) are left alone.
+    """
+    ours = {f"{job.id}.mp4" for job in manifest.jobs}  # the runner's output names
+    try:
+        names = os.listdir(manifest.output_dir)
+    except OSError:
+        return  # no directory yet; an unusable one is reported by the download itself
+    for name in names:
+        found = _PARTIAL_DOWNLOAD.fullmatch(name)
+        if found and found["output"] in ours:
+            with contextlib.suppress(FileNotFoundError):
+                (manifest.output_dir / name).unlink()
 
 
 async def _execute(

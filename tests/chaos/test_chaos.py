@@ -194,3 +194,28 @@ async def test_kill_9_under_fault_injection_loses_nothing_and_pays_once(
 ) -> None:
     await _chaos(start_studio, tmp_path, FAULTS)
 
+
+async def test_a_partial_download_left_by_a_kill_is_removed_by_the_next_run(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    """The long chaos run found these: kill -9 mid-download leaves the client's temp
+    file (``.<output>.<12 hex>.part``) beside the output, and nothing ever removed it."""
+    root = await start_studio(fast=True)
+    manifest = tmp_path / "renders.yaml"
+    manifest.write_text(avatar_manifest(root, ["a"]))
+    renders = tmp_path / "renders"
+    renders.mkdir()
+    stale = renders / ".a.mp4.0123456789ab.part"
+    stale.write_bytes(b"the first half of a video")
+    # Not a dead download of this manifest's jobs: another manifest may share the
+    # directory, and a user's own files are not ours to delete.
+    kept = [renders / ".b.mp4.0123456789ab.part", renders / "a.part", renders / "notes.txt"]
+    for path in kept:
+        path.write_bytes(b"not ours")
+
+    proc = await _spawn(manifest, root, 1)
+
+    assert await proc.wait() == 0
+    assert not stale.exists()
+    assert all(path.exists() for path in kept)
+    assert (renders / "a.mp4").exists()
