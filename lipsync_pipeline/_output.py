@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from lipsync_pipeline.errors import InputError, LipsyncError
+from lipsync_pipeline.errors import InputError, LipsyncError, redact
 
 __all__ = [
     "ProgressDisplay",
@@ -34,8 +33,6 @@ __all__ = [
     "table",
 ]
 
-_SECRET: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9]+")
-_REDACTED: Final = "sk_***"
 _REFRESH_PER_SECOND: Final = 4
 _STATE_ORDER: Final = (
     "queued",
@@ -53,7 +50,7 @@ _STATE_ORDER: Final = (
 
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return _SECRET.sub(_REDACTED, value)
+        return redact(value)
     return value
 
 
@@ -131,12 +128,12 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table
 
 def emit_json(data: Any, stream: IO[str] | None = None) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    print(_SECRET.sub(_REDACTED, text), file=stream or sys.stdout)
+    print(redact(text), file=stream or sys.stdout)
 
 
 def print_error(exc: LipsyncError, fmt: str) -> None:
     """A user's mistake: the message, never a traceback."""
-    message = _SECRET.sub(_REDACTED, str(exc))
+    message = redact(str(exc))
     if fmt == "json":
         errors: list[dict[str, object]]
         if isinstance(exc, InputError):

@@ -22,9 +22,9 @@ import contextlib
 import email.utils
 import hashlib
 import json
+import math
 import os
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,7 +44,9 @@ from lipsync_pipeline.errors import (
     AuthError,
     ConfigError,
     RequestRejected,
+    StorageError,
     TransientApiError,
+    redact,
 )
 from lipsync_pipeline.lock import fsync_directory
 
@@ -61,7 +63,6 @@ _CHUNK: Final = 64 * 1024
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Anything shaped like a key (sk_<id>_<secret>) is masked, even one the server echoes back.
-_KEY_SHAPE: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,16 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _milliseconds(value: Any) -> int | None:
+    """executionTime as a count of ms, or None for anything else (negative, NaN, inf,
+    a string): a bad value from the server must not make our lockfile unreadable."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return round(value)
 
 
 def _make_durable(f: Any, tmp: Path, dest: Path) -> None:
@@ -257,7 +268,10 @@ class ApiClient:
         headers = self._auth(target)
         what = f"download {target.copy_with(query=None, fragment=None)}"
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {dest.parent}: {exc.strerror or exc}") from exc
 
         async def attempt() -> tuple[str, int]:
             self.requests["DOWNLOAD"] += 1
@@ -268,8 +282,12 @@ class ApiClient:
                         digest, size = await self._stream_into(what, target, headers, f)
                     # One thread hop for the three blocking steps, not one each.
                     await trio.to_thread.run_sync(_make_durable, f, tmp, dest)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise StorageError(f"cannot write {dest}: {exc.strerror or exc}") from exc
             except BaseException:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
             return digest, size
@@ -285,9 +303,7 @@ class ApiClient:
         return {"Authorization": f"Bearer {self._key}"}
 
     def _redact(self, text: str) -> str:
-        if self._key:
-            text = text.replace(self._key, "sk_***")
-        return _KEY_SHAPE.sub("sk_***", text)
+        return redact(text, self._key)
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
         policy = self._retry
@@ -382,18 +398,16 @@ class ApiClient:
             raise ApiError(self._redact(f"{what}: a job status without a 'status': {data!r:.200}"))
         output = data.get("output")
         error = data.get("error")
-        elapsed = data.get("executionTime")
+        error_text = "" if error is None else error if isinstance(error, str) else json.dumps(error)
         return JobStatus(
             id=data["id"] if isinstance(data.get("id"), str) else request_id,
             model=data["model"] if isinstance(data.get("model"), str) else "",
             status=data["status"],
-            output=output if isinstance(output, str) and output else None,
-            error="" if error is None else error if isinstance(error, str) else json.dumps(error),
-            execution_time_ms=(
-                round(elapsed)
-                if isinstance(elapsed, int | float) and not isinstance(elapsed, bool)
-                else None
-            ),
+            # Both end up in the lockfile, which goes to git: a server that echoes
+            # our Authorization header must not put the key there.
+            output=self._redact(output) if isinstance(output, str) and output else None,
+            error=self._redact(error_text),
+            execution_time_ms=_milliseconds(data.get("executionTime")),
         )
 
     async def _stream_into(

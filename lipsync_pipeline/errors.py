@@ -19,7 +19,10 @@ Hierarchy::
     │   ├── RequestRejected         400/404/422: the API says the request itself is wrong
     │   └── TransientApiError       network/5xx/429 still failing after every allowed retry
     ├── StudioError                 the reference studio could not start or serve (exit 4)
-    └── Interrupted                 Ctrl-C / SIGTERM; in-flight work is recorded (exit 130)
+    └── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
+
+Ctrl-C / SIGTERM is not an exception here: the run records what is in flight and
+reports ``interrupted``, which the CLI turns into exit 130.
 
 A ``Problem`` is one located finding: ``file:line:col: where: message``.
 """
@@ -39,21 +42,24 @@ __all__ = [
     "EXIT_JOBS_FAILED",
     "EXIT_LOCKED",
     "EXIT_OK",
+    "EXIT_STORAGE",
+    "KEY_PATTERN",
     "ApiError",
     "AuthError",
     "ConfigError",
     "InputError",
-    "Interrupted",
     "LipsyncError",
     "LockfileError",
     "ManifestError",
     "Problem",
     "RequestRejected",
     "RunLockHeld",
+    "StorageError",
     "StudioError",
     "TransientApiError",
     "UsageError",
     "format_where",
+    "redact",
     "unwrap_group",
 ]
 
@@ -62,7 +68,21 @@ EXIT_JOBS_FAILED: Final = 1
 EXIT_INPUT: Final = 2
 EXIT_LOCKED: Final = 3
 EXIT_API: Final = 4
+EXIT_STORAGE: Final = 5
 EXIT_INTERRUPTED: Final = 130
+
+# The documented key shape, sk_<id>_<secret>; the secret part may hold '_' and '-'.
+# One pattern for validating, redacting and the studio's auth, so they never disagree.
+KEY_PATTERN: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
+_REDACTED: Final = "sk_***"
+
+
+def redact(text: str, key: str | None = None) -> str:
+    """``text`` with the given key and anything shaped like a key masked."""
+    if key:
+        text = text.replace(key, _REDACTED)
+    return KEY_PATTERN.sub(_REDACTED, text)
+
 
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -185,10 +205,11 @@ class StudioError(LipsyncError):
     exit_code = EXIT_API
 
 
-class Interrupted(LipsyncError):
-    """Ctrl-C or SIGTERM: submissions stopped, in-flight work recorded."""
+class StorageError(LipsyncError):
+    """A write the run depends on failed: disk full, read-only, permissions, a file
+    where a directory should be. What was recorded before it stays recorded."""
 
-    exit_code = EXIT_INTERRUPTED
+    exit_code = EXIT_STORAGE
 
 
 def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:

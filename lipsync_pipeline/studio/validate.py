@@ -26,6 +26,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from .. import pricing
+from ..errors import KEY_PATTERN
 
 __all__ = [
     "MODELS",
@@ -67,7 +68,6 @@ _MAX_URL: Final = 4096
 _MAX_PROMPT: Final = 4000
 _SEED_RANGE: Final = (-(2**63), 2**63 - 1)
 # Keys look like sk_<id>_<secret>; the secret may itself contain '_' or '-'.
-_KEY_RE: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+")
 _IDEMPOTENCY_RE: Final = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -104,7 +104,7 @@ def check_api_key(header: str | None, allowed: Collection[str]) -> str:
         for candidate in allowed:
             ok |= hmac.compare_digest(candidate.encode(), key.encode())
     else:
-        ok = _KEY_RE.fullmatch(key) is not None
+        ok = KEY_PATTERN.fullmatch(key) is not None
     if not ok:
         raise RequestProblem(401, "unauthorized", [("Authorization", "Invalid API key")])
     return key
