@@ -6,19 +6,35 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import trio
 
-from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, unwrap_group
 
 __all__ = ["add_serve_parser"]
+
+_MAX_PORT: Final = 65535
 
 
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("a rate is between 0 and 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and {_MAX_PORT}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
     return value
 
 
@@ -43,7 +59,7 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
+    p.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (default)")
     p.add_argument("--assets", type=Path, metavar="DIR", help="serve DIR read-only at /assets/")
     p.add_argument(
         "--api-key",
@@ -52,7 +68,7 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="accept only these keys (repeatable; default: any sk_<id>_<secret>)",
     )
-    p.add_argument("--workers", type=int, default=2, help="parallel renders (default 2)")
+    p.add_argument("--workers", type=_workers, default=2, help="parallel renders (default 2)")
     p.add_argument(
         "--render-delay",
         type=_seconds,
@@ -134,5 +150,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         trio.run(serve)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BaseExceptionGroup as group:
+        raise unwrap_group(group) from None
     print("studio stopped", file=sys.stderr)
     return EXIT_OK

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import unquote
 
 import structlog
 import trio
@@ -183,6 +184,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(500, "internal_error", "Internal server error")
 
 
+def _only(files: ASGIApp, allowed: frozenset[str]) -> ASGIApp:
+    """Serve just the listed paths of a StaticFiles app; 404 for everything else."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = unquote(scope["path"][len(scope.get("root_path", "")) :]).lstrip("/")
+        if wanted not in allowed:
+            await JSONResponse({"error": "Not found"}, status_code=404)(scope, receive, send)
+            return
+        await files(scope, receive, send)
+
+    return app
+
+
 def build_app(
     config: StudioConfig, store: JobStore, runner: JobRunner, injector: FaultInjector
 ) -> ASGIApp:
@@ -197,7 +211,10 @@ def build_app(
     ]
     if config.assets_dir is not None:
         # StaticFiles refuses paths resolving outside the directory (.., symlinks).
-        routes.append(Mount("/assets", StaticFiles(directory=config.assets_dir)))
+        files: ASGIApp = StaticFiles(directory=config.assets_dir)
+        if config.asset_files is not None:
+            files = _only(files, config.asset_files)
+        routes.append(Mount("/assets", files))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, 500: _server_error},

@@ -15,6 +15,9 @@ class StudioConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: the OS picks a free port; serve_studio reports the URL
     assets_dir: Path | None = None  # served read-only at /assets/...
+    # When set, only these POSIX paths under assets_dir are served: `run --local`
+    # serves the manifest's own inputs, not the rest of its folder (.git, .env, ...).
+    asset_files: frozenset[str] | None = None
     api_keys: frozenset[str] = frozenset()  # empty: any key of the form sk_<id>_<secret>
     render_delay: float = 0.0  # minimum seconds a job stays "processing"
     workers: int = 2  # jobs downloading/decoding/encoding at once

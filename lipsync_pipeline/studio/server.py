@@ -47,6 +47,17 @@ def _hypercorn_config(config: StudioConfig) -> HypercornConfig:
     return hc
 
 
+def _first_os_error(group: BaseException) -> OSError | None:
+    if isinstance(group, OSError):
+        return group
+    if isinstance(group, BaseExceptionGroup):
+        for inner in group.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
 async def serve_studio(
     config: StudioConfig, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
@@ -77,10 +88,14 @@ async def serve_studio(
             app = build_app(config, store, runner, injector)
             try:
                 binds = await nursery.start(serve, app, _hypercorn_config(config))
-            except OSError as exc:
+            except (OSError, BaseExceptionGroup) as exc:
+                # Hypercorn binds inside its own nursery: the OSError arrives in a group.
+                found = exc if isinstance(exc, OSError) else _first_os_error(exc)
+                if found is None:
+                    raise
                 raise StudioError(
-                    f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
-                ) from exc
+                    f"cannot listen on {config.host}:{config.port}: {found.strerror or found}"
+                ) from None
             root_url = str(binds[0]).rstrip("/")
             structlog.get_logger(__name__).debug("studio.started", url=root_url)
             task_status.started(root_url)
