@@ -22,7 +22,6 @@ bounded separately, in the client.
 from __future__ import annotations
 
 import enum
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,16 +32,18 @@ from typing import Any, Final, Protocol
 import structlog
 import trio
 
+from lipsync_pipeline._lockwriter import LockWriter, write_failure
+from lipsync_pipeline._polling import PollSchedule, RenderKey
 from lipsync_pipeline.client import ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
-    LockfileError,
-    Problem,
     RequestRejected,
+    StorageError,
+    TransientApiError,
     unwrap_group,
 )
-from lipsync_pipeline.lock import Artifact, LockEntry, LockStore
+from lipsync_pipeline.lock import Artifact, LockEntry, LockStore, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Plan, Step
 
@@ -59,10 +60,12 @@ __all__ = [
 
 _log = structlog.get_logger(__name__)
 
-# The API page asks for a poll every 5-10 s: 6 s ± 25 % stays inside that band
-# and keeps thousands of pollers from marching in step.
+# The API page asks for a poll every 5-10 s: 6 s ± 25 % (see _polling) stays inside
+# that band and keeps thousands of pollers from marching in step.
 DEFAULT_POLL_INTERVAL: Final = 6.0
-_POLL_JITTER: Final = 0.25
+_MS: Final = 1000.0
+# How long an interrupted run still waits for POSTs in flight to answer.
+_SUBMIT_GRACE: Final = 30.0
 # Generations are capped at ~10 minutes of output; an hour covers a slow queue.
 DEFAULT_JOB_TIMEOUT: Final = 3600.0
 _HTTP_NOT_FOUND: Final = 404
@@ -127,102 +130,68 @@ class _NullProgress:
         pass
 
 
-class _LockWriter:
-    """Group commit: callers wait until their change is fsynced, many changes per fsync."""
-
-    def __init__(self, store: LockStore) -> None:
-        self._store = store
-        self._pending: list[LockEntry] = []
-        self._flushed: list[trio.Event] = []
-        self._wake = trio.Event()
-        self._failure: BaseException | None = None
-
-    async def write(self, entry: LockEntry) -> None:
-        if self._failure is not None:
-            raise self._failure
-        done = trio.Event()
-        self._pending.append(entry)
-        self._flushed.append(done)
-        self._wake.set()
-        await done.wait()
-        if self._failure is not None:
-            raise self._failure
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        waiters, self._flushed = self._flushed, []
-        if not batch:
-            return
-        try:
-            # The thread is not abandoned on cancel: a change handed to the
-            # journal is either fully appended or not at all.
-            await trio.to_thread.run_sync(self._store.record, batch)
-        except OSError as exc:
-            self._failure = _write_failure(self._store.path, exc)
-            raise self._failure from exc
-        finally:
-            for event in waiters:
-                event.set()
-
-    def flush_now(self) -> None:
-        """Write what is still pending, synchronously (shutdown path)."""
-        batch, self._pending = self._pending, []
-        if batch and self._failure is None:
-            try:
-                self._store.record(batch)
-            except OSError as exc:
-                raise _write_failure(self._store.path, exc) from exc
-        for event in self._flushed:
-            event.set()
-        self._flushed = []
-
-
 class _Run:
     client: ApiClient
 
     def __init__(
         self,
         manifest: Manifest,
-        writer: _LockWriter,
+        writer: LockWriter,
         options: RunOptions,
         resolve_inputs: InputResolver,
         progress: ProgressSink,
         concurrency: int,
-        lock_dir: Path,
+        lock_path: Path,
+        schedule: PollSchedule,
     ) -> None:
         self.manifest = manifest
+        self.schedule = schedule
         self.writer = writer
         self.options = options
         self.resolve_inputs = resolve_inputs
         self.progress = progress
         self.limiter = trio.CapacityLimiter(concurrency)
         self.stop_submitting = False
+        self.stop_reason = ""
+        self._shielded: set[trio.CancelScope] = set()
         self.results: list[JobResult] = []
-        self._lock_dir = lock_dir
+        self._lock_path = lock_path
 
     async def job(self, step: Step) -> None:
         assert step.job is not None
         started = time.monotonic()
         async with self.limiter:
             if self.stop_submitting and step.action.submits:
-                self.finish(step, Outcome.CANCELLED, "not submitted: --fail-fast", started)
+                self.finish(step, Outcome.CANCELLED, step.entry, started, self.stop_reason)
                 return
             try:
                 result = await self._lifecycle(step, step.job, started)
             except AuthError:
                 raise  # the key is wrong for every job: abort the whole run
+            except StorageError as exc:
+                if self.writer.failed:
+                    raise  # the lock itself cannot be written: nothing is safe any more
+                # An output could not be written (disk full?): the render is paid and
+                # recorded, the next run downloads it; do not pay for more meanwhile.
+                self._stop(f"not submitted: {exc}")
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                return
             except ApiError as exc:
                 _log.warning("job could not finish", job=step.job_id, error=str(exc))
-                self.finish(step, Outcome.ERROR, str(exc), started)
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
         self.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
+
+    def start_grace(self) -> None:
+        """The run is being cancelled: submissions in flight get a bounded time."""
+        deadline = trio.current_time() + _SUBMIT_GRACE
+        for scope in self._shielded:
+            scope.deadline = min(scope.deadline, deadline)
+
+    def _stop(self, reason: str) -> None:
+        if not self.stop_submitting:
+            self.stop_submitting, self.stop_reason = True, reason
 
     async def _lifecycle(self, step: Step, job: Job, started: float) -> JobResult:
         entry = step.entry
@@ -238,7 +207,14 @@ class _Run:
             await self.writer.write(entry)
         just_submitted = entry.status == "submitting" or step.action.submits
         if just_submitted:
-            entry = await self._submit(job, entry, resent=step.action is Action.RESUBMIT)
+            try:
+                entry = await self._submit(job, entry, resent=step.action is Action.RESUBMIT)
+            except RequestRejected as exc:
+                # A definite 4xx: no job was created, so this is the request's own
+                # failure (retried next run), not an interrupted submission.
+                entry = replace(entry, status="failed", error=str(exc))
+                await self.writer.write(entry)
+                return self._failed(step, entry, started)
         if entry.status == "processing":
             entry, status = await self._poll(job, entry, just_submitted=just_submitted)
             if status is None:
@@ -254,13 +230,16 @@ class _Run:
                 entry = replace(entry, error="the API reported the job failed without a reason")
             await self.writer.write(entry)
             if entry.status == "failed":
-                if self.options.fail_fast:
-                    self.stop_submitting = True
-                return self._result(step, Outcome.FAILED, entry, started, entry.error or "")
+                return self._failed(step, entry, started)
         if step.action is Action.DOWNLOAD:
             assert entry.request_id is not None
             # Output URLs may expire: ask the job again rather than trust the old one.
-            fresh = await self.client.get_job(entry.request_id)
+            try:
+                fresh = await self.client.get_job(entry.request_id)
+            except RequestRejected as exc:
+                if not self._forgotten(exc, job):
+                    raise
+                return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
             entry = replace(entry, output_url=fresh.output or entry.output_url)
         entry = await self._download(job, entry)
         return self._result(step, Outcome.COMPLETED, entry, started)
@@ -273,16 +252,35 @@ class _Run:
                 "the hosted API does not document idempotency and may render it twice",
                 job=job.id,
             )
-        request_id = await self.client.submit(
-            job.model,
-            self.resolve_inputs(job),
-            webhook=job.webhook,
-            idempotency_key=entry.idempotency_key,
-        )
-        entry = replace(entry, status="processing", request_id=request_id)
-        await self.writer.write(entry)
+        # Ctrl-C must not land between "the API created a job" and "the lock knows
+        # its id": that gap is a second paid render. So the POST and the write are
+        # shielded; an interruption gives them _SUBMIT_GRACE seconds (start_grace).
+        with trio.CancelScope(shield=True) as scope:
+            self._shielded.add(scope)
+            try:
+                request_id = await self.client.submit(
+                    job.model,
+                    self.resolve_inputs(job),
+                    webhook=job.webhook,
+                    idempotency_key=entry.idempotency_key,
+                )
+                _log.info("submitted", job=job.id, request_id=request_id)
+                entry = replace(entry, status="processing", request_id=request_id)
+                try:
+                    await self.writer.write(entry)
+                except StorageError as exc:
+                    raise StorageError(
+                        f"{exc}; job {job.id} was created as request {request_id}, which "
+                        "the lock does not know: the next run will submit it again"
+                    ) from exc
+            finally:
+                self._shielded.discard(scope)
+        if scope.cancelled_caught:
+            raise TransientApiError(
+                "interrupted while the API had not answered a submission; the next run "
+                "resends it with the same Idempotency-Key"
+            )
         self.progress.job_state(job.id, "processing")
-        _log.info("submitted", job=job.id, request_id=request_id)
         return entry
 
     async def _poll(
@@ -290,29 +288,41 @@ class _Run:
     ) -> tuple[LockEntry, JobStatus | None]:
         """Poll until the job ends; status None when --job-timeout runs out first."""
         self.progress.job_state(job.id, "processing")
-        interval = self.options.poll_interval
-        # A fresh job is never done at once; a resumed one may be long done, so ask
-        # soon, but spread out so that thousands of resumed jobs do not ask at once.
-        soon = random.uniform(0, interval * _POLL_JITTER)
-        delay = _jittered(interval) if just_submitted else soon
+        key = _render_key(job)
+        asked_from = trio.current_time()
+        delay = self.schedule.first_delay(key, resumed=not just_submitted)
         with trio.move_on_after(self.options.job_timeout):
             while True:
                 await trio.sleep(delay)
-                delay = _jittered(interval)
+                delay = self.schedule.next_delay()
                 assert entry.request_id is not None
                 try:
                     status = await self.client.get_job(entry.request_id)
                 except RequestRejected as exc:
-                    if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_unknown:
+                    if not self._forgotten(exc, job):
                         raise
-                    _log.info("the local studio no longer knows this job; resubmitting", job=job.id)
                     entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
                     await self.writer.write(entry)
                     entry = await self._submit(job, entry, resent=False)
+                    asked_from, just_submitted = trio.current_time(), True
                     continue
                 if status.finished:
+                    if status.status == "completed":
+                        took = status.execution_time_ms
+                        if took is not None:
+                            self.schedule.learn(key, took / _MS)
+                        elif just_submitted:
+                            self.schedule.learn(key, trio.current_time() - asked_from)
                     return entry, status
         return entry, None
+
+    def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
+        """The in-process studio forgets its jobs between runs; a 404 there means
+        'render it again' (free), while from the hosted API it is an error to show."""
+        if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_unknown:
+            return False
+        _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
+        return True
 
     async def _download(self, job: Job, entry: LockEntry) -> LockEntry:
         if not entry.output_url:
@@ -320,58 +330,62 @@ class _Run:
         self.progress.job_state(job.id, "downloading")
         dest = self.manifest.output_dir / f"{job.id}.mp4"
         digest, size = await self.client.download(entry.output_url, dest)
-        entry = replace(entry, artifact=Artifact(_relative(dest, self._lock_dir), digest, size))
+        entry = replace(
+            entry, artifact=Artifact(artifact_relpath(dest, self._lock_path), digest, size)
+        )
         await self.writer.write(entry)
         return entry
 
+    def _failed(self, step: Step, entry: LockEntry, started: float) -> JobResult:
+        if self.options.fail_fast:
+            self._stop("not submitted: --fail-fast after a failed job")
+        return self._result(step, Outcome.FAILED, entry, started, entry.error or "")
+
     def _result(
-        self, step: Step, outcome: Outcome, entry: LockEntry, started: float, error: str = ""
+        self,
+        step: Step,
+        outcome: Outcome,
+        entry: LockEntry | None,
+        started: float,
+        error: str = "",
     ) -> JobResult:
         return JobResult(
             step.job_id,
             step.action,
             outcome,
             error,
-            entry.request_id,
-            entry.artifact,
+            entry.request_id if entry else None,
+            # A file the run did not produce or verify is not reported as this run's.
+            entry.artifact if entry and outcome is not Outcome.ERROR else None,
             time.monotonic() - started,
         )
 
-    def finish(self, step: Step, outcome: Outcome, error: str, started: float) -> None:
-        entry = step.entry
-        self.results.append(
-            JobResult(
-                step.job_id,
-                step.action,
-                outcome,
-                error,
-                entry.request_id if entry else None,
-                entry.artifact if entry else None,
-                time.monotonic() - started,
-            )
-        )
+    def finish(
+        self, step: Step, outcome: Outcome, entry: LockEntry | None, started: float, error: str
+    ) -> None:
+        self.results.append(self._result(step, outcome, entry, started, error))
         self.progress.job_state(step.job_id, str(outcome))
 
 
-def _write_failure(path: Path, exc: OSError) -> LockfileError:
-    reason = exc.strerror or str(exc)
-    return LockfileError([Problem(str(path), None, None, "", f"cannot record progress: {reason}")])
+def _render_key(job: Job) -> RenderKey:
+    return job.model, str(job.form_state.get("resolution", ""))
 
 
-def _jittered(interval: float) -> float:
-    return interval * random.uniform(1 - _POLL_JITTER, 1 + _POLL_JITTER)
+def _history(plan: Plan) -> list[tuple[RenderKey, float]]:
+    """Render times the lock remembers, to schedule first polls from the start."""
+    return [
+        (_render_key(step.job), step.entry.execution_time_ms / _MS)
+        for step in plan.steps
+        if step.job is not None
+        and step.entry is not None
+        and step.entry.status == "completed"
+        and step.entry.execution_time_ms
+    ]
 
 
 def _seed_of(job: Job) -> int | None:
     seed = job.form_state.get("seed")
     return seed if isinstance(seed, int) else None
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
 
 
 async def execute(
@@ -392,7 +406,7 @@ async def execute(
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
     progress = progress or _NullProgress()
-    writer = _LockWriter(store)
+    writer = LockWriter(store)
     run = _Run(
         manifest,
         writer,
@@ -400,7 +414,8 @@ async def execute(
         resolve_inputs or (lambda job: job.form_state),
         progress,
         max(1, concurrency),
-        store.path.parent,
+        store.path,
+        PollSchedule(options.poll_interval, _history(plan)),
     )
     report = report if report is not None else RunReport()
     started = time.monotonic()
@@ -408,15 +423,17 @@ async def execute(
     active = [s for s in plan.steps if s.action.touches_api]
     for step in active:
         progress.job_state(step.job_id, "queued")
+    order = {step.job_id: index for index, step in enumerate(plan.steps)}
     if client is None:
         if active:
             raise ValueError("execute() needs a client for a plan that calls the API")
-        report.results = sorted(run.results, key=lambda r: r.job_id)
+        report.results = sorted(run.results, key=lambda r: order[r.job_id])
         return report
     run.client = client
     try:
         async with trio.open_nursery() as outer:
             outer.start_soon(writer.run)
+            outer.start_soon(_grace_on_cancel, run)
             try:
                 async with trio.open_nursery() as jobs:
                     for step in active:
@@ -431,11 +448,19 @@ async def execute(
             finished = {r.job_id for r in run.results}
             for step in active:
                 if step.job_id not in finished:
-                    run.finish(step, Outcome.CANCELLED, "interrupted", started)
-            report.results = sorted(run.results, key=lambda r: r.job_id)
+                    run.finish(step, Outcome.CANCELLED, step.entry, started, "interrupted")
+            report.results = sorted(run.results, key=lambda r: order[r.job_id])
             report.requests = dict(client.requests)
             report.elapsed = time.monotonic() - started
     return report
+
+
+async def _grace_on_cancel(run: _Run) -> None:
+    """Wakes only when the run is cancelled, to bound the shielded submissions."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        run.start_grace()
 
 
 def _record_static(
@@ -444,7 +469,10 @@ def _record_static(
     """Steps that need no API: record their outcome, apply removals."""
     removed = [s.job_id for s in plan.with_action(Action.REMOVE)]
     if removed:
-        store.drop(removed)
+        try:
+            store.drop(removed)
+        except OSError as exc:
+            raise write_failure(store.path, exc) from exc
     kinds = {Action.SKIP: Outcome.SKIPPED, Action.REMOVE: Outcome.REMOVED}
     kinds[Action.UNSELECTED] = Outcome.UNSELECTED
     for step in plan.steps:

@@ -1,0 +1,63 @@
+"""The poll schedule: learn render times, skip the polls that are sure to say 'processing'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
+
+from lipsync_pipeline._polling import PollSchedule
+from lipsync_pipeline.pipeline import RunRequest, run_pipeline
+from lipsync_pipeline.runner import RunOptions
+
+KEY = ("lipsync-image", "480p")
+
+
+def test_without_history_it_polls_at_the_interval_with_jitter() -> None:
+    schedule = PollSchedule(6.0)
+    delays = [schedule.first_delay(KEY, resumed=False) for _ in range(200)]
+    assert 4.5 <= min(delays) and max(delays) <= 7.5
+    assert len({round(d, 3) for d in delays}) > 50  # spread, not in step
+
+
+def test_a_resumed_job_is_asked_soon() -> None:
+    schedule = PollSchedule(6.0, [(KEY, 60.0)] * 10)
+    assert all(schedule.first_delay(KEY, resumed=True) <= 1.5 for _ in range(100))
+
+
+def test_first_poll_waits_for_the_quickest_renders_seen() -> None:
+    schedule = PollSchedule(6.0, [(KEY, float(s)) for s in range(40, 140)])
+    typical = schedule.typical(KEY)
+    assert typical is not None and 45 <= typical <= 55  # the tenth percentile
+    assert all(schedule.first_delay(KEY, resumed=False) >= typical for _ in range(100))
+    # Other models and resolutions learn separately.
+    assert schedule.typical(("lipsync-image", "720p")) is None
+
+
+def test_old_samples_age_out() -> None:
+    schedule = PollSchedule(1.0, [(KEY, 100.0)] * 600)
+    for _ in range(600):
+        schedule.learn(KEY, 2.0)
+    assert schedule.typical(KEY) == 2.0
+
+
+async def test_a_rerun_uses_recorded_render_times_to_poll_less(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True, render_delay=1.0)
+    path = tmp_path / "renders.yaml"
+    options = RunOptions(poll_interval=0.1, job_timeout=30)
+    path.write_text(avatar_manifest(root, ["a", "b", "c"]))
+    first = await run_pipeline(RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY,
+                                          options=options))
+    assert first.requests["GET"] >= 3 * 8  # blind polling: ~10 per job at 0.1 s for 1 s
+
+    new = ["d", "e", "f", "g"]
+    path.write_text(avatar_manifest(root, ["a", "b", "c", *new]))
+    second = await run_pipeline(RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY,
+                                           options=options))
+
+    assert {r.outcome.value for r in second.results} == {"skipped", "completed"}
+    # The lock's execution times (~1 s) put each first poll near completion.
+    assert second.requests["GET"] <= 3 * len(new)
+    assert (await studio_stats(root))["jobs_created"] == 7
