@@ -129,14 +129,15 @@ class JsonDoc:
             path = path[:-1]
         return values[path]
 
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of an offset."""
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        i = bisect_right(self._starts, offset) - 1
+        return self.first_line + i, offset - self._starts[i] + 1
+
     def problem(self, offset: int | None, where: str, message: str) -> None:
-        line: int | None = None
-        col: int | None = None
-        if offset is not None:
-            if self._starts is None:
-                self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
-            i = bisect_right(self._starts, offset) - 1
-            line, col = self.first_line + i, offset - self._starts[i] + 1
+        line, col = (None, None) if offset is None else self.position(offset)
         self.problems.append(Problem(self.file, line, col, where, message))
 
     def parse(self, *, what: str = "the file") -> Any:

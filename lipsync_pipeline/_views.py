@@ -13,7 +13,7 @@ from rich.text import Text
 from lipsync_pipeline._output import table
 from lipsync_pipeline.client import JobStatus
 from lipsync_pipeline.pipeline import Checked
-from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.plan import Step
 from lipsync_pipeline.runner import RunReport
 
 __all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
@@ -107,7 +107,7 @@ def plan_table(checked: Checked, credits: Mapping[str, int | None]) -> Group:
     return Group(out, Text(foot))
 
 
-def status_json(checked: Checked, live: Mapping[str, JobStatus]) -> dict[str, Any]:
+def status_json(checked: Checked, live: Mapping[str, JobStatus | str]) -> dict[str, Any]:
     jobs = []
     for step in checked.plan.steps:
         entry = step.entry
@@ -124,25 +124,23 @@ def status_json(checked: Checked, live: Mapping[str, JobStatus]) -> dict[str, An
                 "output_url": entry.output_url,
                 "error": entry.error,
                 "execution_time_ms": entry.execution_time_ms,
-                "artifact": None
-                if entry.artifact is None
-                else {
-                    "path": entry.artifact.path,
-                    "sha256": entry.artifact.sha256,
-                    "bytes": entry.artifact.bytes,
-                },
+                "artifact": None if entry.artifact is None else entry.artifact.as_json(),
                 "artifact_state": str(checked.artifacts[step.job_id])
                 if step.job_id in checked.artifacts
                 else None,
             }
         if step.job_id in live:
             status = live[step.job_id]
-            row["live"] = {"status": status.status, "output": status.output, "error": status.error}
+            row["live"] = (
+                {"status": "unknown", "output": None, "error": status}
+                if isinstance(status, str)
+                else {"status": status.status, "output": status.output, "error": status.error}
+            )
         jobs.append(row)
     return {"manifest": checked.manifest.display_name, "lock": str(checked.lock.path), "jobs": jobs}
 
 
-def status_table(checked: Checked, live: Mapping[str, JobStatus]) -> Table:
+def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table:
     rows = []
     for item in status_json(checked, live)["jobs"]:
         recorded = item["recorded"] or {}
@@ -180,13 +178,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "outcome": str(r.outcome),
                 "error": r.error,
                 "request_id": r.request_id,
-                "artifact": None
-                if r.artifact is None
-                else {
-                    "path": r.artifact.path,
-                    "sha256": r.artifact.sha256,
-                    "bytes": r.artifact.bytes,
-                },
+                "artifact": None if r.artifact is None else r.artifact.as_json(),
                 "seconds": round(r.seconds, 3),
             }
             for r in report.results
@@ -201,7 +193,7 @@ def report_table(report: RunReport) -> Group:
             str(r.action),
             str(r.outcome),
             r.artifact.path if r.artifact else "",
-            f"{r.seconds:.1f}s" if r.action is not Action.SKIP else "",
+            f"{r.seconds:.1f}s" if r.action.touches_api else "",
             r.error,
         ]
         for r in report.results

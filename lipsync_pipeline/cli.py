@@ -30,6 +30,7 @@ from lipsync_pipeline.errors import (
     EXIT_OK,
     LipsyncError,
     ManifestError,
+    StorageError,
 )
 from lipsync_pipeline.pipeline import (
     API_KEY_ENV,
@@ -59,6 +60,7 @@ exit codes:
   2    invalid manifest, lockfile or command line (nothing was changed)
   3    another run holds the lockfile
   4    the API refused us (bad key, unreachable, repeated server errors)
+  5    a write failed (disk full, read-only, permissions); what was recorded stays
   130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
 
 environment:
@@ -250,7 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `lipsync-pipeline schema | head`: the reader left; say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_JOBS_FAILED
+        return EXIT_OK
+    except OSError as exc:
+        # The last line of defence: a file-system error we did not foresee is still
+        # a message, not a traceback.
+        error = StorageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        print_error(error, args.format)
+        return error.exit_code
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -46,11 +46,13 @@ __all__ = [
     "LockStore",
     "RunLock",
     "Status",
+    "artifact_relpath",
     "default_lock_path",
     "file_digest",
     "fsync_directory",
     "journal_path",
     "load_lock",
+    "locate",
     "lock_schema",
     "render_lock",
     "run_lock_path",
@@ -74,6 +76,9 @@ class Artifact:
     path: str
     sha256: str
     bytes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "path": self.path, "sha256": self.sha256}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +152,7 @@ def _entry_json(entry: LockEntry) -> dict[str, Any]:
         "execution_time_ms": entry.execution_time_ms,
     }
     if entry.artifact is not None:
-        a = entry.artifact
-        data["artifact"] = {"bytes": a.bytes, "path": a.path, "sha256": a.sha256}
+        data["artifact"] = entry.artifact.as_json()
     # Unknown values are omitted rather than written as null: smaller, quieter diffs.
     return {k: data[k] for k in sorted(data) if data[k] is not None}
 
@@ -171,7 +175,7 @@ def render_lock(entries: Iterable[LockEntry]) -> bytes:
 _PATTERN_HINTS: Final = {
     "fingerprint": "expected 'sha256:' and 64 lowercase hex digits",
     "sha256": "expected 64 lowercase hex digits",
-    "path": "expected a relative POSIX path inside the lockfile's directory (no '..')",
+    "path": "expected a relative POSIX path (from the lockfile's directory)",
 }
 
 
@@ -373,6 +377,28 @@ def load_lock(path: Path) -> Lock:
 
 
 # --- durable files -----------------------------------------------------------------------
+
+
+def artifact_relpath(file: Path, lock_path: Path) -> str:
+    """How a lock records an artifact: POSIX, relative to the lock's directory, with
+    '..' where the output directory sits beside it rather than below."""
+    return Path(os.path.relpath(file, lock_path.parent)).as_posix()
+
+
+def locate(path: Path, where: tuple[str | int, ...]) -> tuple[int | None, int | None]:
+    """(line, column) of a value in a lockfile, for messages; (None, None) if it is
+    not in the file (e.g. still only in the journal) or the file cannot be read."""
+    try:
+        doc = JsonDoc(str(path), path.read_text(encoding="utf-8"))
+        doc.index  # noqa: B018 - the walk may fail on a file that is not JSON
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None, None
+    found = where
+    while found and found not in doc.index.values:
+        found = found[:-1]
+    if found != where:
+        return None, None
+    return doc.position(doc.index.values[where])
 
 
 def fsync_directory(directory: Path) -> None:

@@ -23,14 +23,25 @@ import structlog
 import trio
 
 from lipsync_pipeline.client import ApiClient, JobStatus
-from lipsync_pipeline.errors import ConfigError, Problem, unwrap_group
+from lipsync_pipeline.errors import (
+    KEY_PATTERN,
+    ConfigError,
+    LockfileError,
+    Problem,
+    RequestRejected,
+    StorageError,
+    format_where,
+    unwrap_group,
+)
 from lipsync_pipeline.lock import (
     Lock,
     LockStore,
     RunLock,
+    artifact_relpath,
     default_lock_path,
     file_digest,
     load_lock,
+    locate,
 )
 from lipsync_pipeline.manifest import Job, Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
@@ -41,10 +52,12 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
+    "LOCAL_POLL_INTERVAL",
     "Checked",
     "RunRequest",
     "check",
     "refresh",
+    "resolve_remote",
     "run_pipeline",
 ]
 
@@ -61,7 +74,6 @@ _MAX_CONNECTIONS: Final = 10
 LOCAL_POLL_INTERVAL: Final = 0.5
 # The local studio accepts any key of the documented form; this one is ours.
 _LOCAL_KEY: Final = "sk_local_pipeline"
-_KEY_SHAPE: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9]+")
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 # ApiClient.download writes ".<output name>.<12 hex>.part" and renames it when complete;
 # a run killed mid-download (kill -9, power loss) leaves that file behind.
@@ -84,7 +96,7 @@ class RunRequest:
     lock_path: Path | None = None
     local: bool = False
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
     concurrency: int | None = None
     options: RunOptions = field(default_factory=RunOptions)
     only: Collection[str] = ()
@@ -97,19 +109,58 @@ def check(
     *,
     only: Collection[str] = (),
     replace: Collection[str] = (),
+    verify_artifacts: bool = True,
 ) -> Checked:
-    """Load, validate and plan, with no network and no write. Raises InputError."""
+    """Load, validate and plan, with no network and no write. Raises InputError.
+
+    ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
+    once, under its run lock)."""
     manifest = load_manifest(manifest_path)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
+    if only and set(replace) - set(only):
+        ignored = ", ".join(sorted(set(replace) - set(only)))
+        raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
     lock = load_lock(lock_path or default_lock_path(manifest.path))
-    artifacts = _check_artifacts(lock)
+    _check_consistency(manifest, lock)
+    artifacts = _check_artifacts(manifest, lock) if verify_artifacts else {}
     return Checked(
         manifest,
         lock,
         plan(manifest, lock, artifacts=artifacts, only=only, replace=replace),
         artifacts,
     )
+
+
+def _check_consistency(manifest: Manifest, lock: Lock) -> None:
+    """An entry with the job's fingerprint must agree on what the fingerprint covers.
+
+    No run writes a contradiction; a hand edit or a bad merge does, and trusting
+    such an entry would skip or resume the wrong render."""
+    problems = []
+    for job in manifest.jobs:
+        entry = lock.entries.get(job.id)
+        if entry is None or entry.fingerprint != job.fingerprint:
+            continue
+        seed = job.form_state.get("seed")
+        for field_name, recorded, expected in (
+            ("model", entry.model, job.model),
+            ("seed", entry.seed, seed if entry.seed is not None else None),
+        ):
+            if recorded != expected:
+                where = ("jobs", job.id, field_name)
+                problems.append(
+                    Problem(
+                        str(lock.path),
+                        *locate(lock.path, where),
+                        format_where(where),
+                        f"{recorded!r} contradicts the manifest, which asks {expected!r} for job "
+                        f"{job.id!r} with the same fingerprint: the lock was edited or merged by "
+                        "hand; fix the entry, or delete it to render the job again",
+                    )
+                )
+    if problems:
+        raise LockfileError(problems)
 
 
 def _check_selection(manifest: Manifest, ids: Collection[str], flag: str) -> None:
@@ -122,23 +173,34 @@ def _check_selection(manifest: Manifest, ids: Collection[str], flag: str) -> Non
         )
 
 
-def _check_artifacts(lock: Lock) -> dict[str, ArtifactState]:
-    """Compare each completed job's file with its recorded digest."""
+def _expected_artifact(manifest: Manifest, job_id: str) -> Path:
+    return manifest.output_dir / f"{job_id}.mp4"
+
+
+def _check_artifacts(manifest: Manifest, lock: Lock) -> dict[str, ArtifactState]:
+    """Compare each completed job's output with its recorded size and digest.
+
+    Only the file where the manifest puts it now is read, never a path taken from
+    the lock: a changed output_dir means 'fetch it there', and a hostile lockfile
+    cannot make us read elsewhere."""
     found: dict[str, ArtifactState] = {}
-    base = lock.path.parent
-    for job_id, entry in lock.entries.items():
-        if entry.status != "completed" or entry.artifact is None:
+    for job in manifest.jobs:
+        entry = lock.entries.get(job.id)
+        if entry is None or entry.status != "completed" or entry.artifact is None:
             continue
-        path = base / entry.artifact.path
+        if entry.artifact.path != artifact_relpath(_expected_artifact(manifest, job.id), lock.path):
+            found[job.id] = ArtifactState.MOVED
+            continue
+        path = _expected_artifact(manifest, job.id)
         try:
             size = path.stat().st_size
         except OSError:
-            found[job_id] = ArtifactState.MISSING
+            found[job.id] = ArtifactState.MISSING
             continue
         # A size mismatch settles it without reading the file.
         digest = file_digest(path) if size == entry.artifact.bytes else None
         ok = digest is not None and digest[0] == entry.artifact.sha256
-        found[job_id] = ArtifactState.OK if ok else ArtifactState.CORRUPT
+        found[job.id] = ArtifactState.OK if ok else ArtifactState.CORRUPT
     return found
 
 
@@ -158,7 +220,11 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> tuple[str, str]:
     if local_inputs:
         raise ConfigError("\n".join(map(str, local_inputs)))
     base_url = (request.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        raise ConfigError(f"base URL {base_url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL {base_url!r} is not an http(s) URL")
     key = request.api_key if request.api_key is not None else os.environ.get(API_KEY_ENV)
@@ -167,10 +233,19 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> tuple[str, str]:
             f"no API key: set {API_KEY_ENV}=sk_<id>_<secret> (from your lipsync.studio "
             "API settings), or use --local to render on the built-in reference studio"
         )
-    if not _KEY_SHAPE.fullmatch(key):
+    if not KEY_PATTERN.fullmatch(key):
         # Say what is wrong without repeating the secret.
         raise ConfigError(f"{API_KEY_ENV} does not look like sk_<id>_<secret>")
     return base_url, key
+
+
+def _local_files(manifest: Manifest) -> frozenset[str]:
+    base = manifest.path.parent
+    return frozenset(
+        path.relative_to(base).as_posix()
+        for job in manifest.jobs
+        for path in job.local_inputs.values()
+    )
 
 
 def _local_resolver(manifest: Manifest, root_url: str) -> Any:
@@ -201,30 +276,40 @@ def _local_webhooks_only(manifest: Manifest) -> Manifest:
 async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> RunReport:
     """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
     checked = check(
-        request.manifest_path, request.lock_path, only=request.only, replace=request.replace
+        request.manifest_path,
+        request.lock_path,
+        only=request.only,
+        replace=request.replace,
+        verify_artifacts=False,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
-    with RunLock(checked.lock.path):
-        _remove_partial_downloads(manifest)
-        store = LockStore.open(checked.lock.path)
-        try:
-            # Planned again under the run lock: another run may have finished meanwhile.
-            current = Lock(checked.lock.path, store.entries)
-            the_plan = plan(
-                manifest,
-                current,
-                artifacts=_check_artifacts(current),
-                only=request.only,
-                replace=request.replace,
-            )
-            report = await _execute(
-                request, manifest, store, the_plan, remote, concurrency, progress
-            )
-        finally:
-            store.compact()
-            store.close()
+    lock_path = checked.lock.path
+    try:
+        with RunLock(lock_path):
+            _remove_partial_downloads(manifest)
+            store = LockStore.open(lock_path)
+            try:
+                # Planned again under the run lock: another run may have finished meanwhile.
+                current = Lock(lock_path, store.entries)
+                the_plan = plan(
+                    manifest,
+                    current,
+                    artifacts=_check_artifacts(manifest, current),
+                    only=request.only,
+                    replace=request.replace,
+                )
+                report = await _execute(
+                    request, manifest, store, the_plan, remote, concurrency, progress
+                )
+            finally:
+                store.compact()
+                store.close()
+    except OSError as exc:
+        # The lock's directory is missing, read-only or full: no traceback, and the
+        # lock as it was (every step before this was journalled and fsynced).
+        raise StorageError(f"{lock_path}: {exc.strerror or exc}") from exc
     return report
 
 
@@ -288,7 +373,10 @@ async def _execute(
                     # remote run never needs.
                     from lipsync_pipeline.studio import StudioConfig, serve_studio
 
-                    config = StudioConfig(assets_dir=manifest.path.parent)
+                    config = StudioConfig(
+                        assets_dir=manifest.path.parent,
+                        asset_files=_local_files(manifest),
+                    )
                     root = await nursery.start(serve_studio, config)
                     remote = (f"{root}/api/v1", _LOCAL_KEY)
                     manifest = _local_webhooks_only(manifest)
@@ -314,16 +402,25 @@ async def _execute(
     return report
 
 
-async def refresh(checked: Checked, request: RunRequest) -> dict[str, JobStatus]:
-    """Ask the API about every unfinished job of the lock (read-only)."""
+async def refresh(checked: Checked, request: RunRequest) -> dict[str, JobStatus | str]:
+    """Ask the API about every unfinished job of the lock (read-only). A job the
+    API cannot answer for maps to the reason, so one bad id does not hide the rest."""
+    if any(job.local_inputs for job in checked.manifest.jobs):
+        raise ConfigError(
+            "--refresh asks the hosted API; this manifest renders on the local studio, "
+            "whose jobs end with the run that started them"
+        )
     base_url, key = resolve_remote(request, checked.manifest)
     unfinished = {
         job_id: entry.request_id
         for job_id, entry in checked.lock.entries.items()
         if entry.status == "processing" and entry.request_id
     }
-    found: dict[str, JobStatus] = {}
+    found: dict[str, JobStatus | str] = {}
     async with ApiClient(base_url, key, max_connections=_MAX_CONNECTIONS) as client:
         for job_id, request_id in sorted(unfinished.items()):
-            found[job_id] = await client.get_job(request_id)
+            try:
+                found[job_id] = await client.get_job(request_id)
+            except RequestRejected as exc:
+                found[job_id] = str(exc)
     return found

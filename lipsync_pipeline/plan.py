@@ -13,6 +13,7 @@ lock says                                 action     why
 nothing                                   submit     new job
 completed, same fingerprint, artifact ok  skip       up to date: zero API calls
 completed, same fingerprint, artifact bad download   fetch the output again, never re-render
+                                                     (missing, altered, or output_dir moved)
 processing (request id), same fingerprint resume     poll the recorded id, never resubmit
 submitting (no id), same fingerprint      resubmit   same Idempotency-Key: the POST may have landed
 failed, same fingerprint                  retry      the job's own failure: submit again
@@ -66,6 +67,7 @@ class ArtifactState(enum.StrEnum):
     OK = "ok"
     MISSING = "missing"
     CORRUPT = "corrupt"
+    MOVED = "moved"  # output_dir changed since it was downloaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ def _decide(job: Job, entry: LockEntry | None, artifact: ArtifactState) -> tuple
             return Action.DOWNLOAD, "completed, output file missing: downloading again"
         if artifact is ArtifactState.CORRUPT:
             return Action.DOWNLOAD, "completed, output file does not match its digest"
+        if artifact is ArtifactState.MOVED:
+            return Action.DOWNLOAD, "completed, output_dir changed: downloading it there"
         return Action.SKIP, "up to date"
     if entry.status == "processing" and entry.request_id:
         return Action.RESUME, f"still processing as {entry.request_id}: polling it"

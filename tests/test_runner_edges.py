@@ -1,0 +1,182 @@
+"""The runner at its edges: odd layouts, a misbehaving API, interruptions mid-POST,
+disks that refuse writes. Each case once let a user pay twice, lose a result or
+read a traceback."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from _scripted_server import Reply, scripted_server
+from _support import ASSETS, TEST_KEY, StartStudio, avatar_manifest, studio_stats
+
+from lipsync_pipeline.errors import ConfigError
+from lipsync_pipeline.lock import load_lock
+from lipsync_pipeline.pipeline import RunRequest, check, run_pipeline
+from lipsync_pipeline.plan import Action
+from lipsync_pipeline.runner import Outcome, RunOptions
+from lipsync_pipeline.studio import StudioConfig, serve_studio
+
+FAST = RunOptions(poll_interval=0.05, job_timeout=30)
+URL_JOB = (
+    "version: 1\njobs:\n  - id: a\n    kind: avatar\n"
+    "    image: https://cdn.example.com/a.png\n    audio: https://cdn.example.com/a.mp3\n"
+)
+
+
+def _remote(path: Path, root: str, **kw: object) -> RunRequest:
+    kw.setdefault("options", FAST)
+    return RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY, **kw)  # type: ignore[arg-type]
+
+
+async def test_output_dir_beside_the_lock_round_trips(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    (tmp_path / "m").mkdir()
+    path = tmp_path / "m" / "r.yaml"
+    path.write_text("output_dir: ../out\n" + avatar_manifest(root, ["a"]))
+    await run_pipeline(_remote(path, root))
+    entry = load_lock(tmp_path / "m" / "r.lock").entries["a"]
+    assert entry.artifact is not None and entry.artifact.path == "../out/a.mp4"
+    assert (tmp_path / "out" / "a.mp4").stat().st_size == entry.artifact.bytes
+
+    again = await run_pipeline(_remote(path, root))
+
+    assert [r.outcome for r in again.results] == [Outcome.SKIPPED]
+
+
+async def test_changed_output_dir_downloads_there_without_rendering(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    path = tmp_path / "r.yaml"
+    path.write_text(avatar_manifest(root, ["a"]))
+    await run_pipeline(_remote(path, root))
+    path.write_text("output_dir: elsewhere\n" + avatar_manifest(root, ["a"]))
+
+    report = await run_pipeline(_remote(path, root))
+
+    assert [r.action for r in report.results] == [Action.DOWNLOAD]
+    assert report.requests.get("POST", 0) == 0
+    assert (tmp_path / "elsewhere" / "a.mp4").exists()
+    assert load_lock(tmp_path / "r.lock").entries["a"].artifact.path == "elsewhere/a.mp4"  # type: ignore[union-attr]
+
+
+async def test_a_rejected_submission_is_a_failure_not_an_interruption(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    path = tmp_path / "r.yaml"
+    path.write_text(avatar_manifest(root, ["a"], extra=f"prompt: {'x' * 5000}"))
+
+    report = await run_pipeline(_remote(path, root))
+
+    assert [r.outcome for r in report.results] == [Outcome.FAILED]
+    assert "422" in report.results[0].error
+    assert load_lock(tmp_path / "r.lock").entries["a"].status == "failed"
+    assert [s.action for s in check(path).plan.steps] == [Action.RETRY]
+
+
+def _job_json(status: str, **extra: object) -> dict[str, object]:
+    return {"id": "r1", "model": "lipsync", "status": status, "output": None, "error": "",
+            "executionTime": None, "timings": None, **extra}
+
+
+async def test_an_interruption_during_a_post_still_records_the_request_id(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB)
+    created = Reply(json={"id": "r1", "status": "processing"}, delay=0.5)
+    async with scripted_server(created, default=Reply(json=_job_json("processing"))) as api:
+        with trio.move_on_after(0.2):  # Ctrl-C while the API is still answering
+            await run_pipeline(_remote(path, api.url))
+    entry = load_lock(tmp_path / "r.lock").entries["a"]
+    assert (entry.status, entry.request_id) == ("processing", "r1")  # resumable, not resent
+
+
+@pytest.mark.parametrize("elapsed", [-5, math.nan, math.inf])
+async def test_a_nonsense_execution_time_does_not_poison_the_lock(
+    tmp_path: Path, elapsed: float
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB)
+    failed = _job_json("failed", error="Invalid audio format", executionTime=elapsed)
+    raw = json.dumps(failed).encode()  # json.dumps writes NaN/Infinity, as a sloppy server might
+    async with scripted_server(Reply(json={"id": "r1", "status": "processing"}),
+                               default=Reply(body=raw,
+                                             headers={"Content-Type": "application/json"})) as api:
+        report = await run_pipeline(_remote(path, api.url))
+    assert [r.outcome for r in report.results] == [Outcome.FAILED]
+    entry = load_lock(tmp_path / "r.lock").entries["a"]
+    assert entry.execution_time_ms is None and entry.error == "Invalid audio format"
+
+
+async def test_a_key_echoed_by_the_api_never_reaches_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB)
+    echo = _job_json("failed", error=f"bad request from Bearer {TEST_KEY}")
+    async with scripted_server(Reply(json={"id": "r1", "status": "processing"}),
+                               default=Reply(json=echo)) as api:
+        await run_pipeline(_remote(path, api.url))
+    text = (tmp_path / "r.lock").read_text()
+    assert TEST_KEY not in text and TEST_KEY.split("_")[-1] not in text
+    assert "bad request from Bearer sk_***" in text
+
+
+async def test_local_rerun_renders_a_lost_output_again(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    for name in ("face.png", "voice-a.wav"):
+        (tmp_path / "assets" / name).write_bytes((ASSETS / name).read_bytes())
+    path = tmp_path / "r.yaml"
+    path.write_text("version: 1\njobs:\n  - id: a\n    kind: avatar\n"
+                    "    image: assets/face.png\n    audio: assets/voice-a.wav\n")
+    await run_pipeline(RunRequest(path, local=True, options=FAST))
+    (tmp_path / "renders" / "a.mp4").unlink()
+
+    # A new local studio does not know the old request id: render again (it is free).
+    report = await run_pipeline(RunRequest(path, local=True, options=FAST))
+
+    assert [r.outcome for r in report.results] == [Outcome.COMPLETED]
+    assert (tmp_path / "renders" / "a.mp4").exists()
+
+
+async def test_local_studio_serves_only_the_manifests_inputs(nursery: trio.Nursery) -> None:
+    config = StudioConfig(assets_dir=ASSETS.parent, asset_files=frozenset({"assets/face.png"}))
+    root = await nursery.start(serve_studio, config)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{root}/assets/assets/face.png")).status_code == 200
+        for other in ("demo.yaml", "assets/clip.mp4", "assets/../demo.yaml"):
+            assert (await client.get(f"{root}/assets/{other}")).status_code == 404
+
+
+async def test_an_unwritable_output_dir_stops_paying_and_says_why(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    path = tmp_path / "r.yaml"
+    path.write_text(avatar_manifest(root, ["a", "b", "c"]))
+    (tmp_path / "renders").write_text("a file where the output folder should be")
+
+    report = await run_pipeline(_remote(path, root, concurrency=1))
+
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes.count(Outcome.ERROR) == 1 and outcomes.count(Outcome.CANCELLED) == 2
+    assert "cannot create" in next(r.error for r in report.results if r.outcome is Outcome.ERROR)
+    assert (await studio_stats(root))["jobs_created"] == 1
+    # The render is paid and recorded: the next run downloads it, it does not re-render.
+    assert load_lock(tmp_path / "r.lock").entries["a"].status == "completed"
+
+
+def test_replace_outside_only_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB.replace("  - id: a", "  - id: b\n    kind: avatar\n"
+                                    "    image: https://cdn.example.com/b.png\n"
+                                    "    audio: https://cdn.example.com/b.mp3\n  - id: a"))
+    with pytest.raises(ConfigError, match="--replace b"):
+        check(path, only=["a"], replace=["b"])
