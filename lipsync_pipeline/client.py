@@ -168,7 +168,7 @@ class ApiClient:
         base_url: str,
         api_key: str | None,
         *,
-        max_connections: int = 10,
+        max_connections: int = 4,
         timeout: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),  # frozen, so one shared default is safe
     ) -> None:
@@ -181,17 +181,26 @@ class ApiClient:
         self.base_url = str(base)
         self._base = base
         self._key = api_key
+        # Per-request work stays off the hot path: the base is parsed once, here.
+        self._path = base.path.rstrip("/")
         self._retry = retry
+        self._api_headers = self._auth(base)
         self.requests: Counter[str] = Counter()
         # Requests wait for a connection here, in trio's O(1) queue, not inside httpcore's
         # pool, which rescans every queued request on each hand-over (measured: a quarter
-        # of the runner's CPU with 100 jobs queueing for 10 connections).
+        # of the runner's CPU with 100 jobs queueing for 10 connections). Its scan is also
+        # quadratic in the pool's connections, so API calls and downloads get a small
+        # pool each: a long download never holds up the polls, and neither pool grows.
         self._slots = trio.Semaphore(max_connections)
-        self._http = httpx.AsyncClient(
+        self._download_slots = trio.Semaphore(max_connections)
+        self._http = self._pool(timeout, max_connections)
+        self._downloads = self._pool(timeout, max_connections)
+
+    @staticmethod
+    def _pool(timeout: float, connections: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             headers={"User-Agent": f"lipsync-pipeline/{__version__}"},
             follow_redirects=False,
         )
@@ -212,6 +221,7 @@ class ApiClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._downloads.aclose()
 
     # --- the three calls -----------------------------------------------------------------
 
@@ -228,8 +238,8 @@ class ApiClient:
         body: dict[str, Any] = {"formState": dict(form_state)}
         if webhook is not None:
             body["webhook"] = webhook
-        headers = {**self._auth(self._base), "Idempotency-Key": idempotency_key}
-        what = f"POST {httpx.URL(url).path}"
+        headers = {**self._api_headers, "Idempotency-Key": idempotency_key}
+        what = f"POST {self._path}/{model}"
 
         async def attempt() -> Any:
             self.requests["POST"] += 1
@@ -246,8 +256,8 @@ class ApiClient:
     async def get_job(self, request_id: str) -> JobStatus:
         """GET /jobs/{id}, parsed tolerantly (see JobStatus)."""
         url = f"{self.base_url}/jobs/{quote(request_id, safe='')}"
-        what = f"GET {httpx.URL(url).path}"
-        headers = self._auth(self._base)
+        what = f"GET {self._path}/jobs/{request_id}"
+        headers = self._api_headers
 
         async def attempt() -> Any:
             self.requests["GET"] += 1
@@ -278,7 +288,7 @@ class ApiClient:
             tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.part")
             try:
                 with tmp.open("wb") as f:
-                    async with self._slots:
+                    async with self._download_slots:
                         digest, size = await self._stream_into(what, target, headers, f)
                     # One thread hop for the three blocking steps, not one each.
                     await trio.to_thread.run_sync(_make_durable, f, tmp, dest)
@@ -417,7 +427,7 @@ class ApiClient:
         size = 0
         # Redirects are followed for downloads (outputs often live behind a CDN); httpx
         # drops the Authorization header when a redirect leaves the origin.
-        stream = self._http.stream("GET", url, headers=headers, follow_redirects=True)
+        stream = self._downloads.stream("GET", url, headers=headers, follow_redirects=True)
         async with contextlib.AsyncExitStack() as stack:
             resp = await self._transport(what, stack.enter_async_context(stream))
             if not 200 <= resp.status_code < 300:

@@ -67,9 +67,10 @@ API_KEY_ENV: Final = "LIPSYNC_API_KEY"
 BASE_URL_ENV: Final = "LIPSYNC_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://lipsync.studio/api/v1"
 DEFAULT_CONCURRENCY: Final = 4
-# Loopback connections are cheap, but httpcore slows down as its pool grows
-# (pitfalls.md): jobs wait between polls far longer than they hold a connection.
-_MAX_CONNECTIONS: Final = 10
+# Per pool (API calls, downloads). httpcore's pool costs CPU quadratic in its
+# connections (pitfalls.md), and jobs wait between polls far longer than they hold
+# a connection: 4 served 100 jobs in flight at 1 poll/s each with CPU to spare.
+_MAX_CONNECTIONS: Final = 4
 # The in-process studio is free to ask: poll it often so the demo is snappy.
 LOCAL_POLL_INTERVAL: Final = 0.5
 # The local studio accepts any key of the documented form; this one is ours.

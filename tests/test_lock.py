@@ -453,3 +453,19 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
     if _quick_checker()(value):
         errors = list(_validator("journalRecord").iter_errors({"put": {"a": value}}))
         assert not errors, errors
+
+
+@given(st.lists(st.builds(
+    entry,
+    st.text(alphabet="abcxyz-_.0123456789", min_size=1, max_size=8),
+    st.sampled_from(["submitting", "processing", "completed", "failed"]),
+    error=st.none() | st.text(max_size=20),  # quotes, control characters, non-ASCII
+    execution_time_ms=st.none() | st.integers(0, 10**9),
+), max_size=6))
+def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEntry]) -> None:
+    from lipsync_pipeline.lock import _entry_json
+
+    by_id = {e.job_id: e for e in entries}
+    doc = {"version": 1, "jobs": {k: _entry_json(by_id[k]) for k in sorted(by_id)}}
+    expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    assert render_lock(entries) == expected
