@@ -186,6 +186,7 @@ class ApiClient:
         self._retry = retry
         self._api_headers = self._auth(base)
         self.requests: Counter[str] = Counter()
+        self.requests_ok = 0  # answers that were not a transport failure or 5xx/429
         # Requests wait for a connection here, in trio's O(1) queue, not inside httpcore's
         # pool, which rescans every queued request on each hand-over (measured: a quarter
         # of the runner's CPU with 100 jobs queueing for 10 connections). Its scan is also
@@ -342,6 +343,7 @@ class ApiClient:
     async def _send(self, what: str, request: Awaitable[httpx.Response]) -> httpx.Response:
         resp = await self._transport(what, request)
         self._check(what, resp)
+        self.requests_ok += 1
         return resp
 
     async def _transport(self, what: str, request: Awaitable[_T]) -> _T:

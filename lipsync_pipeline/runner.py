@@ -64,6 +64,8 @@ _log = structlog.get_logger(__name__)
 # inside that band, and keeps thousands of pollers from marching in step.
 DEFAULT_POLL_INTERVAL: Final = 7.0
 _MS: Final = 1000.0
+# Jobs that exhaust their retries before the API ever answered: then stop submitting.
+_UNREACHABLE_AFTER: Final = 3
 # How long an interrupted run still waits for POSTs in flight to answer.
 _SUBMIT_GRACE: Final = 30.0
 # Generations are capped at ~10 minutes of output; an hour covers a slow queue.
@@ -154,6 +156,7 @@ class _Run:
         self.stop_submitting = False
         self.stop_reason = ""
         self._shielded: set[trio.CancelScope] = set()
+        self._unreachable = 0
         self.results: list[JobResult] = []
         self._lock_path = lock_path
 
@@ -179,6 +182,12 @@ class _Run:
             except ApiError as exc:
                 _log.warning("job could not finish", job=step.job_id, error=str(exc))
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                if isinstance(exc, TransientApiError) and not self.client.requests_ok:
+                    self._unreachable += 1
+                    if self._unreachable >= _UNREACHABLE_AFTER:
+                        # Every job would wait out its own retries: an unreachable API
+                        # would turn 10,000 jobs into a day of CI. Stop asking.
+                        self._stop(f"not submitted: the API has not answered once ({exc})")
                 return
         self.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))

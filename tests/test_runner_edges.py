@@ -182,3 +182,27 @@ def test_replace_outside_only_is_refused(tmp_path: Path) -> None:
                                     "    audio: https://cdn.example.com/b.mp3\n  - id: a"))
     with pytest.raises(ConfigError, match="--replace b"):
         check(path, only=["a"], replace=["b"])
+
+
+async def test_an_unreachable_api_stops_the_run_instead_of_retrying_every_job(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    ids = [f"j{n}" for n in range(20)]
+    lines = ["version: 1", "jobs:"]
+    for job_id in ids:
+        lines += [f"  - id: {job_id}", "    kind: avatar",
+                  "    image: https://cdn.example.com/a.png",
+                  "    audio: https://cdn.example.com/a.mp3"]
+    path = tmp_path / "r.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    # A loopback port nobody listens on: every connection is refused at once.
+    request = RunRequest(path, base_url="http://127.0.0.1:9/api/v1", api_key=TEST_KEY,
+                         concurrency=2, options=FAST)
+
+    report = await run_pipeline(request)
+
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes.count(Outcome.ERROR) <= 4  # the first few exhaust their retries...
+    assert outcomes.count(Outcome.CANCELLED) >= len(ids) - 4  # ...then the run stops asking
+    cancelled = next(r for r in report.results if r.outcome is Outcome.CANCELLED)
+    assert "has not answered" in cancelled.error
