@@ -15,7 +15,8 @@ from typing import Final
 import trio
 
 from lipsync_pipeline.errors import StorageError
-from lipsync_pipeline.lock import LockEntry, LockStore
+from lipsync_pipeline.lock import LockEntry
+from lipsync_pipeline.lockstore import LockStore
 
 __all__ = ["LockWriter", "write_failure"]
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import trio
 
+from lipsync_pipeline._argtypes import bounded
 from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, unwrap_group
 
 __all__ = ["add_serve_parser"]
@@ -17,32 +18,8 @@ __all__ = ["add_serve_parser"]
 _MAX_PORT: Final = 65535
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a rate is between 0 and 1")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= _MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is between 0 and {_MAX_PORT}")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("at least 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+_rate = bounded(float, 0.0, 1.0)
+_seconds = bounded(float, 0.0)
 
 
 def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -59,7 +36,12 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (default)")
+    p.add_argument(
+        "--port",
+        type=bounded(int, 0, _MAX_PORT),
+        default=0,
+        help="port; 0 picks a free one (default)",
+    )
     p.add_argument("--assets", type=Path, metavar="DIR", help="serve DIR read-only at /assets/")
     p.add_argument(
         "--api-key",
@@ -68,7 +50,9 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="accept only these keys (repeatable; default: any sk_<id>_<secret>)",
     )
-    p.add_argument("--workers", type=_workers, default=2, help="parallel renders (default 2)")
+    p.add_argument(
+        "--workers", type=bounded(int, 1), default=2, help="parallel renders (default 2)"
+    )
     p.add_argument(
         "--render-delay",
         type=_seconds,

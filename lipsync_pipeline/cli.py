@@ -16,6 +16,7 @@ from typing import Any, Final
 import trio
 
 from lipsync_pipeline import __version__
+from lipsync_pipeline._argtypes import bounded
 from lipsync_pipeline._output import (
     ProgressDisplay,
     configure_logging,
@@ -176,20 +177,20 @@ def _parser() -> argparse.ArgumentParser:
     tuning = p.add_argument_group("how")
     tuning.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=bounded(int, 1),
         metavar="N",
         help="jobs in flight at once (default: the manifest's, else 4)",
     )
     tuning.add_argument(
         "--poll-interval",
-        type=_positive_float,
+        type=bounded(float, 0.0, exclusive_low=True),
         metavar="SECONDS",
         help=f"seconds between status polls (default {DEFAULT_POLL_INTERVAL:g} "
         f"± 25%%; {LOCAL_POLL_INTERVAL:g} with --local)",
     )
     tuning.add_argument(
         "--job-timeout",
-        type=_positive_float,
+        type=bounded(float, 0.0, exclusive_low=True),
         metavar="SECONDS",
         default=DEFAULT_JOB_TIMEOUT,
         help="give up waiting for one job after this long (it stays "
@@ -216,20 +217,6 @@ def _parser() -> argparse.ArgumentParser:
 
     add_serve_parser(sub, common)
     return top
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

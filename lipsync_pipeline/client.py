@@ -48,7 +48,7 @@ from lipsync_pipeline.errors import (
     TransientApiError,
     redact,
 )
-from lipsync_pipeline.lock import fsync_directory
+from lipsync_pipeline.lockstore import fsync_directory
 
 __all__ = ["ApiClient", "JobStatus", "RetryPolicy"]
 

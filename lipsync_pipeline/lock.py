@@ -1,4 +1,7 @@
-"""The lockfile: what was rendered from what, made durable before each next step.
+"""The lockfile format: what was rendered from what, as values, bytes and a schema.
+
+Writing it durably during a run (journal, atomic rewrite, run lock) is
+:mod:`lipsync_pipeline.lockstore`'s job.
 
 Three files live beside the manifest:
 
@@ -15,45 +18,37 @@ problems are located as ``file:line:col`` (never a traceback).
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import glob
-import hashlib
 import json
 import os
 import re
-import socket
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, Final, Literal, cast, get_args
 
 import jsonschema
 
 from lipsync_pipeline._jsonloc import JsonDoc
-from lipsync_pipeline.errors import LockfileError, Problem, RunLockHeld
+from lipsync_pipeline.errors import LockfileError, Problem
 
 __all__ = [
     "LOCK_VERSION",
     "Artifact",
     "Lock",
     "LockEntry",
-    "LockStore",
-    "RunLock",
     "Status",
     "artifact_relpath",
     "default_lock_path",
-    "file_digest",
-    "fsync_directory",
+    "entry_json",
     "journal_path",
     "load_lock",
     "locate",
     "lock_schema",
+    "read_bytes",
+    "read_lock",
     "render_lock",
     "run_lock_path",
 ]
@@ -64,8 +59,6 @@ _STATUSES: Final = frozenset(get_args(Status))
 
 _JOURNAL_SUFFIX: Final = ".journal"
 _RUN_SUFFIX: Final = ".run"
-_TMP_SUFFIX: Final = ".tmp"
-_DIGEST_CHUNK: Final = 1 << 20
 _JOB_ID_MAX: Final = 200  # as schemas/lock.schema.json's $defs/jobId
 
 
@@ -139,7 +132,7 @@ def _validator(definition: str | None) -> jsonschema.protocols.Validator:
 # --- rendering ---------------------------------------------------------------------------
 
 
-def _entry_json(entry: LockEntry) -> dict[str, Any]:
+def entry_json(entry: LockEntry) -> dict[str, Any]:
     data: dict[str, Any] = {
         "fingerprint": entry.fingerprint,
         "model": entry.model,
@@ -164,7 +157,7 @@ def render_lock(entries: Iterable[LockEntry]) -> bytes:
     id with sorted keys, 2-space indent, UTF-8, trailing newline, no timestamps.
     """
     by_id = {e.job_id: e for e in entries}
-    jobs = {job_id: _entry_json(by_id[job_id]) for job_id in sorted(by_id)}
+    jobs = {job_id: entry_json(by_id[job_id]) for job_id in sorted(by_id)}
     doc = {"version": LOCK_VERSION, "jobs": jobs}
     out: list[str] = []
     _indented(doc, "", out)
@@ -370,7 +363,7 @@ def _replay(file: str, data: bytes, entries: dict[str, LockEntry]) -> None:
             entries.pop(job_id, None)
 
 
-def _read(path: Path) -> bytes | None:
+def read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -382,12 +375,12 @@ def _read(path: Path) -> bytes | None:
         raise LockfileError([problem]) from None
 
 
-def _load(path: Path) -> tuple[dict[str, LockEntry], bytes | None, bool]:
+def read_lock(path: Path) -> tuple[dict[str, LockEntry], bytes | None, bool]:
     """(entries with the journal folded in, the lockfile's bytes, whether a journal exists)."""
-    data = _read(path)
+    data = read_bytes(path)
     entries = {} if data is None else _parse_lock(str(path), data)
     jpath = journal_path(path)
-    jdata = _read(jpath)
+    jdata = read_bytes(jpath)
     if jdata is not None:
         _replay(str(jpath), jdata, entries)
     return entries, data, jdata is not None
@@ -395,7 +388,7 @@ def _load(path: Path) -> tuple[dict[str, LockEntry], bytes | None, bool]:
 
 def load_lock(path: Path) -> Lock:
     """Read the lockfile (missing: empty) and fold a pending journal in memory (no writes)."""
-    entries, _, _ = _load(path)
+    entries, _, _ = read_lock(path)
     return Lock(path, MappingProxyType(entries))
 
 
@@ -422,204 +415,3 @@ def locate(path: Path, where: tuple[str | int, ...]) -> tuple[int | None, int | 
     if found != where:
         return None, None
     return doc.position(doc.index.values[where])
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable (the entry lives in the directory)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_digest(path: Path) -> tuple[str, int] | None:
-    """(sha256 hex, size) of an existing regular file, or None when it is missing."""
-    h = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(_DIGEST_CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    return h.hexdigest(), size
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes."""
-    # A random name via O_EXCL (not mkstemp) so the umask gives the usual 0644, as git expects.
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{_TMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_directory(path.parent)
-
-
-class LockStore:
-    """Owns the lockfile during a run: journalled updates, then one atomic compaction.
-
-    Not thread-safe and not async: the runner has a single lock writer, and a record is a
-    few hundred bytes plus one fsync.
-    """
-
-    def __init__(self, path: Path, entries: dict[str, LockEntry]) -> None:
-        self.path = path
-        self._entries = entries
-        self.entries: Mapping[str, LockEntry] = MappingProxyType(entries)
-        self._journal_fd: int | None = None
-        self._closed = False
-
-    @classmethod
-    def open(cls, path: Path) -> LockStore:
-        """Load the lock, replay the journal, and fold it in so appends start on a clean line."""
-        path = Path(path)
-        for stale in path.parent.glob(f".{glob.escape(path.name)}.*{_TMP_SUFFIX}"):
-            # A compaction killed before its os.replace; the lock and journal are intact.
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-        entries, _, _ = _load(path)
-        store = cls(path, entries)
-        store.compact()
-        return store
-
-    def record(self, entries: Sequence[LockEntry]) -> None:
-        """Make these entries durable: one journal line, one fsync (O(batch), not O(n))."""
-        put = {e.job_id: e for e in entries if self._entries.get(e.job_id) != e}
-        if put:
-            self._append({"put": {k: _entry_json(e) for k, e in put.items()}})
-            self._entries.update(put)
-
-    def drop(self, job_ids: Sequence[str]) -> None:
-        """Durably remove jobs (gone from the manifest)."""
-        gone = sorted({j for j in job_ids if j in self._entries})
-        if gone:
-            self._append({"drop": gone})
-            for job_id in gone:
-                del self._entries[job_id]
-
-    def _append(self, record: dict[str, Any]) -> None:
-        if self._closed:
-            raise ValueError(f"LockStore for {self.path} is closed")
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        if self._journal_fd is None:
-            jpath = journal_path(self.path)
-            self._journal_fd = os.open(
-                jpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
-            )
-            fsync_directory(jpath.parent)  # the new journal's name must survive a crash too
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self._journal_fd, view) :]
-        # fdatasync: the data and the size that makes it readable, not atime/mtime.
-        os.fdatasync(self._journal_fd)
-
-    def compact(self) -> bool:
-        """Fold the journal into the lockfile; rewrite only if its bytes change. True if so."""
-        if self._journal_fd is not None:
-            os.close(self._journal_fd)
-            self._journal_fd = None
-        new = render_lock(self._entries.values())
-        old = _read(self.path)
-        changed = old != new and not (old is None and not self._entries)
-        if changed:
-            _atomic_write(self.path, new)
-        jpath = journal_path(self.path)
-        with contextlib.suppress(FileNotFoundError):
-            # Only after the lock is durable: a crash before this line replays the journal
-            # over the new lock, which is harmless because each record is absolute state.
-            jpath.unlink()
-            fsync_directory(jpath.parent)
-        return changed
-
-    def close(self) -> None:
-        if self._journal_fd is not None:
-            os.close(self._journal_fd)
-            self._journal_fd = None
-        self._closed = True
-
-    def __enter__(self) -> LockStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# --- the run lock ------------------------------------------------------------------------
-
-
-class RunLock:
-    """One live run per lockfile: ``fcntl.flock`` on ``<lock>.run``.
-
-    The kernel drops a flock when its holder dies (even by kill -9), so a dead holder
-    never blocks the next run; the file's JSON ({pid, host, since}) only explains a refusal.
-    """
-
-    def __init__(self, lock_path: Path) -> None:
-        self.path = run_lock_path(Path(lock_path))
-        self._fd: int | None = None
-
-    def __enter__(self) -> RunLock:
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = _read_holder(fd)
-                os.close(fd)
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise
-                lock = self.path.with_name(self.path.name.removesuffix(_RUN_SUFFIX))
-                raise RunLockHeld(f"another run is using {lock}: {holder}") from None
-            # The previous holder unlinks the file before releasing it; if we locked that
-            # unlinked inode, the path now names another file (or none): start over.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
-        self._fd = fd
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # while still holding it: see the inode check in __enter__
-        os.close(self._fd)
-        self._fd = None
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0))
-        return f"held by pid {info['pid']} on {info['host']} since {info['since']}"
-    except (ValueError, KeyError, TypeError, OSError):
-        # The holder has locked the file but not yet written who it is.
-        return "held by another run (not yet identified)"

@@ -33,16 +33,8 @@ from lipsync_pipeline.errors import (
     format_where,
     unwrap_group,
 )
-from lipsync_pipeline.lock import (
-    Lock,
-    LockStore,
-    RunLock,
-    artifact_relpath,
-    default_lock_path,
-    file_digest,
-    load_lock,
-    locate,
-)
+from lipsync_pipeline.lock import Lock, artifact_relpath, default_lock_path, load_lock, locate
+from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 from lipsync_pipeline.manifest import Job, Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
 from lipsync_pipeline.runner import ProgressSink, RunOptions, RunReport, execute

@@ -43,7 +43,8 @@ from lipsync_pipeline.errors import (
     TransientApiError,
     unwrap_group,
 )
-from lipsync_pipeline.lock import Artifact, LockEntry, LockStore, artifact_relpath
+from lipsync_pipeline.lock import Artifact, LockEntry, artifact_relpath
+from lipsync_pipeline.lockstore import LockStore
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Plan, Step
 

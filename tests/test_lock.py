@@ -20,15 +20,13 @@ from lipsync_pipeline.errors import LockfileError, RunLockHeld
 from lipsync_pipeline.lock import (
     Artifact,
     LockEntry,
-    LockStore,
-    RunLock,
     default_lock_path,
-    file_digest,
     journal_path,
     load_lock,
     render_lock,
     run_lock_path,
 )
+from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 
 FP = "sha256:" + "ab" * 32
 
@@ -298,7 +296,7 @@ def test_a_failed_replace_leaves_the_old_lock_intact(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)  # lock.py calls os.replace
+    monkeypatch.setattr(os, "replace", broken_replace)  # lockstore.py calls os.replace
     with pytest.raises(OSError, match="No space"):
         store.compact()
     monkeypatch.undo()
@@ -315,7 +313,7 @@ def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
     child = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
-        from lipsync_pipeline import lock
+        from lipsync_pipeline import lockstore as lock
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_lock import entry
         store = lock.LockStore.open(Path({str(path)!r}))
@@ -347,7 +345,7 @@ def test_a_closed_store_refuses_records(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from lipsync_pipeline.lock import RunLock
+from lipsync_pipeline.lockstore import RunLock
 with RunLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -463,9 +461,9 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
     execution_time_ms=st.none() | st.integers(0, 10**9),
 ), max_size=6))
 def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEntry]) -> None:
-    from lipsync_pipeline.lock import _entry_json
+    from lipsync_pipeline.lock import entry_json
 
     by_id = {e.job_id: e for e in entries}
-    doc = {"version": 1, "jobs": {k: _entry_json(by_id[k]) for k in sorted(by_id)}}
+    doc = {"version": 1, "jobs": {k: entry_json(by_id[k]) for k in sorted(by_id)}}
     expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
     assert render_lock(entries) == expected

@@ -14,7 +14,8 @@ import trio
 from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
 
 from lipsync_pipeline.errors import AuthError
-from lipsync_pipeline.lock import LockEntry, LockStore, load_lock
+from lipsync_pipeline.lock import LockEntry, load_lock
+from lipsync_pipeline.lockstore import LockStore
 from lipsync_pipeline.manifest import derive_seed
 from lipsync_pipeline.pipeline import RunRequest, run_pipeline
 from lipsync_pipeline.plan import Action
