@@ -203,7 +203,7 @@ def _event_position(event: yaml.Event) -> tuple[int | None, int | None]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
 
 
-def _check_depth(text: str, loader: type[Any], display_name: str) -> None:
+def _check_depth(text: str, display_name: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH before the recursive composer sees it.
 
     Nesting needs a ``[`` or ``{`` per flow level, or indentation or an indicator
@@ -214,7 +214,11 @@ def _check_depth(text: str, loader: type[Any], display_name: str) -> None:
     if text.count("[") + text.count("{") + 2 * longest + 2 <= _CHEAP_DEPTH_BOUND:
         return
     depth = 0
-    for event in yaml.parse(text, Loader=loader):
+    # The pure-Python parser on purpose: libyaml (PyYAML >= 6.0.4 bundles one with a
+    # nesting cap) scans far ahead in flow context and stops at ~1,000 levels with a
+    # bare syntax error; the Python parser hands over events as it goes, so the
+    # 65th level is reported where it is. Only pathological files get here.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -335,7 +339,7 @@ def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) ->
     loader = _C_LOADER if c_loader and _C_LOADER is not None else yaml.SafeLoader
     with no_gc():
         try:
-            _check_depth(text, loader, display_name)
+            _check_depth(text, display_name)
             root = yaml.compose(text, Loader=loader)
         except yaml.YAMLError as exc:
             raise ManifestError([_syntax_problem(text, exc, display_name)]) from None
