@@ -247,9 +247,15 @@ class _Run:
             try:
                 fresh = await self.client.get_job(entry.request_id)
             except RequestRejected as exc:
-                if not self._forgotten(exc, job):
-                    raise
-                return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
+                if self._forgotten(exc, job):
+                    return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
+                if exc.status == _HTTP_NOT_FOUND:
+                    raise RequestRejected(
+                        f"{exc}; the API no longer has this render: "
+                        f"`run --replace {job.id}` renders it again (and is billed)",
+                        status=exc.status,
+                    ) from exc
+                raise
             entry = replace(entry, output_url=fresh.output or entry.output_url)
         entry = await self._download(job, entry)
         return self._result(step, Outcome.COMPLETED, entry, started)

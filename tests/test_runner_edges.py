@@ -206,3 +206,21 @@ async def test_an_unreachable_api_stops_the_run_instead_of_retrying_every_job(
     assert outcomes.count(Outcome.CANCELLED) >= len(ids) - 4  # ...then the run stops asking
     cancelled = next(r for r in report.results if r.outcome is Outcome.CANCELLED)
     assert "has not answered" in cancelled.error
+
+
+async def test_a_render_the_api_forgot_is_not_silently_paid_for_again(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    first = await start_studio(fast=True)
+    path = tmp_path / "r.yaml"
+    path.write_text(avatar_manifest(first, ["a"]))
+    await run_pipeline(_remote(path, first))
+    (tmp_path / "renders" / "a.mp4").unlink()
+    other = await start_studio(fast=True)  # knows nothing of the first studio's jobs
+
+    report = await run_pipeline(_remote(path, other))
+
+    (result,) = report.results
+    assert (result.action, result.outcome) == (Action.DOWNLOAD, Outcome.ERROR)
+    assert "--replace a" in result.error
+    assert (await studio_stats(other))["jobs_created"] == 0
