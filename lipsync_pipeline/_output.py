@@ -88,24 +88,29 @@ def configure_logging(fmt: str, verbosity: int) -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_processor,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_processor,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    # Third-party stdlib loggers (hypercorn, httpx) stay quiet unless asked for.
-    logging.basicConfig(
-        level=logging.WARNING if verbosity < 1 else logging.DEBUG,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
+    # Third-party stdlib loggers (hypercorn, httpx) go through the same renderer, so a
+    # JSON log stays JSON lines; they stay quiet below WARNING unless -v.
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING if verbosity < 1 else logging.DEBUG)
 
 
 _PIPE_WIDTH: Final = 160

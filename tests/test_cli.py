@@ -267,3 +267,22 @@ async def test_serve_prints_its_url_and_stops_on_sigint(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     with trio.fail_after(30):
         assert await proc.wait() == 0
+
+
+async def test_json_logs_stay_json_lines_with_third_party_debug_logs(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, ["a"]))
+    result = await trio.run_process(
+        [*CLI, "run", str(path), "--base-url", f"{root}/api/v1", "--poll-interval", "0.1",
+         "-v", "--log-format", "json"],
+        env=_env(LIPSYNC_API_KEY=TEST_KEY), capture_stdout=True, capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    lines = result.stderr.decode().splitlines()
+    records = [json.loads(line) for line in lines]  # every line, httpcore's included
+    assert any(r.get("logger", "").startswith("httpcore") for r in records)
+    assert any(r["event"] == "submitted" for r in records)
