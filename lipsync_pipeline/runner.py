@@ -117,9 +117,6 @@ class RunReport:
     elapsed: float = 0.0
     interrupted: bool = False
 
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.results if r.outcome is outcome)
-
 
 class ProgressSink(Protocol):
     def job_state(self, job_id: str, state: str) -> None: ...
