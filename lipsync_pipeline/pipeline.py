@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import structlog
 import trio
 
+from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.client import ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     KEY_PATTERN,
@@ -67,7 +68,6 @@ _MAX_CONNECTIONS: Final = 4
 LOCAL_POLL_INTERVAL: Final = 0.5
 # The local studio accepts any key of the documented form; this one is ours.
 _LOCAL_KEY: Final = "sk_local_pipeline"
-_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 # ApiClient.download writes ".<output name>.<12 hex>.part" and renames it when complete;
 # a run killed mid-download (kill -9, power loss) leaves that file behind.
 _PARTIAL_DOWNLOAD: Final = re.compile(r"\.(?P<output>.+)\.[0-9a-f]{12}\.part")
@@ -259,7 +259,7 @@ def _local_webhooks_only(manifest: Manifest) -> Manifest:
     jobs = []
     for job in manifest.jobs:
         host = urlsplit(job.webhook).hostname if job.webhook else None
-        if job.webhook and host not in _LOOPBACK:
+        if job.webhook and not is_loopback_host(host or ""):
             _log.warning("not sending a non-loopback webhook from --local", job=job.id)
             job = dataclasses.replace(job, webhook=None)
         jobs.append(job)

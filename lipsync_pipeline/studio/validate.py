@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -26,6 +25,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from .. import pricing
+from .._net import is_loopback_host
 from ..errors import KEY_PATTERN
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "RequestProblem",
     "check_api_key",
     "check_idempotency_key",
-    "is_loopback_host",
     "parse_envelope",
     "request_digest",
 ]
@@ -120,15 +119,6 @@ def check_idempotency_key(value: str | None) -> str | None:
             [("Idempotency-Key", "Idempotency-Key must be 1-255 printable ASCII characters")],
         )
     return value
-
-
-def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _url_problem(value: object) -> str | None:
