@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -50,7 +51,7 @@ from lipsync_pipeline.errors import (
 )
 from lipsync_pipeline.lockstore import fsync_directory
 
-__all__ = ["ApiClient", "JobStatus", "RetryPolicy"]
+__all__ = ["PARTIAL_DOWNLOAD", "ApiClient", "JobStatus", "RetryPolicy"]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -60,6 +61,12 @@ _AUTH_STATUSES: Final = frozenset({401, 403})
 _FINISHED: Final = frozenset({"completed", "failed"})
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
+_PART_TOKEN_BYTES: Final = 6
+# The temp name of a download in progress, ".<output name>.<12 hex>.part": a run
+# killed mid-download leaves it behind, and the next run sweeps it by this pattern.
+PARTIAL_DOWNLOAD: Final = re.compile(
+    rf"\.(?P<output>.+)\.[0-9a-f]{{{2 * _PART_TOKEN_BYTES}}}\.part"
+)
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Anything shaped like a key (sk_<id>_<secret>) is masked, even one the server echoes back.
@@ -286,7 +293,7 @@ class ApiClient:
 
         async def attempt() -> tuple[str, int]:
             self.requests["DOWNLOAD"] += 1
-            tmp = dest.with_name(f".{dest.name}.{os.urandom(6).hex()}.part")
+            tmp = dest.with_name(f".{dest.name}.{os.urandom(_PART_TOKEN_BYTES).hex()}.part")
             try:
                 with tmp.open("wb") as f:
                     async with self._download_slots:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import signal
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import structlog
 import trio
 
 from lipsync_pipeline._net import is_loopback_host
-from lipsync_pipeline.client import ApiClient, JobStatus
+from lipsync_pipeline.client import PARTIAL_DOWNLOAD, ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     KEY_PATTERN,
     ConfigError,
@@ -68,9 +67,6 @@ _MAX_CONNECTIONS: Final = 4
 LOCAL_POLL_INTERVAL: Final = 0.5
 # The local studio accepts any key of the documented form; this one is ours.
 _LOCAL_KEY: Final = "sk_local_pipeline"
-# ApiClient.download writes ".<output name>.<12 hex>.part" and renames it when complete;
-# a run killed mid-download (kill -9, power loss) leaves that file behind.
-_PARTIAL_DOWNLOAD: Final = re.compile(r"\.(?P<output>.+)\.[0-9a-f]{12}\.part")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +314,7 @@ def _remove_partial_downloads(manifest: Manifest) -> None:
     except OSError:
         return  # no directory yet; an unusable one is reported by the download itself
     for name in names:
-        found = _PARTIAL_DOWNLOAD.fullmatch(name)
+        found = PARTIAL_DOWNLOAD.fullmatch(name)
         if found and found["output"] in ours:
             with contextlib.suppress(FileNotFoundError):
                 (manifest.output_dir / name).unlink()
