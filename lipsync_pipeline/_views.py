@@ -12,20 +12,20 @@ from rich.text import Text
 
 from lipsync_pipeline._output import table
 from lipsync_pipeline.client import JobStatus
+from lipsync_pipeline.manifest import INPUT_FIELDS
 from lipsync_pipeline.pipeline import Checked
 from lipsync_pipeline.plan import Step
 from lipsync_pipeline.runner import RunReport
 
 __all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
 
-_INPUT_FIELDS = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
 
 
 def _inputs(step: Step) -> dict[str, str]:
     if step.job is None:
         return {}
     form = step.job.form_state
-    return {name: str(form[name]) for name in _INPUT_FIELDS if name in form}
+    return {name: str(form[name]) for name in INPUT_FIELDS if name in form}
 
 
 def _step_json(step: Step) -> dict[str, Any]:

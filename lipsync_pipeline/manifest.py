@@ -43,6 +43,7 @@ from .errors import ManifestError, Problem, format_where
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
+    "INPUT_FIELDS",
     "MANIFEST_VERSION",
     "MODEL_BY_KIND",
     "Job",
@@ -65,8 +66,9 @@ MODEL_BY_KIND: Final[Mapping[str, str]] = {
 MANIFEST_VERSION: Final = 1
 DEFAULT_OUTPUT_DIR: Final = "renders"
 _SEED_MASK: Final = 0x7FFF_FFFF  # 31 bits: a seed any API's signed 32-bit field accepts
-_INPUT_FIELDS: Final = frozenset({"image", "audio", "video", "left_audio", "right_audio",
-                                  "mask_image"})
+# Fields whose value is an input (URL or local path), in the order people read them.
+INPUT_FIELDS: Final = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
+_INPUT_FIELDS: Final = frozenset(INPUT_FIELDS)
 # Host names without a port, user or IP literal need no parsing: most inputs, fast.
 _PLAIN_URL: Final = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?:[/?#]|$)")
 _NOT_FORM_FIELDS: Final = frozenset({"id", "kind", "webhook"})
