@@ -8,11 +8,23 @@ from typing import Any
 
 import httpx
 
+from lipsync_pipeline.pipeline import RunRequest
+from lipsync_pipeline.runner import RunOptions
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "manifests" / "assets"
 TEST_KEY = "sk_test_0123456789secretvalue"
 
 StartStudio = Callable[..., Awaitable[str]]
+
+# Tests poll a loopback studio fast; a job that takes 30 s here is a hang.
+FAST_POLL = RunOptions(poll_interval=0.05, job_timeout=30)
+
+
+def remote_request(path: Path, root: str, **kw: Any) -> RunRequest:
+    """A run of ``path`` against the studio (or scripted server) at ``root``."""
+    kw.setdefault("options", FAST_POLL)
+    return RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY, **kw)
 
 
 async def studio_stats(root: str) -> dict[str, Any]:

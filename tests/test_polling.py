@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
+from _support import StartStudio, avatar_manifest, remote_request, studio_stats
 
 from lipsync_pipeline._polling import PollSchedule
-from lipsync_pipeline.pipeline import RunRequest, run_pipeline
+from lipsync_pipeline.pipeline import run_pipeline
 from lipsync_pipeline.runner import RunOptions
 
 KEY = ("lipsync-image", "480p")
@@ -48,14 +48,12 @@ async def test_a_rerun_uses_recorded_render_times_to_poll_less(
     path = tmp_path / "renders.yaml"
     options = RunOptions(poll_interval=0.1, job_timeout=30)
     path.write_text(avatar_manifest(root, ["a", "b", "c"]))
-    first = await run_pipeline(RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY,
-                                          options=options))
+    first = await run_pipeline(remote_request(path, root, options=options))
     assert first.requests["GET"] >= 3 * 8  # blind polling: ~10 per job at 0.1 s for 1 s
 
     new = ["d", "e", "f", "g"]
     path.write_text(avatar_manifest(root, ["a", "b", "c", *new]))
-    second = await run_pipeline(RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY,
-                                           options=options))
+    second = await run_pipeline(remote_request(path, root, options=options))
 
     assert {r.outcome.value for r in second.results} == {"skipped", "completed"}
     # The lock's execution times (~1 s) put each first poll near completion.

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
+from _support import FAST_POLL, TEST_KEY, StartStudio, avatar_manifest, remote_request, studio_stats
 
 from lipsync_pipeline.errors import AuthError
 from lipsync_pipeline.lock import LockEntry, load_lock
@@ -21,13 +21,6 @@ from lipsync_pipeline.pipeline import RunRequest, run_pipeline
 from lipsync_pipeline.plan import Action
 from lipsync_pipeline.runner import Outcome, RunOptions, RunReport
 from lipsync_pipeline.studio import Faults
-
-FAST_POLL = RunOptions(poll_interval=0.05, job_timeout=30)
-
-
-def _request(path: Path, root: str, **kw: object) -> RunRequest:
-    kw.setdefault("options", FAST_POLL)
-    return RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY, **kw)  # type: ignore[arg-type]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -45,7 +38,7 @@ async def test_first_run_renders_every_job_and_records_digests(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b", "c"]))
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
     assert _outcomes(report) == dict.fromkeys("abc", Outcome.COMPLETED)
     lock = load_lock(tmp_path / "renders.lock")
     for job_id in "abc":
@@ -66,12 +59,12 @@ async def test_rerun_of_a_finished_manifest_makes_no_call_and_keeps_the_lock(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
-    await run_pipeline(_request(path, root))
+    await run_pipeline(remote_request(path, root))
     lock_file = tmp_path / "renders.lock"
     before, stat = lock_file.read_bytes(), lock_file.stat()
     requests_before = (await studio_stats(root))["requests"]
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert _outcomes(report) == dict.fromkeys("ab", Outcome.SKIPPED)
     assert sum(report.requests.values()) == 0
@@ -85,11 +78,14 @@ async def test_changed_request_is_submitted_again_and_only_that_one(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
-    await run_pipeline(_request(path, root))
-    path.write_text(path.read_text().replace(
-        "  - id: b\n    kind: avatar\n", "  - id: b\n    kind: avatar\n    resolution: 720p\n"))
+    await run_pipeline(remote_request(path, root))
+    path.write_text(
+        path.read_text().replace(
+            "  - id: b\n    kind: avatar\n", "  - id: b\n    kind: avatar\n    resolution: 720p\n"
+        )
+    )
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert {r.job_id: r.action for r in report.results} == {"a": Action.SKIP, "b": Action.SUBMIT}
     assert _outcomes(report)["b"] is Outcome.COMPLETED
@@ -101,7 +97,7 @@ async def test_failed_job_is_final_for_the_run_and_submitted_again_next_time(
 ) -> None:
     broken = await start_studio(fast=True, faults=Faults(job_failure_rate=1.0, seed=1))
     path = _write(tmp_path, avatar_manifest(broken, ["a"]))
-    report = await run_pipeline(_request(path, broken))
+    report = await run_pipeline(remote_request(path, broken))
     assert _outcomes(report) == {"a": Outcome.FAILED}
     entry = load_lock(tmp_path / "renders.lock").entries["a"]
     assert entry.status == "failed" and entry.error
@@ -109,7 +105,7 @@ async def test_failed_job_is_final_for_the_run_and_submitted_again_next_time(
     # The same inputs on a healthy studio: the URLs differ, so point the manifest there.
     healthy = await start_studio(fast=True)
     path.write_text(avatar_manifest(healthy, ["a"]))
-    report = await run_pipeline(_request(path, healthy))
+    report = await run_pipeline(remote_request(path, healthy))
     assert _outcomes(report) == {"a": Outcome.COMPLETED}
 
 
@@ -118,15 +114,16 @@ async def test_retry_of_a_failed_job_uses_a_new_idempotency_key(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
-    await run_pipeline(_request(path, root))
+    await run_pipeline(remote_request(path, root))
     store = LockStore.open(tmp_path / "renders.lock")
     old = store.entries["a"]
-    store.record([dataclasses.replace(old, status="failed", error="Invalid audio format",
-                                      artifact=None)])
+    store.record(
+        [dataclasses.replace(old, status="failed", error="Invalid audio format", artifact=None)]
+    )
     store.compact()
     store.close()
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert report.results[0].action is Action.RETRY
     new = load_lock(tmp_path / "renders.lock").entries["a"]
@@ -141,12 +138,12 @@ async def test_processing_job_is_resumed_by_id_never_resubmitted(
     root = await start_studio(fast=True, render_delay=1.0)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
     short = RunOptions(poll_interval=0.05, job_timeout=0.3)
-    report = await run_pipeline(_request(path, root, options=short))
+    report = await run_pipeline(remote_request(path, root, options=short))
     assert set(_outcomes(report).values()) == {Outcome.TIMED_OUT}
     recorded = load_lock(tmp_path / "renders.lock").entries
     assert {e.status for e in recorded.values()} == {"processing"}
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert {r.action for r in report.results} == {Action.RESUME}
     assert set(_outcomes(report).values()) == {Outcome.COMPLETED}
@@ -174,12 +171,21 @@ async def test_interrupted_submission_is_resent_with_the_same_key(
             headers={"Authorization": f"Bearer {TEST_KEY}", "Idempotency-Key": key},
         )
     store = LockStore.open(tmp_path / "renders.lock")
-    store.record([LockEntry(job_id="a", fingerprint=job.fingerprint, model=job.model,
-                            status="submitting", idempotency_key=key)])
+    store.record(
+        [
+            LockEntry(
+                job_id="a",
+                fingerprint=job.fingerprint,
+                model=job.model,
+                status="submitting",
+                idempotency_key=key,
+            )
+        ]
+    )
     store.compact()
     store.close()
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert report.results[0].action is Action.RESUBMIT
     assert _outcomes(report) == {"a": Outcome.COMPLETED}
@@ -194,7 +200,7 @@ async def test_missing_or_corrupt_artifact_is_downloaded_not_rerendered(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
-    await run_pipeline(_request(path, root))
+    await run_pipeline(remote_request(path, root))
     artifact = tmp_path / "renders" / "a.mp4"
     good = artifact.read_bytes()
     if damage == "delete":
@@ -202,7 +208,7 @@ async def test_missing_or_corrupt_artifact_is_downloaded_not_rerendered(
     else:
         artifact.write_bytes(b"x" * len(good))
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert report.results[0].action is Action.DOWNLOAD
     assert artifact.read_bytes() == good
@@ -215,10 +221,10 @@ async def test_job_removed_from_the_manifest_is_dropped_from_the_lock(
 ) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
-    await run_pipeline(_request(path, root))
+    await run_pipeline(remote_request(path, root))
     path.write_text(avatar_manifest(root, ["a"]))
 
-    report = await run_pipeline(_request(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert _outcomes(report) == {"a": Outcome.SKIPPED, "b": Outcome.REMOVED}
     assert set(load_lock(tmp_path / "renders.lock").entries) == {"a"}
@@ -228,11 +234,11 @@ async def test_job_removed_from_the_manifest_is_dropped_from_the_lock(
 async def test_only_and_replace_select_and_force(start_studio: StartStudio, tmp_path: Path) -> None:
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
-    report = await run_pipeline(_request(path, root, only=("a",)))
+    report = await run_pipeline(remote_request(path, root, only=("a",)))
     assert _outcomes(report) == {"a": Outcome.COMPLETED, "b": Outcome.UNSELECTED}
     assert set(load_lock(tmp_path / "renders.lock").entries) == {"a"}
 
-    report = await run_pipeline(_request(path, root, replace=("a",)))
+    report = await run_pipeline(remote_request(path, root, replace=("a",)))
     assert _outcomes(report) == {"a": Outcome.COMPLETED, "b": Outcome.COMPLETED}
     assert (await studio_stats(root))["jobs_created"] == 3
 
@@ -240,13 +246,12 @@ async def test_only_and_replace_select_and_force(start_studio: StartStudio, tmp_
 async def test_injected_faults_never_create_a_job_twice(
     start_studio: StartStudio, tmp_path: Path
 ) -> None:
-    faults = Faults(error_rate=0.1, rate_limit_rate=0.1, retry_after=0.05, drop_rate=0.1,
-                    seed=7)
+    faults = Faults(error_rate=0.1, rate_limit_rate=0.1, retry_after=0.05, drop_rate=0.1, seed=7)
     root = await start_studio(fast=True, faults=faults)
     ids = [f"job-{n:02d}" for n in range(12)]
     path = _write(tmp_path, avatar_manifest(root, ids))
 
-    report = await run_pipeline(_request(path, root, concurrency=6))
+    report = await run_pipeline(remote_request(path, root, concurrency=6))
 
     assert set(_outcomes(report).values()) == {Outcome.COMPLETED}
     assert (await studio_stats(root))["jobs_created"] == len(ids)
@@ -259,7 +264,7 @@ async def test_fail_fast_stops_submitting_after_the_first_failure(
     path = _write(tmp_path, avatar_manifest(root, ["a", "b", "c"]))
     options = dataclasses.replace(FAST_POLL, fail_fast=True)
 
-    report = await run_pipeline(_request(path, root, concurrency=1, options=options))
+    report = await run_pipeline(remote_request(path, root, concurrency=1, options=options))
 
     outcomes = sorted(o.value for o in _outcomes(report).values())
     assert outcomes == ["cancelled", "cancelled", "failed"]
@@ -272,7 +277,7 @@ async def test_refused_key_aborts_the_run_with_an_auth_error(
     root = await start_studio(fast=True, api_keys=frozenset({"sk_only_thisone"}))
     path = _write(tmp_path, avatar_manifest(root, ["a", "b"]))
     with pytest.raises(AuthError) as caught:
-        await run_pipeline(_request(path, root))
+        await run_pipeline(remote_request(path, root))
     assert TEST_KEY not in str(caught.value)
     assert (await studio_stats(root))["jobs_created"] == 0
 
@@ -284,11 +289,11 @@ async def test_cancelled_run_resumes_in_flight_jobs_by_id(
     ids = [f"j{n}" for n in range(6)]
     path = _write(tmp_path, avatar_manifest(root, ids))
     with trio.move_on_after(0.3):
-        await run_pipeline(_request(path, root, concurrency=6))
+        await run_pipeline(remote_request(path, root, concurrency=6))
     recorded = load_lock(tmp_path / "renders.lock").entries
     assert recorded and all(e.status in ("submitting", "processing") for e in recorded.values())
 
-    report = await run_pipeline(_request(path, root, concurrency=6))
+    report = await run_pipeline(remote_request(path, root, concurrency=6))
 
     assert set(_outcomes(report).values()) == {Outcome.COMPLETED}
     assert (await studio_stats(root))["jobs_created"] == len(ids)
@@ -297,12 +302,15 @@ async def test_cancelled_run_resumes_in_flight_jobs_by_id(
 async def test_local_mode_renders_local_assets_without_a_key(tmp_path: Path) -> None:
     assets = tmp_path / "assets"
     assets.mkdir()
-    from _support import ASSETS
+    from _support import ASSETS, FAST_POLL
 
     for name in ("face.png", "voice-a.wav"):
         (assets / name).write_bytes((ASSETS / name).read_bytes())
-    path = _write(tmp_path, "version: 1\njobs:\n  - id: hello\n    kind: avatar\n"
-                  "    image: assets/face.png\n    audio: assets/voice-a.wav\n")
+    path = _write(
+        tmp_path,
+        "version: 1\njobs:\n  - id: hello\n    kind: avatar\n"
+        "    image: assets/face.png\n    audio: assets/voice-a.wav\n",
+    )
 
     report = await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
 

@@ -12,25 +12,27 @@ import httpx
 import pytest
 import trio
 from _scripted_server import Reply, scripted_server
-from _support import ASSETS, TEST_KEY, StartStudio, avatar_manifest, studio_stats
+from _support import (
+    ASSETS,
+    FAST_POLL,
+    TEST_KEY,
+    StartStudio,
+    avatar_manifest,
+    remote_request,
+    studio_stats,
+)
 
 from lipsync_pipeline.errors import ConfigError
 from lipsync_pipeline.lock import load_lock
 from lipsync_pipeline.pipeline import RunRequest, check, run_pipeline
 from lipsync_pipeline.plan import Action
-from lipsync_pipeline.runner import Outcome, RunOptions
+from lipsync_pipeline.runner import Outcome
 from lipsync_pipeline.studio import StudioConfig, serve_studio
 
-FAST = RunOptions(poll_interval=0.05, job_timeout=30)
 URL_JOB = (
     "version: 1\njobs:\n  - id: a\n    kind: avatar\n"
     "    image: https://cdn.example.com/a.png\n    audio: https://cdn.example.com/a.mp3\n"
 )
-
-
-def _remote(path: Path, root: str, **kw: object) -> RunRequest:
-    kw.setdefault("options", FAST)
-    return RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY, **kw)  # type: ignore[arg-type]
 
 
 async def test_output_dir_beside_the_lock_round_trips(
@@ -40,12 +42,12 @@ async def test_output_dir_beside_the_lock_round_trips(
     (tmp_path / "m").mkdir()
     path = tmp_path / "m" / "r.yaml"
     path.write_text("output_dir: ../out\n" + avatar_manifest(root, ["a"]))
-    await run_pipeline(_remote(path, root))
+    await run_pipeline(remote_request(path, root))
     entry = load_lock(tmp_path / "m" / "r.lock").entries["a"]
     assert entry.artifact is not None and entry.artifact.path == "../out/a.mp4"
     assert (tmp_path / "out" / "a.mp4").stat().st_size == entry.artifact.bytes
 
-    again = await run_pipeline(_remote(path, root))
+    again = await run_pipeline(remote_request(path, root))
 
     assert [r.outcome for r in again.results] == [Outcome.SKIPPED]
 
@@ -56,10 +58,10 @@ async def test_changed_output_dir_downloads_there_without_rendering(
     root = await start_studio(fast=True)
     path = tmp_path / "r.yaml"
     path.write_text(avatar_manifest(root, ["a"]))
-    await run_pipeline(_remote(path, root))
+    await run_pipeline(remote_request(path, root))
     path.write_text("output_dir: elsewhere\n" + avatar_manifest(root, ["a"]))
 
-    report = await run_pipeline(_remote(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert [r.action for r in report.results] == [Action.DOWNLOAD]
     assert report.requests.get("POST", 0) == 0
@@ -74,7 +76,7 @@ async def test_a_rejected_submission_is_a_failure_not_an_interruption(
     path = tmp_path / "r.yaml"
     path.write_text(avatar_manifest(root, ["a"], extra=f"prompt: {'x' * 5000}"))
 
-    report = await run_pipeline(_remote(path, root))
+    report = await run_pipeline(remote_request(path, root))
 
     assert [r.outcome for r in report.results] == [Outcome.FAILED]
     assert "422" in report.results[0].error
@@ -83,8 +85,16 @@ async def test_a_rejected_submission_is_a_failure_not_an_interruption(
 
 
 def _job_json(status: str, **extra: object) -> dict[str, object]:
-    return {"id": "r1", "model": "lipsync", "status": status, "output": None, "error": "",
-            "executionTime": None, "timings": None, **extra}
+    return {
+        "id": "r1",
+        "model": "lipsync",
+        "status": status,
+        "output": None,
+        "error": "",
+        "executionTime": None,
+        "timings": None,
+        **extra,
+    }
 
 
 async def test_an_interruption_during_a_post_still_records_the_request_id(
@@ -96,7 +106,7 @@ async def test_an_interruption_during_a_post_still_records_the_request_id(
     async with scripted_server(created, default=Reply(json=_job_json("processing"))) as api:
         # An interrupted run waits for the answer, not for its whole grace period.
         with trio.fail_after(10), trio.move_on_after(0.2):  # Ctrl-C mid-answer
-            await run_pipeline(_remote(path, api.url))
+            await run_pipeline(remote_request(path, api.url))
     entry = load_lock(tmp_path / "r.lock").entries["a"]
     assert (entry.status, entry.request_id) == ("processing", "r1")  # resumable, not resent
 
@@ -109,10 +119,11 @@ async def test_a_nonsense_execution_time_does_not_poison_the_lock(
     path.write_text(URL_JOB)
     failed = _job_json("failed", error="Invalid audio format", executionTime=elapsed)
     raw = json.dumps(failed).encode()  # json.dumps writes NaN/Infinity, as a sloppy server might
-    async with scripted_server(Reply(json={"id": "r1", "status": "processing"}),
-                               default=Reply(body=raw,
-                                             headers={"Content-Type": "application/json"})) as api:
-        report = await run_pipeline(_remote(path, api.url))
+    async with scripted_server(
+        Reply(json={"id": "r1", "status": "processing"}),
+        default=Reply(body=raw, headers={"Content-Type": "application/json"}),
+    ) as api:
+        report = await run_pipeline(remote_request(path, api.url))
     assert [r.outcome for r in report.results] == [Outcome.FAILED]
     entry = load_lock(tmp_path / "r.lock").entries["a"]
     assert entry.execution_time_ms is None and entry.error == "Invalid audio format"
@@ -122,9 +133,10 @@ async def test_a_key_echoed_by_the_api_never_reaches_the_lock(tmp_path: Path) ->
     path = tmp_path / "r.yaml"
     path.write_text(URL_JOB)
     echo = _job_json("failed", error=f"bad request from Bearer {TEST_KEY}")
-    async with scripted_server(Reply(json={"id": "r1", "status": "processing"}),
-                               default=Reply(json=echo)) as api:
-        await run_pipeline(_remote(path, api.url))
+    async with scripted_server(
+        Reply(json={"id": "r1", "status": "processing"}), default=Reply(json=echo)
+    ) as api:
+        await run_pipeline(remote_request(path, api.url))
     text = (tmp_path / "r.lock").read_text()
     assert TEST_KEY not in text and TEST_KEY.split("_")[-1] not in text
     assert "bad request from Bearer sk_***" in text
@@ -135,13 +147,15 @@ async def test_local_rerun_renders_a_lost_output_again(tmp_path: Path) -> None:
     for name in ("face.png", "voice-a.wav"):
         (tmp_path / "assets" / name).write_bytes((ASSETS / name).read_bytes())
     path = tmp_path / "r.yaml"
-    path.write_text("version: 1\njobs:\n  - id: a\n    kind: avatar\n"
-                    "    image: assets/face.png\n    audio: assets/voice-a.wav\n")
-    await run_pipeline(RunRequest(path, local=True, options=FAST))
+    path.write_text(
+        "version: 1\njobs:\n  - id: a\n    kind: avatar\n"
+        "    image: assets/face.png\n    audio: assets/voice-a.wav\n"
+    )
+    await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
     (tmp_path / "renders" / "a.mp4").unlink()
 
     # A new local studio does not know the old request id: render again (it is free).
-    report = await run_pipeline(RunRequest(path, local=True, options=FAST))
+    report = await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
 
     assert [r.outcome for r in report.results] == [Outcome.COMPLETED]
     assert (tmp_path / "renders" / "a.mp4").exists()
@@ -164,7 +178,7 @@ async def test_an_unwritable_output_dir_stops_paying_and_says_why(
     path.write_text(avatar_manifest(root, ["a", "b", "c"]))
     (tmp_path / "renders").write_text("a file where the output folder should be")
 
-    report = await run_pipeline(_remote(path, root, concurrency=1))
+    report = await run_pipeline(remote_request(path, root, concurrency=1))
 
     outcomes = [r.outcome for r in report.results]
     assert outcomes.count(Outcome.ERROR) == 1 and outcomes.count(Outcome.CANCELLED) == 2
@@ -177,9 +191,14 @@ async def test_an_unwritable_output_dir_stops_paying_and_says_why(
 
 def test_replace_outside_only_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text(URL_JOB.replace("  - id: a", "  - id: b\n    kind: avatar\n"
-                                    "    image: https://cdn.example.com/b.png\n"
-                                    "    audio: https://cdn.example.com/b.mp3\n  - id: a"))
+    path.write_text(
+        URL_JOB.replace(
+            "  - id: a",
+            "  - id: b\n    kind: avatar\n"
+            "    image: https://cdn.example.com/b.png\n"
+            "    audio: https://cdn.example.com/b.mp3\n  - id: a",
+        )
+    )
     with pytest.raises(ConfigError, match="--replace b"):
         check(path, only=["a"], replace=["b"])
 
@@ -190,14 +209,22 @@ async def test_an_unreachable_api_stops_the_run_instead_of_retrying_every_job(
     ids = [f"j{n}" for n in range(20)]
     lines = ["version: 1", "jobs:"]
     for job_id in ids:
-        lines += [f"  - id: {job_id}", "    kind: avatar",
-                  "    image: https://cdn.example.com/a.png",
-                  "    audio: https://cdn.example.com/a.mp3"]
+        lines += [
+            f"  - id: {job_id}",
+            "    kind: avatar",
+            "    image: https://cdn.example.com/a.png",
+            "    audio: https://cdn.example.com/a.mp3",
+        ]
     path = tmp_path / "r.yaml"
     path.write_text("\n".join(lines) + "\n")
     # A loopback port nobody listens on: every connection is refused at once.
-    request = RunRequest(path, base_url="http://127.0.0.1:9/api/v1", api_key=TEST_KEY,
-                         concurrency=2, options=FAST)
+    request = RunRequest(
+        path,
+        base_url="http://127.0.0.1:9/api/v1",
+        api_key=TEST_KEY,
+        concurrency=2,
+        options=FAST_POLL,
+    )
 
     report = await run_pipeline(request)
 
@@ -214,11 +241,11 @@ async def test_a_render_the_api_forgot_is_not_silently_paid_for_again(
     first = await start_studio(fast=True)
     path = tmp_path / "r.yaml"
     path.write_text(avatar_manifest(first, ["a"]))
-    await run_pipeline(_remote(path, first))
+    await run_pipeline(remote_request(path, first))
     (tmp_path / "renders" / "a.mp4").unlink()
     other = await start_studio(fast=True)  # knows nothing of the first studio's jobs
 
-    report = await run_pipeline(_remote(path, other))
+    report = await run_pipeline(remote_request(path, other))
 
     (result,) = report.results
     assert (result.action, result.outcome) == (Action.DOWNLOAD, Outcome.ERROR)
