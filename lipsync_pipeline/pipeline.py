@@ -37,7 +37,7 @@ from lipsync_pipeline.lock import Lock, artifact_relpath, default_lock_path, loa
 from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 from lipsync_pipeline.manifest import Job, Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
-from lipsync_pipeline.runner import ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.runner import InputResolver, ProgressSink, RunOptions, RunReport, execute
 
 __all__ = [
     "API_KEY_ENV",
@@ -237,7 +237,7 @@ def _local_files(manifest: Manifest) -> frozenset[str]:
     )
 
 
-def _local_resolver(manifest: Manifest, root_url: str) -> Any:
+def _local_resolver(manifest: Manifest, root_url: str) -> InputResolver:
     base = manifest.path.parent
 
     def resolve(job: Job) -> Mapping[str, Any]:

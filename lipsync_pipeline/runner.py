@@ -51,6 +51,7 @@ from lipsync_pipeline.plan import Action, Plan, Step
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
+    "InputResolver",
     "JobResult",
     "Outcome",
     "ProgressSink",
