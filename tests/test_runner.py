@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 import trio
 from _support import FAST_POLL, TEST_KEY, StartStudio, avatar_manifest, remote_request, studio_stats
 
@@ -316,3 +317,24 @@ async def test_local_mode_renders_local_assets_without_a_key(tmp_path: Path) -> 
 
     assert _outcomes(report) == {"hello": Outcome.COMPLETED}
     assert (tmp_path / "renders" / "hello.mp4").stat().st_size > 1000
+
+
+async def test_a_resent_submission_warns_that_the_hosted_api_may_bill_twice(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    """The README promises this warning: idempotency is ours, not the hosted API's."""
+    root = await start_studio(fast=True)
+    path = _write(tmp_path, avatar_manifest(root, ["a"]))
+    from lipsync_pipeline.manifest import load_manifest
+
+    job = load_manifest(path).jobs[0]
+    store = LockStore.open(tmp_path / "renders.lock")
+    store.record([LockEntry("a", job.fingerprint, job.model, "submitting", "k-resent")])
+    store.compact()
+    store.close()
+
+    with structlog.testing.capture_logs() as logs:
+        await run_pipeline(remote_request(path, root))
+
+    warnings = [e for e in logs if e["log_level"] == "warning" and e.get("job") == "a"]
+    assert any("Idempotency-Key" in e["event"] and "twice" in e["event"] for e in warnings)
