@@ -254,32 +254,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     files: list[dict[str, Any]] = []
     for path in args.manifests:
         try:
-            manifest = load_manifest(path)
+            jobs = len(load_manifest(path).jobs)
         except ManifestError as exc:
-            files.append(
-                {
-                    "file": str(path),
-                    "valid": False,
-                    "errors": [p.as_dict() for p in exc.problems],
-                    "_exc": exc,
-                }
-            )
+            files.append({"file": str(path), "valid": False, "problems": exc.problems})
         else:
-            files.append(
-                {"file": str(path), "valid": True, "jobs": len(manifest.jobs), "errors": []}
-            )
+            files.append({"file": str(path), "valid": True, "jobs": jobs, "problems": ()})
     ok = all(f["valid"] for f in files)
     if args.format == "json":
         emit_json(
-            {"valid": ok, "files": [{k: v for k, v in f.items() if k != "_exc"} for f in files]}
+            {
+                "valid": ok,
+                "files": [
+                    {
+                        **{k: v for k, v in f.items() if k != "problems"},
+                        "errors": [p.as_dict() for p in f["problems"]],
+                    }
+                    for f in files
+                ],
+            }
         )
-    else:
-        for f in files:
-            if f["valid"]:
-                print(f"{f['file']}: valid ({f['jobs']} jobs)")
-            else:
-                for line in str(f["_exc"]).splitlines():
-                    print(line, file=sys.stderr)
+        return EXIT_OK if ok else EXIT_INPUT
+    for f in files:
+        if f["valid"]:
+            print(f"{f['file']}: valid ({f['jobs']} jobs)")
+        for problem in f["problems"]:
+            print(problem, file=sys.stderr)
     return EXIT_OK if ok else EXIT_INPUT
 
 
