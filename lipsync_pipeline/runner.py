@@ -458,7 +458,7 @@ async def execute(
         raise unwrap_group(group) from None
     finally:
         with trio.CancelScope(shield=True):
-            writer.flush_now()
+            # (The writer task flushed what was pending on its way out.)
             finished = {r.job_id for r in run.results}
             for step in active:
                 if step.job_id not in finished:
@@ -477,6 +477,13 @@ async def _grace_on_cancel(run: _Run) -> None:
         run.start_grace()
 
 
+_STATIC_OUTCOMES: Final = {
+    Action.SKIP: Outcome.SKIPPED,
+    Action.REMOVE: Outcome.REMOVED,
+    Action.UNSELECTED: Outcome.UNSELECTED,
+}
+
+
 def _record_static(
     plan: Plan, store: LockStore, results: list[JobResult], progress: ProgressSink
 ) -> None:
@@ -487,10 +494,8 @@ def _record_static(
             store.drop(removed)
         except OSError as exc:
             raise write_failure(store.path, exc) from exc
-    kinds = {Action.SKIP: Outcome.SKIPPED, Action.REMOVE: Outcome.REMOVED}
-    kinds[Action.UNSELECTED] = Outcome.UNSELECTED
     for step in plan.steps:
-        outcome = kinds.get(step.action)
+        outcome = _STATIC_OUTCOMES.get(step.action)
         if outcome is None:
             continue
         entry = step.entry
