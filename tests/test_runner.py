@@ -17,7 +17,7 @@ from _support import FAST_POLL, TEST_KEY, StartStudio, avatar_manifest, remote_r
 from lipsync_pipeline.errors import AuthError
 from lipsync_pipeline.lock import LockEntry, load_lock
 from lipsync_pipeline.lockstore import LockStore
-from lipsync_pipeline.manifest import derive_seed
+from lipsync_pipeline.manifest import Job, derive_seed, load_manifest
 from lipsync_pipeline.pipeline import RunRequest, run_pipeline
 from lipsync_pipeline.plan import Action
 from lipsync_pipeline.runner import Outcome, RunOptions, RunReport
@@ -28,6 +28,15 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "renders.yaml"
     path.write_text(text)
     return path
+
+
+def _interrupted_submission(path: Path, key: str) -> Job:
+    """Leave the lock as a crash between POST and response does: 'submitting', no id."""
+    job = load_manifest(path).jobs[0]
+    with LockStore.open(path.with_suffix(".lock")) as store:
+        store.record([LockEntry(job.id, job.fingerprint, job.model, "submitting", key)])
+        store.compact()
+    return job
 
 
 def _outcomes(report: RunReport) -> dict[str, Outcome]:
@@ -161,30 +170,14 @@ async def test_interrupted_submission_is_resent_with_the_same_key(
     """The crash between POST and response: the studio has the job, the lock has no id."""
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
-    from lipsync_pipeline.manifest import load_manifest
-
-    job = load_manifest(path).jobs[0]
     key = "k-interrupted-0001"
+    job = _interrupted_submission(path, key)
     async with httpx.AsyncClient() as client:
         landed = await client.post(
             f"{root}/api/v1/{job.model}",
             json={"formState": dict(job.form_state)},
             headers={"Authorization": f"Bearer {TEST_KEY}", "Idempotency-Key": key},
         )
-    store = LockStore.open(tmp_path / "renders.lock")
-    store.record(
-        [
-            LockEntry(
-                job_id="a",
-                fingerprint=job.fingerprint,
-                model=job.model,
-                status="submitting",
-                idempotency_key=key,
-            )
-        ]
-    )
-    store.compact()
-    store.close()
 
     report = await run_pipeline(remote_request(path, root))
 
@@ -325,13 +318,7 @@ async def test_a_resent_submission_warns_that_the_hosted_api_may_bill_twice(
     """The README promises this warning: idempotency is ours, not the hosted API's."""
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
-    from lipsync_pipeline.manifest import load_manifest
-
-    job = load_manifest(path).jobs[0]
-    store = LockStore.open(tmp_path / "renders.lock")
-    store.record([LockEntry("a", job.fingerprint, job.model, "submitting", "k-resent")])
-    store.compact()
-    store.close()
+    _interrupted_submission(path, "k-resent")
 
     with structlog.testing.capture_logs() as logs:
         await run_pipeline(remote_request(path, root))
