@@ -1,8 +1,9 @@
 """The HTTP contract of the lipsync.studio API (``shared/api/lipsync-studio.md``).
 
-One shared ``httpx.AsyncClient`` with explicit timeouts and a connection bound that is
-independent of job concurrency (a job mostly waits between polls; httpcore also slows
-down as its pool grows). Retries follow what is safe:
+Requests go through :mod:`lipsync_pipeline._http` (httpx transports without the
+client layer) with explicit timeouts and a connection bound that is independent of job
+concurrency (a job mostly waits between polls; httpcore also slows down as its pool
+grows). Retries follow what is safe:
 
 - connection failures before anything was sent (connect error/timeout, pool timeout);
 - 408, 429 (honouring ``Retry-After``), 500, 502, 503, 504;
@@ -40,6 +41,7 @@ import structlog
 import trio
 
 from lipsync_pipeline import __version__
+from lipsync_pipeline._http import HttpPool, origin
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
@@ -68,8 +70,8 @@ PARTIAL_DOWNLOAD: Final = re.compile(
     rf"\.(?P<output>.+)\.[0-9a-f]{{{2 * _PART_TOKEN_BYTES}}}\.part"
 )
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-# Anything shaped like a key (sk_<id>_<secret>) is masked, even one the server echoes back.
+_SCHEMES: Final = frozenset({"http", "https"})
+_JSON_HEADERS: Final = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +165,6 @@ def _make_durable(f: Any, tmp: Path, dest: Path) -> None:
     fsync_directory(dest.parent)
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
-
-
 class ApiClient:
     """Submit, poll and download against one API base URL; an async context manager."""
 
@@ -183,7 +181,7 @@ class ApiClient:
             base = httpx.URL(base_url.rstrip("/"))
         except httpx.InvalidURL as exc:
             raise ConfigError(f"bad API base URL {base_url!r}: {exc}") from None
-        if base.scheme not in _DEFAULT_PORTS or not base.host:
+        if base.scheme not in _SCHEMES or not base.host:
             raise ConfigError(f"bad API base URL {base_url!r}: expected http(s)://host/...")
         self.base_url = str(base)
         self._base = base
@@ -191,7 +189,7 @@ class ApiClient:
         # Per-request work stays off the hot path: the base is parsed once, here.
         self._path = base.path.rstrip("/")
         self._retry = retry
-        self._api_headers = self._auth(base)
+        self._api_headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
         self.requests: Counter[str] = Counter()
         self.requests_ok = 0  # answers that were not a transport failure or 5xx/429
         # Requests wait for a connection here, in trio's O(1) queue, not inside httpcore's
@@ -201,17 +199,10 @@ class ApiClient:
         # pool each: a long download never holds up the polls, and neither pool grows.
         self._slots = trio.Semaphore(max_connections)
         self._download_slots = trio.Semaphore(max_connections)
-        self._http = self._pool(timeout, max_connections)
-        self._downloads = self._pool(timeout, max_connections)
-
-    @staticmethod
-    def _pool(timeout: float, connections: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT)),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            headers={"User-Agent": f"lipsync-pipeline/{__version__}"},
-            follow_redirects=False,
-        )
+        limits = httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT))
+        agent = f"lipsync-pipeline/{__version__}"
+        self._http = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
+        self._downloads = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r}, api_key={'<set>' if self._key else None})"
@@ -242,17 +233,18 @@ class ApiClient:
         idempotency_key: str,
     ) -> str:
         """POST /<model>; returns the request id. Retries repeat the same Idempotency-Key."""
-        url = f"{self.base_url}/{quote(model, safe='')}"
-        body: dict[str, Any] = {"formState": dict(form_state)}
+        url = self._url(f"/{quote(model, safe='')}")
+        envelope: dict[str, Any] = {"formState": dict(form_state)}
         if webhook is not None:
-            body["webhook"] = webhook
-        headers = {**self._api_headers, "Idempotency-Key": idempotency_key}
+            envelope["webhook"] = webhook
+        body = _json_body(envelope)
+        headers = {**self._api_headers, **_JSON_HEADERS, "Idempotency-Key": idempotency_key}
         what = f"POST {self._path}/{model}"
 
         async def attempt() -> Any:
             self.requests["POST"] += 1
             async with self._slots:
-                resp = await self._send(what, self._http.post(url, json=body, headers=headers))
+                resp = await self._send(what, self._http.request("POST", url, headers, body))
             return self._json(what, resp)
 
         data = await self._retrying(what, attempt)
@@ -263,14 +255,14 @@ class ApiClient:
 
     async def get_job(self, request_id: str) -> JobStatus:
         """GET /jobs/{id}, parsed tolerantly (see JobStatus)."""
-        url = f"{self.base_url}/jobs/{quote(request_id, safe='')}"
+        url = self._url(f"/jobs/{quote(request_id, safe='')}")
         what = f"GET {self._path}/jobs/{request_id}"
         headers = self._api_headers
 
         async def attempt() -> Any:
             self.requests["GET"] += 1
             async with self._slots:
-                resp = await self._send(what, self._http.get(url, headers=headers))
+                resp = await self._send(what, self._http.request("GET", url, headers))
             return self._json(what, resp)
 
         return self._job_status(what, request_id, await self._retrying(what, attempt))
@@ -282,8 +274,10 @@ class ApiClient:
         rename is atomic), hashed on the way, fsynced, then renamed: ``dest`` is either
         its old self or the complete new file, never a prefix.
         """
-        target = self._base.join(url)  # tolerate an output given relative to the API
-        headers = self._auth(target)
+        try:
+            target = self._base.join(url)  # tolerate an output given relative to the API
+        except httpx.InvalidURL as exc:
+            raise ApiError(self._redact(f"the API gave a bad output URL {url!r}: {exc}")) from None
         what = f"download {target.copy_with(query=None, fragment=None)}"
         dest = Path(dest)
         try:
@@ -297,7 +291,7 @@ class ApiClient:
             try:
                 with tmp.open("wb") as f:
                     async with self._download_slots:
-                        digest, size = await self._stream_into(what, target, headers, f)
+                        digest, size = await self._stream_into(what, target, f)
                     # One thread hop for the three blocking steps, not one each.
                     await trio.to_thread.run_sync(_make_durable, f, tmp, dest)
             except OSError as exc:
@@ -314,11 +308,11 @@ class ApiClient:
 
     # --- machinery -----------------------------------------------------------------------
 
-    def _auth(self, url: httpx.URL) -> dict[str, str]:
-        """The bearer header, only for the API's own origin (never an output host's)."""
-        if self._key is None or _origin(url) != _origin(self._base):
-            return {}
-        return {"Authorization": f"Bearer {self._key}"}
+    def _url(self, suffix: str) -> httpx.URL:
+        try:
+            return httpx.URL(self.base_url + suffix)
+        except httpx.InvalidURL as exc:
+            raise ApiError(self._redact(f"cannot build a URL from {suffix!r}: {exc}")) from None
 
     def _redact(self, text: str) -> str:
         return redact(text, self._key)
@@ -434,24 +428,31 @@ class ApiClient:
             execution_time_ms=_milliseconds(data.get("executionTime")),
         )
 
-    async def _stream_into(
-        self, what: str, url: httpx.URL, headers: dict[str, str], f: Any
-    ) -> tuple[str, int]:
+    async def _stream_into(self, what: str, url: httpx.URL, f: Any) -> tuple[str, int]:
         digest = hashlib.sha256()
         size = 0
-        # Redirects are followed for downloads (outputs often live behind a CDN); httpx
-        # drops the Authorization header when a redirect leaves the origin. One
+        # Redirects are followed for downloads (outputs often live behind a CDN); the
+        # key goes only to the API's own origin, on the first hop or any other. One
         # translation around the whole stream, not one per chunk: a download was the
         # costliest request of a job in CPU (profiled), for one request of three.
         with self._translated(what):
             async with self._downloads.stream(
-                "GET", url, headers=headers, follow_redirects=True
+                url, self._api_headers, auth_origin=self._base
             ) as resp:
                 if not 200 <= resp.status_code < 300:
                     await resp.aread()
-                    self._check(what, resp, ours=_origin(resp.url) == _origin(self._base))
+                    self._check(what, resp, ours=origin(resp.url) == origin(self._base))
                 async for chunk in resp.aiter_bytes(_CHUNK):
                     digest.update(chunk)
                     f.write(chunk)
                     size += len(chunk)
         return digest.hexdigest(), size
+
+
+def _json_body(value: Any) -> bytes:
+    """JSON as httpx's ``json=`` sends it: compact, UTF-8, no NaN (not valid JSON)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise ApiError(f"cannot send this request as JSON: {exc}") from None
+    return text.encode("utf-8")

@@ -331,6 +331,41 @@ async def test_download_never_sends_the_key_to_another_origin(tmp_path: Path) ->
     assert (tmp_path / "b.mp4").read_bytes() == PAYLOAD
 
 
+async def test_a_redirect_loop_is_an_error_not_a_retry(tmp_path: Path) -> None:
+    async with scripted_server() as server, _client(server.url) as client:
+        server.default = Reply(302, headers={"Location": server.url + "/again.mp4"})
+        with pytest.raises(ApiError, match="TooManyRedirects") as info:
+            await client.download(server.url + "/o.mp4", tmp_path / "o.mp4")
+    assert not isinstance(info.value, TransientApiError)
+    assert client.requests["DOWNLOAD"] == 1  # one attempt of 11 hops, not retried
+    assert len(server.received) == 11
+    assert not (tmp_path / "o.mp4").exists()
+
+
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The API host does not resolve: only the (loopback) proxy can answer for it.
+    async with scripted_server(ACCEPTED) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with ApiClient("http://api.lipsync.invalid/api/v1", KEY, retry=FAST) as client:
+            assert await _submit(client) == "req-1"
+    assert proxy.received[0].target == "http://api.lipsync.invalid/api/v1/lipsync-image"
+    assert proxy.received[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_no_proxy_sends_matching_hosts_direct(
+    monkeypatch: pytest.MonkeyPatch, free_port: int
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port}")  # refuses everything
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    async with scripted_server(ACCEPTED) as server, _client(server.url) as client:
+        assert await _submit(client) == "req-1"
+    assert server.received[0].target == "/api/v1/lipsync-image"
+
+
 async def test_download_retries_a_cut_body(tmp_path: Path) -> None:
     script: list[Action] = [
         Reply(body=PAYLOAD, truncate=1000),

@@ -1,0 +1,152 @@
+"""The HTTP layer under :class:`~lipsync_pipeline.client.ApiClient`: httpx transports,
+used directly.
+
+``httpx.AsyncClient`` does work on every request that this tool never needs: it
+emulates a cookie jar through ``urllib.request.Request`` and ``email.message``
+objects, runs an auth generator and redirect bookkeeping, merges default headers
+and re-parses URLs. Measured with polls spread out in time, as a run makes them,
+that was ~30 % of a status request's CPU, and a status request is most of what
+a run does. The API client talks to one origin with a fixed set of headers, so
+it sends through httpx's public transport API instead and keeps only what it
+relies on:
+
+- timeouts (connect, read, write, pool) on every request;
+- proxies from the environment (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``,
+  ``NO_PROXY``), read once, as ``urllib.request`` reads them;
+- certificate verification (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), with the
+  CA bundle loaded once and only when a request needs TLS (~50 ms of CPU each);
+- redirects for downloads only (outputs often sit behind a CDN), at most
+  ``MAX_REDIRECTS``, and the ``Authorization`` header is dropped on any hop that
+  leaves the origin it was meant for.
+
+Errors are httpx's own (the transport maps httpcore's), so callers translate one
+family of exceptions.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Final
+
+import httpx
+
+__all__ = ["MAX_REDIRECTS", "HttpPool", "origin"]
+
+MAX_REDIRECTS: Final = 10
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_ACCEPT: Final = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: what "same origin" compares."""
+    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+class HttpPool:
+    """Keep-alive connections (``connections`` per proxy route) and the requests over them."""
+
+    def __init__(self, *, timeout: httpx.Timeout, connections: int, user_agent: str) -> None:
+        self._limits = httpx.Limits(max_connections=connections,
+                                    max_keepalive_connections=connections)
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._fixed = (("User-Agent", user_agent), *_ACCEPT)
+        # httpx.AsyncClient reads the environment's proxies when it is made; so do we.
+        self._proxies = urllib.request.getproxies()
+        self._routes: dict[tuple[str | None, bool], httpx.AsyncHTTPTransport] = {}
+        self._by_origin: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    async def request(
+        self, method: str, url: httpx.URL, headers: Mapping[str, str], body: bytes | None = None
+    ) -> httpx.Response:
+        """Send one request and read the whole answer (no redirects followed)."""
+        request = self._request(method, url, headers, body)
+        response = await self._route(url).handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    @asynccontextmanager
+    async def stream(
+        self, url: httpx.URL, headers: Mapping[str, str], *, auth_origin: httpx.URL
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``url`` and yield the unread response, following redirects.
+
+        ``headers`` go only to ``auth_origin``'s origin: any hop elsewhere loses them,
+        so an API key never reaches a storage host.
+        """
+        hops = 0
+        while True:
+            sent = headers if origin(url) == origin(auth_origin) else {}
+            request = self._request("GET", url, sent, None)
+            response = await self._route(url).handle_async_request(request)
+            response.request = request
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or location is None:
+                break
+            await response.aclose()
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise httpx.TooManyRedirects(
+                    f"more than {MAX_REDIRECTS} redirects", request=request
+                )
+            try:
+                url = url.join(location)
+            except httpx.InvalidURL as exc:
+                raise httpx.RemoteProtocolError(
+                    f"a redirect to a bad URL: {exc}", request=request
+                ) from None
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        routes, self._routes, self._by_origin = list(self._routes.values()), {}, {}
+        for transport in routes:
+            await transport.aclose()
+
+    def _request(
+        self, method: str, url: httpx.URL, headers: Mapping[str, str], body: bytes | None
+    ) -> httpx.Request:
+        return httpx.Request(
+            method, url, headers=[*self._fixed, *headers.items()], content=body,
+            extensions=self._extensions,
+        )
+
+    def _route(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        where = origin(url)
+        transport = self._by_origin.get(where)
+        if transport is None:
+            # Decided once per origin: NO_PROXY matching is not free, requests are many.
+            proxy = self._proxy_for(url)
+            tls = url.scheme == "https" or (proxy or "").startswith("https:")
+            transport = self._routes.get((proxy, tls))
+            if transport is None:
+                transport = httpx.AsyncHTTPTransport(
+                    # A context that loads no CA bundle is enough where no TLS is spoken.
+                    verify=self._tls_context() if tls else False,
+                    limits=self._limits,
+                    proxy=proxy,
+                )
+                self._routes[(proxy, tls)] = transport
+            self._by_origin[where] = transport
+        return transport
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):
+            return None
+        return proxy if "://" in proxy else f"http://{proxy}"
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=True)
+        return self._tls
