@@ -307,7 +307,7 @@ class _Run:
         delay = self.schedule.first_delay(key, resumed=not just_submitted)
         with trio.move_on_after(self.options.job_timeout):
             while True:
-                await trio.sleep(delay)
+                await trio.sleep_until(self.schedule.wake_at(trio.current_time(), delay))
                 delay = self.schedule.next_delay()
                 assert entry.request_id is not None
                 try:

@@ -34,6 +34,16 @@ def test_first_poll_waits_for_the_quickest_renders_seen() -> None:
     assert schedule.typical(("lipsync-image", "720p")) is None
 
 
+def test_wake_ups_share_a_grid_and_stay_close_to_the_delay() -> None:
+    schedule = PollSchedule(6.0)
+    grid = 6.0 / 20
+    wakes = [schedule.wake_at(100.0 + i * 0.013, 5.0) for i in range(100)]
+    # 100 polls spread over 1.3 s wake at a handful of instants, not 100.
+    assert len(set(wakes)) <= 6
+    assert all(abs(w - (100.0 + i * 0.013 + 5.0)) <= grid / 2 + 1e-9 for i, w in enumerate(wakes))
+    assert schedule.wake_at(50.0, 0.0) >= 50.0  # never in the past
+
+
 def test_old_samples_age_out() -> None:
     schedule = PollSchedule(1.0, [(KEY, 100.0)] * 600)
     for _ in range(600):
