@@ -53,7 +53,7 @@ from lipsync_pipeline.errors import (
 )
 from lipsync_pipeline.lockstore import fsync_directory
 
-__all__ = ["PARTIAL_DOWNLOAD", "ApiClient", "JobStatus", "RetryPolicy"]
+__all__ = ["PARTIAL_DOWNLOAD", "ApiClient", "JobStatus", "RetryPolicy", "StagedFile"]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -181,12 +181,33 @@ def _milliseconds(value: Any) -> int | None:
     return round(value)
 
 
-def _make_durable(f: Any, tmp: Path, dest: Path) -> None:
-    """fsync the new file, rename it over ``dest``, fsync the directory entry."""
-    f.flush()
-    os.fsync(f.fileno())
-    os.replace(tmp, dest)
-    fsync_directory(dest.parent)
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A complete download in a temp file beside ``dest``: neither durable nor in place."""
+
+    tmp: Path
+    dest: Path
+    sha256: str
+    size: int
+
+    def publish(self) -> None:
+        """fsync the file, then rename it over ``dest`` (blocking). The caller fsyncs the
+        directory, once for many files."""
+        fd = os.open(self.tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.tmp, self.dest)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def _put_in_place(staged: StagedFile) -> None:
+    staged.publish()
+    fsync_directory(staged.dest.parent)
 
 
 class ApiClient:
@@ -292,11 +313,24 @@ class ApiClient:
         return self._job_status(what, request_id, await self._retrying(what, attempt))
 
     async def download(self, url: str, dest: Path) -> tuple[str, int]:
-        """Fetch ``url`` into ``dest`` atomically; returns (sha256 hex, bytes).
+        """Fetch ``url`` into ``dest`` atomically and durably; returns (sha256 hex, bytes).
 
-        The body streams into a temp file beside ``dest`` (same filesystem, so the final
-        rename is atomic), hashed on the way, fsynced, then renamed: ``dest`` is either
-        its old self or the complete new file, never a prefix.
+        ``dest`` is either its old self or the complete new file, never a prefix.
+        """
+        staged = await self.fetch(url, dest)
+        try:
+            await trio.to_thread.run_sync(_put_in_place, staged)
+        except OSError as exc:
+            staged.discard()
+            raise StorageError(f"cannot write {staged.dest}: {exc.strerror or exc}") from exc
+        return staged.sha256, staged.size
+
+    async def fetch(self, url: str, dest: Path) -> StagedFile:
+        """Fetch ``url`` into a temp file beside ``dest``, hashed on the way.
+
+        Nothing is in place yet: :meth:`StagedFile.publish` (blocking) makes the file
+        durable and renames it over ``dest`` (same directory, so the rename is atomic).
+        The run's lock writer publishes many downloads per thread hop that way.
         """
         try:
             target = self._base.join(url)  # tolerate an output given relative to the API
@@ -309,15 +343,13 @@ class ApiClient:
         except OSError as exc:
             raise StorageError(f"cannot create {dest.parent}: {exc.strerror or exc}") from exc
 
-        async def attempt() -> tuple[str, int]:
+        async def attempt() -> StagedFile:
             self.requests["DOWNLOAD"] += 1
             tmp = dest.with_name(f".{dest.name}.{os.urandom(_PART_TOKEN_BYTES).hex()}.part")
             try:
                 with tmp.open("wb") as f:
                     async with self._download_slots:
                         digest, size = await self._stream_into(what, target, f)
-                    # One thread hop for the three blocking steps, not one each.
-                    await trio.to_thread.run_sync(_make_durable, f, tmp, dest)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
@@ -326,7 +358,7 @@ class ApiClient:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            return digest, size
+            return StagedFile(tmp, dest, digest, size)
 
         return await self._retrying(what, attempt)
 

@@ -214,9 +214,12 @@ class _Run:
             )
             await self.writer.write(entry)
         just_submitted = entry.status == "submitting" or step.action.submits
+        answered_at: float | None = None
         if just_submitted:
             try:
-                entry = await self._submit(job, entry, resent=step.action is Action.RESUBMIT)
+                entry, answered_at = await self._submit(
+                    job, entry, resent=step.action is Action.RESUBMIT
+                )
             except RequestRejected as exc:
                 # A definite 4xx: no job was created, so this is the request's own
                 # failure (retried next run), not an interrupted submission.
@@ -224,7 +227,7 @@ class _Run:
                 await self.writer.write(entry)
                 return self._failed(step, entry, started)
         if entry.status == "processing":
-            entry, status = await self._poll(job, entry, just_submitted=just_submitted)
+            entry, status = await self._poll(job, entry, submitted_at=answered_at)
             if status is None:
                 return self._result(step, Outcome.TIMED_OUT, entry, started, "still processing")
             entry = replace(
@@ -236,9 +239,12 @@ class _Run:
             )
             if entry.status == "failed" and not entry.error:
                 entry = replace(entry, error="the API reported the job failed without a reason")
-            await self.writer.write(entry)
             if entry.status == "failed":
+                await self.writer.write(entry)
                 return self._failed(step, entry, started)
+            # Needed only if the download fails (the next run then skips the polling);
+            # the writer records it before the artifact that supersedes it.
+            self.writer.write_soon(entry)
         if step.action is Action.DOWNLOAD:
             assert entry.request_id is not None
             # Output URLs may expire: ask the job again rather than trust the old one.
@@ -258,7 +264,10 @@ class _Run:
         entry = await self._download(job, entry)
         return self._result(step, Outcome.COMPLETED, entry, started)
 
-    async def _submit(self, job: Job, entry: LockEntry, *, resent: bool) -> LockEntry:
+    async def _submit(
+        self, job: Job, entry: LockEntry, *, resent: bool
+    ) -> tuple[LockEntry, float]:
+        """POST the job; returns the entry with its request id and when the API answered."""
         self.progress.job_state(job.id, "submitting")
         if resent:
             _log.warning(
@@ -279,9 +288,12 @@ class _Run:
                     idempotency_key=entry.idempotency_key,
                 )
                 _log.info("submitted", job=job.id, request_id=request_id)
+                answered_at = trio.current_time()
                 entry = replace(entry, status="processing", request_id=request_id)
                 try:
-                    await self.writer.write(entry)
+                    # Durable before this returns, but no hurry: the first poll is
+                    # seconds away, and _poll counts its wait from answered_at.
+                    await self.writer.write(entry, hurry=False)
                 except StorageError as exc:
                     raise StorageError(
                         f"{exc}; job {job.id} was created as request {request_id}, which "
@@ -295,20 +307,25 @@ class _Run:
                 "resends it with the same Idempotency-Key"
             )
         self.progress.job_state(job.id, "processing")
-        return entry
+        return entry, answered_at
 
     async def _poll(
-        self, job: Job, entry: LockEntry, *, just_submitted: bool
+        self, job: Job, entry: LockEntry, *, submitted_at: float | None
     ) -> tuple[LockEntry, JobStatus | None]:
-        """Poll until the job ends; status None when --job-timeout runs out first."""
+        """Poll until the job ends; status None when --job-timeout runs out first.
+
+        ``submitted_at``: when this run's POST was answered (None for a job resumed from
+        the lock): the first poll is timed from then, not from now."""
         self.progress.job_state(job.id, "processing")
         key = _render_key(job)
-        asked_from = trio.current_time()
+        just_submitted = submitted_at is not None
+        asked_from = trio.current_time() if submitted_at is None else submitted_at
         delay = self.schedule.first_delay(key, resumed=not just_submitted)
+        since = asked_from
         with trio.move_on_after(self.options.job_timeout):
             while True:
-                await trio.sleep_until(self.schedule.wake_at(trio.current_time(), delay))
-                delay = self.schedule.next_delay()
+                await trio.sleep_until(self.schedule.wake_at(since, delay))
+                since, delay = trio.current_time(), self.schedule.next_delay()
                 assert entry.request_id is not None
                 try:
                     status = await self.client.get_job(entry.request_id)
@@ -317,8 +334,8 @@ class _Run:
                         raise
                     entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
                     await self.writer.write(entry)
-                    entry = await self._submit(job, entry, resent=False)
-                    asked_from, just_submitted = trio.current_time(), True
+                    entry, asked_from = await self._submit(job, entry, resent=False)
+                    since, just_submitted = asked_from, True
                     continue
                 if status.finished:
                     if status.status == "completed":
@@ -343,11 +360,11 @@ class _Run:
             raise ApiError(f"job {job.id}: the API reported completion without an output URL")
         self.progress.job_state(job.id, "downloading")
         dest = self.manifest.output_dir / f"{job.id}.mp4"
-        digest, size = await self.client.download(entry.output_url, dest)
-        entry = replace(
-            entry, artifact=Artifact(artifact_relpath(dest, self._lock_path), digest, size)
-        )
-        await self.writer.write(entry)
+        staged = await self.client.fetch(entry.output_url, dest)
+        artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
+        entry = replace(entry, artifact=artifact)
+        # The writer puts the file in place and records it in one go (see _lockwriter).
+        await self.writer.write(entry, publish=staged)
         return entry
 
     def _failed(self, step: Step, entry: LockEntry, started: float) -> JobResult:
