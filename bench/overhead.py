@@ -5,6 +5,14 @@ runner's CPU time and peak RSS are measured alone, from ``os.wait4``'s rusage of
 that one child. API requests are counted by the studio (``/_studio/stats``
 deltas), not by the client measuring itself. Each contender gets a fresh studio,
 so neither inherits the other's job table. All traffic stays on 127.0.0.1.
+
+While they run, ``keep_cores_awake`` keeps every CPU busy with SCHED_IDLE spinners.
+On the VM these figures come from, a CPU left idle comes back slow: the same
+CPU-bound loop took 17 ms while the other CPU was busy and 29 ms while it idled,
+flipping every few seconds. Runner and studio idle most of the time (they wait on
+each other and on timers), so without the spinners their CPU per job swung +-30 %
+between identical runs. A SCHED_IDLE task runs only when nothing else wants the
+CPU, so it takes no time from the contenders.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ class Scenario:
     delay: float  # the studio's --render-delay: how long every job stays "processing"
     poll: float  # both contenders' poll interval
     workers: int = 4
+    repeats: int = 1  # alternating (ours, baseline) pairs; the table shows medians
 
     @property
     def ideal(self) -> float:
@@ -106,6 +115,28 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], stdout: IO[bytes],
         usage.ru_maxrss / 1024,  # KiB on Linux
         stdout.read().decode("utf-8", "replace"),
     )
+
+
+_SPIN: Final = (
+    "import os\n"
+    "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+    "while True: pass\n"
+)
+
+
+@contextlib.contextmanager
+def keep_cores_awake() -> Iterator[None]:
+    """One SCHED_IDLE busy loop per CPU for the duration (see the module docstring)."""
+    if not hasattr(os, "SCHED_IDLE"):  # not Linux: measure as the machine comes
+        yield
+        return
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()  # our own children, by pid
+            proc.wait()
 
 
 @dataclass(slots=True)
