@@ -12,7 +12,10 @@ says exactly what may have happened:
 
 Durability is group-committed: one writer task drains every pending change
 into a single journal append + fsync, so 10,000 jobs cost a few fsyncs per
-second, not one per event.
+second, not one per event. Changes nobody waits on yet ride along with the
+next batch: a request id before the first poll (seconds later), a finished
+status before its artifact, which the writer puts in place and records in
+the same batch (see ``_lockwriter``).
 
 The ``CapacityLimiter`` bounds jobs in flight at the service (submitted and not
 finished), which is what ``concurrency`` means to a user; HTTP connections are
