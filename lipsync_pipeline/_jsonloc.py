@@ -13,9 +13,10 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jsonschema
+if TYPE_CHECKING:  # jsonschema is imported only where errors are worded
+    import jsonschema
 
 from lipsync_pipeline.errors import Problem, format_where
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from jsonschema import ValidationError
 from yaml.nodes import Node
 
 from ._yaml import (
@@ -25,6 +24,9 @@ from ._yaml import (
     node_at,
 )
 from .errors import Problem, format_where
+
+if TYPE_CHECKING:  # only the error path imports jsonschema (~50 ms a run avoids)
+    from jsonschema import ValidationError
 
 __all__ = ["describe_value", "schema_problems"]
 

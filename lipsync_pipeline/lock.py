@@ -27,12 +27,13 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, cast, get_args
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 
 from lipsync_pipeline._jsonloc import JsonDoc
 from lipsync_pipeline.errors import LockfileError, Problem
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "LOCK_VERSION",
@@ -126,7 +127,10 @@ def _validator(definition: str | None) -> jsonschema.protocols.Validator:
     if definition is not None:
         # A sub-schema that keeps the shared $defs, so "#/$defs/..." references still resolve.
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    return jsonschema.Draft202012Validator(schema)
+    # Imported here: valid locks never need it, and it costs ~50 ms of start-up.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema)
 
 
 # --- rendering ---------------------------------------------------------------------------

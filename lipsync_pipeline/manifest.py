@@ -116,14 +116,19 @@ def manifest_schema() -> dict[str, Any]:
 
 
 @cache
-def _validators() -> tuple[Any, Check | None]:
-    from jsonschema import Draft202012Validator  # imported late: ~50 ms that `run` rarely needs
-
+def _fast_check() -> Check | None:
     try:
-        fast: Check | None = compile_check(_schema())
+        return compile_check(_schema())
     except UnsupportedSchema:
-        fast = None  # slower, never wrong: jsonschema checks every document
-    return Draft202012Validator(_schema()), fast
+        return None  # slower, never wrong: jsonschema checks every document
+
+
+@cache
+def _full_validator() -> Any:
+    # Imported late: ~50 ms of start-up that a valid manifest never needs.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema())
 
 
 @cache
@@ -241,9 +246,10 @@ class _Reader:
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
         """Schema problems; returns the data paths they concern, to skip further checks."""
-        validator, fast = _validators()
+        fast = _fast_check()
         if fast is not None and fast(value):
             return set()
+        validator = _full_validator()
         jobs = value.get("jobs")
         picked: list[int] = []
         subject = value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -429,3 +431,19 @@ def test_missing_and_directory_manifest(tmp_path: Path) -> None:
             load_manifest(path)
         (p,) = caught.value.problems
         assert (p.line, p.column, p.message) == (None, None, message)
+
+
+def test_valid_files_load_without_jsonschema(tmp_path: Path) -> None:
+    """jsonschema only words errors: a valid run must not pay its ~50 ms import."""
+    lock = tmp_path / "demo.lock"
+    lock.write_text('{"jobs": {}, "version": 1}\n', encoding="utf-8")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from lipsync_pipeline.cli import main\n"
+        "from lipsync_pipeline.manifest import load_manifest\n"
+        "from lipsync_pipeline.lock import load_lock\n"
+        f"load_manifest(Path({str(ROOT / 'manifests' / 'demo.yaml')!r})); load_lock(Path({str(lock)!r}))\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
