@@ -50,8 +50,9 @@ class HttpPool:
     """Keep-alive connections (``connections`` per proxy route) and the requests over them."""
 
     def __init__(self, *, timeout: httpx.Timeout, connections: int, user_agent: str) -> None:
-        self._limits = httpx.Limits(max_connections=connections,
-                                    max_keepalive_connections=connections)
+        self._limits = httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections
+        )
         self._extensions = {"timeout": timeout.as_dict()}
         self._fixed = (("User-Agent", user_agent), *_ACCEPT)
         # httpx.AsyncClient reads the environment's proxies when it is made; so do we.
@@ -117,7 +118,10 @@ class HttpPool:
         self, method: str, url: httpx.URL, headers: Mapping[str, str], body: bytes | None
     ) -> httpx.Request:
         return httpx.Request(
-            method, url, headers=[*self._fixed, *headers.items()], content=body,
+            method,
+            url,
+            headers=[*self._fixed, *headers.items()],
+            content=body,
             extensions=self._extensions,
         )
 

@@ -33,8 +33,13 @@ __all__ = ["describe_value", "schema_problems"]
 Path = tuple[str | int, ...]
 
 _TYPE_NAMES: Final[Mapping[str, str]] = {
-    "object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
-    "number": "a number", "boolean": "true or false", "null": "nothing",
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
 }
 
 
@@ -65,9 +70,14 @@ def _did_you_mean(word: Any, options: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def schema_problems(errors: Sequence[tuple[Path, ValidationError]], document: Mapping[str, Any],
-                    root: Node, display_name: str, kind_fields: Mapping[str, Sequence[str]],
-                    models: Mapping[str, str]) -> list[Problem]:
+def schema_problems(
+    errors: Sequence[tuple[Path, ValidationError]],
+    document: Mapping[str, Any],
+    root: Node,
+    display_name: str,
+    kind_fields: Mapping[str, Sequence[str]],
+    models: Mapping[str, str],
+) -> list[Problem]:
     """One Problem per finding, located at the value (or at the key, for unknown keys)."""
     problems = []
     for path, error in errors:
@@ -84,9 +94,14 @@ def _job_kind(document: Mapping[str, Any], path: Path) -> str | None:
     return None
 
 
-def _explain(path: Path, error: ValidationError, document: Mapping[str, Any], root: Node,
-             kind_fields: Mapping[str, Sequence[str]], models: Mapping[str, str],
-             ) -> list[tuple[Node, str, str]]:
+def _explain(
+    path: Path,
+    error: ValidationError,
+    document: Mapping[str, Any],
+    root: Node,
+    kind_fields: Mapping[str, Sequence[str]],
+    models: Mapping[str, str],
+) -> list[tuple[Node, str, str]]:
     # jsonschema types these as "maybe unset"; errors from iter_errors always have them.
     validator, arg = error.validator, cast(Any, error.validator_value)
     instance = cast(Any, error.instance)
@@ -94,13 +109,22 @@ def _explain(path: Path, error: ValidationError, document: Mapping[str, Any], ro
     node, where = node_at(root, path), format_where(path)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
-        return [(key_node_at(root, (*path, key)) or node, format_where((*path, key)),
-                 _unknown_key(key, path, allowed, _job_kind(document, path), kind_fields, models))
-                for key in instance if key not in allowed]
+        return [
+            (
+                key_node_at(root, (*path, key)) or node,
+                format_where((*path, key)),
+                _unknown_key(key, path, allowed, _job_kind(document, path), kind_fields, models),
+            )
+            for key in instance
+            if key not in allowed
+        ]
     if validator == "required":
         kind = _job_kind(document, path)
-        return [(node, format_where((*path, key)), _missing(key, path, kind))
-                for key in arg if key not in instance]
+        return [
+            (node, format_where((*path, key)), _missing(key, path, kind))
+            for key in arg
+            if key not in instance
+        ]
     shown = describe_value(instance, node)
     if validator == "type":
         names = [arg] if isinstance(arg, str) else list(arg)
@@ -114,8 +138,13 @@ def _explain(path: Path, error: ValidationError, document: Mapping[str, Any], ro
         options = ", ".join(map(str, arg))
         if isinstance(instance, str):
             what = "unknown kind" if path[-1:] == ("kind",) else "unknown value"
-            return [(node, where, f"{what} {instance!r}{_did_you_mean(instance, arg)}; "
-                     f"expected one of {options}")]
+            return [
+                (
+                    node,
+                    where,
+                    f"{what} {instance!r}{_did_you_mean(instance, arg)}; expected one of {options}",
+                )
+            ]
         return [(node, where, f"expected one of {options}, got {shown}")]
     if validator == "const":
         return [(node, where, f"must be {json.dumps(arg)}, not {shown}")]
@@ -132,27 +161,41 @@ def _explain(path: Path, error: ValidationError, document: Mapping[str, Any], ro
     return [(node, where, error.message)]
 
 
-def _unknown_key(key: str, path: Path, allowed: list[str], kind: str | None,
-                 kind_fields: Mapping[str, Sequence[str]], models: Mapping[str, str]) -> str:
+def _unknown_key(
+    key: str,
+    path: Path,
+    allowed: list[str],
+    kind: str | None,
+    kind_fields: Mapping[str, Sequence[str]],
+    models: Mapping[str, str],
+) -> str:
     if path == ():
-        return f"unknown key {key!r}{_did_you_mean(key, allowed)}; the top level takes " \
-               + ", ".join(allowed)
+        return (
+            f"unknown key {key!r}{_did_you_mean(key, allowed)}; the top level takes "
+            + ", ".join(allowed)
+        )
     if path == ("defaults",):
         return f"unknown field {key!r} in defaults{_did_you_mean(key, allowed)}"
     takers = [k for k, fields in kind_fields.items() if key in fields]
     if kind is not None and takers:
         # A real field of another kind: the most likely mistake is the kind, not the spelling.
-        return (f"{kind} jobs do not take {key!r}: the {models.get(kind, kind)} API has no "
-                f"such field (only {' and '.join(takers)} jobs take it)")
+        return (
+            f"{kind} jobs do not take {key!r}: the {models.get(kind, kind)} API has no "
+            f"such field (only {' and '.join(takers)} jobs take it)"
+        )
     hint = _did_you_mean(key, allowed)
     return f"unknown field {key!r} for {_a(kind)} job{hint}" + (
-        "" if hint else f"; it takes {', '.join(sorted(allowed))}")
+        "" if hint else f"; it takes {', '.join(sorted(allowed))}"
+    )
 
 
 def _missing(key: str, path: Path, kind: str | None) -> str:
     if path == ():
-        return ("missing: write version: 1 at the top" if key == "version"
-                else f"missing: a manifest needs {key}:")
+        return (
+            "missing: write version: 1 at the top"
+            if key == "version"
+            else f"missing: a manifest needs {key}:"
+        )
     if key == "id":
         return "missing: every job needs an id (it names the output file)"
     if key == "kind":

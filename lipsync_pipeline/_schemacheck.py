@@ -25,15 +25,28 @@ __all__ = ["Check", "UnsupportedSchema", "compile_check"]
 Check = Callable[[Any], bool]
 
 # Keywords that never constrain a value.
-_ANNOTATIONS: Final = frozenset({
-    "$schema", "$id", "$comment", "$defs", "title", "description", "default",
-    "examples", "patternErrorMessage",
-})
+_ANNOTATIONS: Final = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "$defs",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "patternErrorMessage",
+    }
+)
 
 
 _SIMPLE_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "number": (int, float),
-    "boolean": (bool,), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
 }
 
 

@@ -20,7 +20,6 @@ from lipsync_pipeline.runner import RunReport
 __all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
 
 
-
 def _inputs(step: Step) -> dict[str, str]:
     if step.job is None:
         return {}

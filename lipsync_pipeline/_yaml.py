@@ -148,30 +148,40 @@ def decode_text(data: bytes | str, display_name: str) -> str:
 
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if size > MAX_BYTES:
-        raise fail(None, None, f"the file is {size:,} bytes; a manifest may be at most "
-                   f"{MAX_BYTES // (1024 * 1024)} MiB")
+        raise fail(
+            None,
+            None,
+            f"the file is {size:,} bytes; a manifest may be at most "
+            f"{MAX_BYTES // (1024 * 1024)} MiB",
+        )
     if isinstance(data, bytes):
         if data.startswith(_UTF16_BOMS):
             raise fail(1, 1, "the file is UTF-16 text; save it as UTF-8")
         if b"\x00" in data:
-            raise fail(*_byte_position(data, data.index(b"\x00")),
-                       "binary data (a NUL byte): a manifest is UTF-8 YAML text")
+            raise fail(
+                *_byte_position(data, data.index(b"\x00")),
+                "binary data (a NUL byte): a manifest is UTF-8 YAML text",
+            )
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise fail(*_byte_position(data, exc.start),
-                       f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
-                       ) from None
+            raise fail(
+                *_byte_position(data, exc.start),
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            ) from None
     else:
         text = data
         if "\x00" in text:
-            raise fail(*_position(text, text.index("\x00")),
-                       "binary data (a NUL character): a manifest is UTF-8 YAML text")
+            raise fail(
+                *_position(text, text.index("\x00")),
+                "binary data (a NUL character): a manifest is UTF-8 YAML text",
+            )
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise fail(*_position(text, exc.start), "not valid Unicode text (a lone surrogate)"
-                       ) from None
+            raise fail(
+                *_position(text, exc.start), "not valid Unicode text (a lone surrogate)"
+            ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -179,16 +189,26 @@ def _syntax_problem(text: str, exc: yaml.YAMLError, display_name: str) -> Proble
     """Translate a PyYAML error into one located Problem, naming tabs as such."""
     if isinstance(exc, yaml.reader.ReaderError):
         line, column = _position(text, exc.position)
-        return Problem(display_name, line, column, "",
-                       f"character U+{exc.character:04X} is not allowed in YAML ({exc.reason})")
+        return Problem(
+            display_name,
+            line,
+            column,
+            "",
+            f"character U+{exc.character:04X} is not allowed in YAML ({exc.reason})",
+        )
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is None:
         return Problem(display_name, 1, 1, "", f"YAML error: {exc}")
     line_text = text.split("\n", mark.line + 1)[mark.line] if mark.line <= text.count("\n") else ""
     indent = line_text[: len(line_text) - len(line_text.lstrip(" \t"))]
     if "\t" in indent:
-        return Problem(display_name, mark.line + 1, indent.index("\t") + 1, "",
-                       "a tab in the indentation: YAML indents with spaces only")
+        return Problem(
+            display_name,
+            mark.line + 1,
+            indent.index("\t") + 1,
+            "",
+            "a tab in the indentation: YAML indents with spaces only",
+        )
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
@@ -222,8 +242,16 @@ def _check_depth(text: str, display_name: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ManifestError([Problem(display_name, *_event_position(event), "",
-                                             f"nested more than {MAX_DEPTH} levels deep")])
+                raise ManifestError(
+                    [
+                        Problem(
+                            display_name,
+                            *_event_position(event),
+                            "",
+                            f"nested more than {MAX_DEPTH} levels deep",
+                        )
+                    ]
+                )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -238,12 +266,18 @@ def _alias_problems(text: str, loader: type[Any], display_name: str) -> list[Pro
             name = str(event.anchor)
             first.setdefault(name, _event_position(event))
             uses[name] = uses.get(name, 0) + 1
-    return [Problem(display_name, *position, "",
-                    f"alias *{name}{f' (used {uses[name]} times)' if uses[name] > 1 else ''}: "
-                    "YAML anchors and aliases are not supported (they can expand exponentially, "
-                    "the 'billion laughs' attack); write the value out, or put shared fields "
-                    "under defaults:")
-            for name, position in first.items()]
+    return [
+        Problem(
+            display_name,
+            *position,
+            "",
+            f"alias *{name}{f' (used {uses[name]} times)' if uses[name] > 1 else ''}: "
+            "YAML anchors and aliases are not supported (they can expand exponentially, "
+            "the 'billion laughs' attack); write the value out, or put shared fields "
+            "under defaults:",
+        )
+        for name, position in first.items()
+    ]
 
 
 class _Builder:
@@ -257,8 +291,9 @@ class _Builder:
         self.seen: set[int] = set()
         self.trusted = True
 
-    def problem(self, node: Node, path: tuple[str | int, ...], message: str,
-                *, trusted: bool = False) -> None:
+    def problem(
+        self, node: Node, path: tuple[str | int, ...], message: str, *, trusted: bool = False
+    ) -> None:
         # Only a duplicate key leaves the data as written (its first value); anything
         # else would make the schema's findings about a document nobody wrote.
         self.trusted = self.trusted and trusted
@@ -291,15 +326,22 @@ class _Builder:
                 self.problem(key_node, path, "a key must be plain text, not a list or mapping")
                 continue
             if key_node.tag == _MERGE:
-                self.problem(key_node, path, "merge keys (<<) are not supported; put shared "
-                             "fields under defaults:")
+                self.problem(
+                    key_node,
+                    path,
+                    "merge keys (<<) are not supported; put shared fields under defaults:",
+                )
                 continue
             key = key_node.value
             if key in out:
                 first = next(k for k, _ in node.value if k.value == key)
-                self.problem(key_node, (*path, key),
-                             f"duplicate key {key!r} (first at line {mark_of(first)[0]}); "
-                             "YAML would silently keep only the last one", trusted=True)
+                self.problem(
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {mark_of(first)[0]}); "
+                    "YAML would silently keep only the last one",
+                    trusted=True,
+                )
                 continue
             # Scalars inline: a call less per value is a tenth of the time for 10,000 jobs.
             if type(value_node) is ScalarNode and id(value_node) not in self.seen:
@@ -410,7 +452,11 @@ def _describe_yaml11_int(text: str) -> str:
     if digits.startswith(("0x", "0b")):
         return f"the number {sign * int(digits, 0)}"
     if "_" in text:
-        return f"the number {sign * int(digits, 8 if digits.startswith('0') else 10)} in " \
-               "YAML 1.1, but text in YAML 1.2"
-    return f"the octal number {sign * int(digits, 8)} in YAML 1.1, but {sign * int(digits)} " \
-           "in YAML 1.2"
+        return (
+            f"the number {sign * int(digits, 8 if digits.startswith('0') else 10)} in "
+            "YAML 1.1, but text in YAML 1.2"
+        )
+    return (
+        f"the octal number {sign * int(digits, 8)} in YAML 1.1, but {sign * int(digits)} "
+        "in YAML 1.2"
+    )

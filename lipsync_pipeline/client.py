@@ -20,14 +20,9 @@ API's own origin and never appears in an exception, a log line or a repr.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import json
 import math
-import os
-import random
-import re
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,6 +37,8 @@ import trio
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline._http import HttpPool, origin
+from lipsync_pipeline._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
+from lipsync_pipeline._staging import PARTIAL_DOWNLOAD, StagedFile, put_in_place, staging_path
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
@@ -51,27 +48,20 @@ from lipsync_pipeline.errors import (
     TransientApiError,
     redact,
 )
-from lipsync_pipeline.lockstore import fsync_directory
 
 __all__ = ["PARTIAL_DOWNLOAD", "ApiClient", "JobStatus", "RetryPolicy", "StagedFile"]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
-_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _AUTH_STATUSES: Final = frozenset({401, 403})
 _FINISHED: Final = frozenset({"completed", "failed"})
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
-_PART_TOKEN_BYTES: Final = 6
-# The temp name of a download in progress, ".<output name>.<12 hex>.part": a run
-# killed mid-download leaves it behind, and the next run sweeps it by this pattern.
-PARTIAL_DOWNLOAD: Final = re.compile(
-    rf"\.(?P<output>.+)\.[0-9a-f]{{{2 * _PART_TOKEN_BYTES}}}\.part"
-)
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
 _SCHEMES: Final = frozenset({"http", "https"})
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
+_DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,39 +78,6 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.status in _FINISHED
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff: attempt n waits up to min(max_delay, base_delay * 2**(n-1)).
-
-    ``jitter`` is the fraction of that delay drawn at random (1.0 = "full jitter", 0 = none)
-    so that many jobs failing together do not come back together. ``attempts`` counts
-    every try, the first included. A server's ``Retry-After`` is a floor, capped at
-    ``retry_after_cap`` so a hostile or broken header cannot park a run for hours.
-    """
-
-    attempts: int = 8
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    jitter: float = 0.5
-    retry_after_cap: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
-        if min(self.base_delay, self.max_delay, self.retry_after_cap) < 0:
-            raise ValueError("RetryPolicy delays must not be negative")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("RetryPolicy.jitter must be between 0 and 1")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 60))
-        wait = backoff * (1.0 - self.jitter * random.random())
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.retry_after_cap))
-        return wait
 
 
 class _Slots:
@@ -147,30 +104,6 @@ class _Slots:
         self._semaphore.release()
 
 
-class _Retry(Exception):
-    """An attempt failed in a way that is safe to try again."""
-
-    def __init__(self, reason: str, *, status: int | None = None, after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.after = after
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP-date; None when absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _milliseconds(value: Any) -> int | None:
     """executionTime as a count of ms, or None for anything else (negative, NaN, inf,
     a string): a bad value from the server must not make our lockfile unreadable."""
@@ -179,35 +112,6 @@ def _milliseconds(value: Any) -> int | None:
     if not math.isfinite(value) or value < 0:
         return None
     return round(value)
-
-
-@dataclass(frozen=True, slots=True)
-class StagedFile:
-    """A complete download in a temp file beside ``dest``: neither durable nor in place."""
-
-    tmp: Path
-    dest: Path
-    sha256: str
-    size: int
-
-    def publish(self) -> None:
-        """fsync the file, then rename it over ``dest`` (blocking). The caller fsyncs the
-        directory, once for many files."""
-        fd = os.open(self.tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.tmp, self.dest)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.tmp.unlink()
-
-
-def _put_in_place(staged: StagedFile) -> None:
-    staged.publish()
-    fsync_directory(staged.dest.parent)
 
 
 class ApiClient:
@@ -220,7 +124,7 @@ class ApiClient:
         *,
         max_connections: int = 4,
         timeout: float = 30.0,
-        retry: RetryPolicy = RetryPolicy(),  # frozen, so one shared default is safe
+        retry: RetryPolicy = _DEFAULT_RETRY,
     ) -> None:
         try:
             base = httpx.URL(base_url.rstrip("/"))
@@ -319,7 +223,7 @@ class ApiClient:
         """
         staged = await self.fetch(url, dest)
         try:
-            await trio.to_thread.run_sync(_put_in_place, staged)
+            await trio.to_thread.run_sync(put_in_place, staged)
         except OSError as exc:
             staged.discard()
             raise StorageError(f"cannot write {staged.dest}: {exc.strerror or exc}") from exc
@@ -345,7 +249,7 @@ class ApiClient:
 
         async def attempt() -> StagedFile:
             self.requests["DOWNLOAD"] += 1
-            tmp = dest.with_name(f".{dest.name}.{os.urandom(_PART_TOKEN_BYTES).hex()}.part")
+            tmp = staging_path(dest)
             try:
                 with tmp.open("wb") as f:
                     async with self._download_slots:
@@ -378,7 +282,7 @@ class ApiClient:
         for n in range(1, policy.attempts + 1):
             try:
                 return await attempt()
-            except _Retry as exc:
+            except Retryable as exc:
                 last = exc
                 if n == policy.attempts:
                     break
@@ -417,7 +321,7 @@ class ApiClient:
             # are an unknown outcome, safe only because GET is idempotent and POST carries
             # its Idempotency-Key.
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise _Retry(reason) from exc
+            raise Retryable(reason) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
 
@@ -428,8 +332,10 @@ class ApiClient:
             return
         detail = self._server_message(resp)
         message = self._redact(f"{what}: HTTP {code}" + (f": {detail}" if detail else ""))
-        if code in _RETRY_STATUSES:
-            raise _Retry(message, status=code, after=_retry_after(resp.headers.get("Retry-After")))
+        if code in RETRY_STATUSES:
+            raise Retryable(
+                message, status=code, after=retry_after(resp.headers.get("Retry-After"))
+            )
         if code in _AUTH_STATUSES and ours:
             raise AuthError(message + " (check LIPSYNC_API_KEY)", status=code)
         if code in _AUTH_STATUSES:

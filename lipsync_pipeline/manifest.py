@@ -105,8 +105,11 @@ class Manifest:
 
 @cache
 def _schema() -> Mapping[str, Any]:
-    text = resources.files("lipsync_pipeline").joinpath("schemas/manifest.schema.json").read_text(
-        encoding="utf-8")
+    text = (
+        resources.files("lipsync_pipeline")
+        .joinpath("schemas/manifest.schema.json")
+        .read_text(encoding="utf-8")
+    )
     return cast(dict[str, Any], json.loads(text))
 
 
@@ -135,8 +138,10 @@ def _full_validator() -> Any:
 def kind_fields() -> Mapping[str, tuple[str, ...]]:
     """The formState fields of each kind, in the order the schema's per-kind objects list them."""
     defs = _schema()["$defs"]
-    return {kind: tuple(f for f in defs[f"{kind}_job"]["properties"] if f not in _NOT_FORM_FIELDS)
-            for kind in MODEL_BY_KIND}
+    return {
+        kind: tuple(f for f in defs[f"{kind}_job"]["properties"] if f not in _NOT_FORM_FIELDS)
+        for kind in MODEL_BY_KIND
+    }
 
 
 @cache
@@ -151,8 +156,13 @@ def derive_seed(job_id: str) -> int:
 
 def canonical_request(model: str, form_state: Mapping[str, Any]) -> bytes:
     """The bytes a fingerprint hashes: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps({"model": model, "formState": form_state}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(
+        {"model": model, "formState": form_state},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -168,8 +178,10 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
         if absolute.is_dir():
             raise fail("is a directory, not a manifest file")
         if size > MAX_BYTES:  # refused unread
-            raise fail(f"the file is {size:,} bytes; a manifest may be at most "
-                       f"{MAX_BYTES // (1024 * 1024)} MiB")
+            raise fail(
+                f"the file is {size:,} bytes; a manifest may be at most "
+                f"{MAX_BYTES // (1024 * 1024)} MiB"
+            )
         data = absolute.read_bytes()
     except FileNotFoundError:
         raise fail("file not found") from None
@@ -214,19 +226,27 @@ class _Reader:
             raise self.fail()
         root, value = doc.root, doc.value
         if not isinstance(value, dict):
-            self.problem(*mark_of(root), "", "the manifest must be a mapping with version: and "
-                         f"jobs:, not {describe_value(value, root)}")
+            self.problem(
+                *mark_of(root),
+                "",
+                "the manifest must be a mapping with version: and "
+                f"jobs:, not {describe_value(value, root)}",
+            )
             raise self.fail()
         version = value.get("version", MANIFEST_VERSION)
         if type(version) not in (int, float) or version != MANIFEST_VERSION:
             # A wrong version makes every other finding doubtful: report it alone.
             node = node_at(root, ["version"])
             newer = type(version) is int and version > MANIFEST_VERSION
-            self.problem(*mark_of(node), "version",
-                         f"version {version} is newer than this lipsync-pipeline understands "
-                         "(it reads version 1): upgrade lipsync-pipeline" if newer else
-                         f"version must be the number {MANIFEST_VERSION}, not "
-                         f"{describe_value(version, node)}")
+            self.problem(
+                *mark_of(node),
+                "version",
+                f"version {version} is newer than this lipsync-pipeline understands "
+                "(it reads version 1): upgrade lipsync-pipeline"
+                if newer
+                else f"version must be the number {MANIFEST_VERSION}, not "
+                f"{describe_value(version, node)}",
+            )
             raise self.fail()
         invalid = self.check_schema(value, root)
         self.check_ids(value, root)
@@ -282,13 +302,22 @@ class _Reader:
                 seen[job_id.casefold()] = (job_id, mark_of(node)[0])
                 continue
             same = first[0] == job_id
-            self.problem(*mark_of(node), f"jobs[{index}].id",
-                         f"duplicate id {job_id!r} (first at line {first[1]})" if same else
-                         f"id {job_id!r} differs from {first[0]!r} (line {first[1]}) only in "
-                         "case: their outputs would collide on case-insensitive file systems")
+            self.problem(
+                *mark_of(node),
+                f"jobs[{index}].id",
+                f"duplicate id {job_id!r} (first at line {first[1]})"
+                if same
+                else f"id {job_id!r} differs from {first[0]!r} (line {first[1]}) only in "
+                "case: their outputs would collide on case-insensitive file systems",
+            )
 
-    def check_inputs(self, fields: Mapping[str, Any], prefix: tuple[str | int, ...], root: Any,
-                     invalid: set[tuple[str | int, ...]]) -> dict[str, tuple[str, str | None]]:
+    def check_inputs(
+        self,
+        fields: Mapping[str, Any],
+        prefix: tuple[str | int, ...],
+        root: Any,
+        invalid: set[tuple[str | int, ...]],
+    ) -> dict[str, tuple[str, str | None]]:
         """Check URL or local-file inputs; returns field -> (form value, absolute path)."""
         resolved: dict[str, tuple[str, str | None]] = {}
         for field in _INPUT_FIELDS.intersection(fields):
@@ -301,14 +330,16 @@ class _Reader:
                 continue
             relative, absolute_or_error = self.local(raw)
             if relative is None:
-                self.problem(*mark_of(node_at(root, path)), format_where(path),
-                             str(absolute_or_error))
+                self.problem(
+                    *mark_of(node_at(root, path)), format_where(path), str(absolute_or_error)
+                )
             else:
                 resolved[field] = (relative, absolute_or_error)
         return resolved
 
-    def check_url(self, url: Any, path: tuple[str | int, ...], root: Any,
-                  invalid: set[tuple[str | int, ...]]) -> bool:
+    def check_url(
+        self, url: Any, path: tuple[str | int, ...], root: Any, invalid: set[tuple[str | int, ...]]
+    ) -> bool:
         if not isinstance(url, str) or path in invalid or _PLAIN_URL.match(url):
             return True
         try:
@@ -318,9 +349,12 @@ class _Reader:
         except ValueError:
             ok = False
         if not ok:
-            self.problem(*mark_of(node_at(root, path)), format_where(path),
-                         f"not a valid URL: {url!r} (a host is needed, and a port must be "
-                         "a number up to 65535)")
+            self.problem(
+                *mark_of(node_at(root, path)),
+                format_where(path),
+                f"not a valid URL: {url!r} (a host is needed, and a port must be "
+                "a number up to 65535)",
+            )
         return ok
 
     def local(self, raw: str) -> tuple[str | None, str | None]:
@@ -334,8 +368,10 @@ class _Reader:
         relative = posixpath.normpath(raw)
         absolute = os.path.normpath(os.path.join(self.base, relative))
         if relative == ".." or relative.startswith("../"):
-            return None, (f"{raw!r} points outside the manifest's directory; local inputs must "
-                          "stay inside it (it is what --local serves)")
+            return None, (
+                f"{raw!r} points outside the manifest's directory; local inputs must "
+                "stay inside it (it is what --local serves)"
+            )
         real = os.path.realpath(absolute)
         if os.path.commonpath([real, self.real_base]) != self.real_base:
             return None, f"{raw!r} leads outside the manifest's directory through a symlink"
@@ -362,28 +398,51 @@ class _Reader:
                 found = self.digests[absolute] = hashlib.file_digest(handle, "sha256").hexdigest()
         return found
 
-    def build(self, value: dict[str, Any], root: Any, defaults: Mapping[str, Any],
-              resolved_defaults: Mapping[str, tuple[str, str | None]],
-              job_inputs: list[dict[str, tuple[str, str | None]]]) -> Manifest:
+    def build(
+        self,
+        value: dict[str, Any],
+        root: Any,
+        defaults: Mapping[str, Any],
+        resolved_defaults: Mapping[str, tuple[str, str | None]],
+        job_inputs: list[dict[str, tuple[str, str | None]]],
+    ) -> Manifest:
         defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
         jobs_node = node_at(root, ["jobs"])
-        jobs = [self.job(raw, jobs_node.value[index], defaults, defaults_marks,
-                         {**resolved_defaults, **job_inputs[index]})
-                for index, raw in enumerate(value["jobs"])]
+        jobs = [
+            self.job(
+                raw,
+                jobs_node.value[index],
+                defaults,
+                defaults_marks,
+                {**resolved_defaults, **job_inputs[index]},
+            )
+            for index, raw in enumerate(value["jobs"])
+        ]
         concurrency = value.get("concurrency")
         output_dir = os.path.join(self.base, value.get("output_dir", DEFAULT_OUTPUT_DIR))
-        return Manifest(self.path, self.name, MANIFEST_VERSION,
-                        None if concurrency is None else int(concurrency),
-                        Path(os.path.normpath(output_dir)), tuple(jobs))
+        return Manifest(
+            self.path,
+            self.name,
+            MANIFEST_VERSION,
+            None if concurrency is None else int(concurrency),
+            Path(os.path.normpath(output_dir)),
+            tuple(jobs),
+        )
 
-    def job(self, raw: Mapping[str, Any], node: Any, defaults: Mapping[str, Any],
-            defaults_marks: Mapping[str, tuple[int, int]],
-            inputs: Mapping[str, tuple[str, str | None]]) -> Job:
+    def job(
+        self,
+        raw: Mapping[str, Any],
+        node: Any,
+        defaults: Mapping[str, Any],
+        defaults_marks: Mapping[str, tuple[int, int]],
+        inputs: Mapping[str, tuple[str, str | None]],
+    ) -> Job:
         kind, job_id = raw["kind"], raw["id"]
         own_marks = _value_marks(node)
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
-            k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks}
+            k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks
+        }
         for field in kind_fields()[kind]:
             if field in raw or field in defaults:
                 form[field] = raw[field] if field in raw else defaults[field]
@@ -405,8 +464,18 @@ class _Reader:
         model = MODEL_BY_KIND[kind]
         fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
         webhook = raw.get("webhook", defaults.get("webhook"))
-        return Job(job_id, kind, model, form, webhook, local_inputs, fingerprint,
-                   *mark_of(node), marks, seed_derived)
+        return Job(
+            job_id,
+            kind,
+            model,
+            form,
+            webhook,
+            local_inputs,
+            fingerprint,
+            *mark_of(node),
+            marks,
+            seed_derived,
+        )
 
 
 def _value_marks(node: Any) -> dict[str, tuple[int, int]]:

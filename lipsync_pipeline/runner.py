@@ -267,9 +267,7 @@ class _Run:
         entry = await self._download(job, entry)
         return self._result(step, Outcome.COMPLETED, entry, started)
 
-    async def _submit(
-        self, job: Job, entry: LockEntry, *, resent: bool
-    ) -> tuple[LockEntry, float]:
+    async def _submit(self, job: Job, entry: LockEntry, *, resent: bool) -> tuple[LockEntry, float]:
         """POST the job; returns the entry with its request id and when the API answered."""
         self.progress.job_state(job.id, "submitting")
         if resent:

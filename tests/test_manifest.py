@@ -437,12 +437,13 @@ def test_valid_files_load_without_jsonschema(tmp_path: Path) -> None:
     """jsonschema only words errors: a valid run must not pay its ~50 ms import."""
     lock = tmp_path / "demo.lock"
     lock.write_text('{"jobs": {}, "version": 1}\n', encoding="utf-8")
+    demo = ROOT / "manifests" / "demo.yaml"
     code = (
         "import sys; from pathlib import Path\n"
         "from lipsync_pipeline.cli import main\n"
         "from lipsync_pipeline.manifest import load_manifest\n"
         "from lipsync_pipeline.lock import load_lock\n"
-        f"load_manifest(Path({str(ROOT / 'manifests' / 'demo.yaml')!r})); load_lock(Path({str(lock)!r}))\n"
+        f"load_manifest(Path({str(demo)!r})); load_lock(Path({str(lock)!r}))\n"
         "print('jsonschema' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
