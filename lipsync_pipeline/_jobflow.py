@@ -1,0 +1,370 @@
+"""One job's walk through the API, every state change durable before the next step.
+
+Each job walks ``submitting → processing → completed → downloaded`` (or ends
+``failed``); every transition is written to the lock journal and fsynced
+*before* the step that depends on it, so a crash at any instant leaves a lock
+that says exactly what may have happened:
+
+- ``submitting`` with no request id: the POST may or may not have landed, so
+  the next run resends it with the same ``Idempotency-Key``;
+- ``processing`` with a request id: the next run polls that id, never resubmits;
+- ``completed`` without an artifact: the next run downloads, never re-renders.
+
+Durability is group-committed: one writer task drains every pending change
+into a single journal append + fsync, so 10,000 jobs cost a few fsyncs per
+second, not one per event. Changes nobody waits on yet ride along with the
+next batch: a request id before the first poll (seconds later), a finished
+status before its artifact, which the writer puts in place and records in
+the same batch (see ``_lockwriter``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import structlog
+import trio
+
+from lipsync_pipeline._lockwriter import LockWriter
+from lipsync_pipeline._polling import PollSchedule, RenderKey
+from lipsync_pipeline.client import ApiClient, JobStatus
+from lipsync_pipeline.errors import (
+    ApiError,
+    AuthError,
+    RequestRejected,
+    StorageError,
+    TransientApiError,
+)
+from lipsync_pipeline.lock import Artifact, LockEntry, artifact_relpath
+from lipsync_pipeline.manifest import Job, Manifest
+from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.report import JobResult, Outcome
+
+__all__ = [
+    "DEFAULT_JOB_TIMEOUT",
+    "DEFAULT_POLL_INTERVAL",
+    "MS",
+    "InputResolver",
+    "JobFlow",
+    "NullProgress",
+    "ProgressSink",
+    "RunOptions",
+    "render_key",
+]
+
+_log = structlog.get_logger(__name__)
+
+# The API page asks for a poll every 5-10 s: 7 s ± 25 % (see _polling) is 5.25-8.75 s,
+# inside that band, and keeps thousands of pollers from marching in step.
+DEFAULT_POLL_INTERVAL: Final = 7.0
+MS: Final = 1000.0
+# Jobs that exhaust their retries before the API ever answered: then stop submitting.
+_UNREACHABLE_AFTER: Final = 3
+# How long an interrupted run still waits for POSTs in flight to answer.
+_SUBMIT_GRACE: Final = 30.0
+# Generations are capped at ~10 minutes of output; an hour covers a slow queue.
+DEFAULT_JOB_TIMEOUT: Final = 3600.0
+_HTTP_NOT_FOUND: Final = 404
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
+    fail_fast: bool = False
+    # The in-process studio forgets its jobs when the process ends, so a resumed
+    # request id can be unknown there; only then is resubmitting the right answer.
+    resubmit_unknown: bool = False
+
+
+class ProgressSink(Protocol):
+    def job_state(self, job_id: str, state: str) -> None: ...
+
+
+InputResolver = Callable[[Job], Mapping[str, Any]]
+
+
+class NullProgress:
+    def job_state(self, job_id: str, state: str) -> None:
+        pass
+
+
+class JobFlow:
+    """The run-wide state (limits, stop flag, results) and one job's walk through it."""
+
+    client: ApiClient
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        writer: LockWriter,
+        options: RunOptions,
+        resolve_inputs: InputResolver,
+        progress: ProgressSink,
+        concurrency: int,
+        lock_path: Path,
+        schedule: PollSchedule,
+    ) -> None:
+        self.manifest = manifest
+        self.schedule = schedule
+        self.writer = writer
+        self.options = options
+        self.resolve_inputs = resolve_inputs
+        self.progress = progress
+        self.limiter = trio.CapacityLimiter(concurrency)
+        self.stop_submitting = False
+        self.stop_reason = ""
+        self._shielded: set[trio.CancelScope] = set()
+        self._unreachable = 0
+        self.results: list[JobResult] = []
+        self._lock_path = lock_path
+
+    async def job(self, step: Step) -> None:
+        assert step.job is not None
+        started = time.monotonic()
+        async with self.limiter:
+            if self.stop_submitting and step.action.submits:
+                self.finish(step, Outcome.CANCELLED, step.entry, started, self.stop_reason)
+                return
+            try:
+                result = await self._lifecycle(step, step.job, started)
+            except AuthError:
+                raise  # the key is wrong for every job: abort the whole run
+            except StorageError as exc:
+                if self.writer.failed:
+                    raise  # the lock itself cannot be written: nothing is safe any more
+                # An output could not be written (disk full?): the render is paid and
+                # recorded, the next run downloads it; do not pay for more meanwhile.
+                self._stop(f"not submitted: {exc}")
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                return
+            except ApiError as exc:
+                _log.warning("job could not finish", job=step.job_id, error=str(exc))
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                if isinstance(exc, TransientApiError) and not self.client.requests_ok:
+                    self._unreachable += 1
+                    if self._unreachable >= _UNREACHABLE_AFTER:
+                        # Every job would wait out its own retries: an unreachable API
+                        # would turn 10,000 jobs into a day of CI. Stop asking.
+                        self._stop(f"not submitted: the API has not answered once ({exc})")
+                return
+        self.results.append(result)
+        self.progress.job_state(step.job_id, str(result.outcome))
+
+    def start_grace(self) -> None:
+        """The run is being cancelled: submissions in flight get a bounded time."""
+        deadline = trio.current_time() + _SUBMIT_GRACE
+        for scope in self._shielded:
+            scope.deadline = min(scope.deadline, deadline)
+
+    def _stop(self, reason: str) -> None:
+        if not self.stop_submitting:
+            self.stop_submitting, self.stop_reason = True, reason
+
+    async def _lifecycle(self, step: Step, job: Job, started: float) -> JobResult:
+        entry = step.entry
+        if step.action in (Action.SUBMIT, Action.RETRY) or entry is None:
+            entry = LockEntry(
+                job_id=job.id,
+                fingerprint=job.fingerprint,
+                model=job.model,
+                status="submitting",
+                idempotency_key=uuid.uuid4().hex,
+                seed=seed_of(job),
+            )
+            await self.writer.write(entry)
+        just_submitted = entry.status == "submitting" or step.action.submits
+        answered_at: float | None = None
+        if just_submitted:
+            try:
+                entry, answered_at = await self._submit(
+                    job, entry, resent=step.action is Action.RESUBMIT
+                )
+            except RequestRejected as exc:
+                # A definite 4xx: no job was created, so this is the request's own
+                # failure (retried next run), not an interrupted submission.
+                entry = replace(entry, status="failed", error=str(exc))
+                await self.writer.write(entry)
+                return self._failed(step, entry, started)
+        if entry.status == "processing":
+            entry, status = await self._poll(job, entry, submitted_at=answered_at)
+            if status is None:
+                return self._result(step, Outcome.TIMED_OUT, entry, started, "still processing")
+            entry = replace(
+                entry,
+                status="completed" if status.status == "completed" else "failed",
+                output_url=status.output,
+                error=status.error or None,
+                execution_time_ms=status.execution_time_ms,
+            )
+            if entry.status == "failed" and not entry.error:
+                entry = replace(entry, error="the API reported the job failed without a reason")
+            if entry.status == "failed":
+                await self.writer.write(entry)
+                return self._failed(step, entry, started)
+            # Needed only if the download fails (the next run then skips the polling);
+            # the writer records it before the artifact that supersedes it.
+            self.writer.write_soon(entry)
+        if step.action is Action.DOWNLOAD:
+            assert entry.request_id is not None
+            # Output URLs may expire: ask the job again rather than trust the old one.
+            try:
+                fresh = await self.client.get_job(entry.request_id)
+            except RequestRejected as exc:
+                if self._forgotten(exc, job):
+                    return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
+                if exc.status == _HTTP_NOT_FOUND:
+                    raise RequestRejected(
+                        f"{exc}; the API no longer has this render: "
+                        f"`run --replace {job.id}` renders it again (and is billed)",
+                        status=exc.status,
+                    ) from exc
+                raise
+            entry = replace(entry, output_url=fresh.output or entry.output_url)
+        entry = await self._download(job, entry)
+        return self._result(step, Outcome.COMPLETED, entry, started)
+
+    async def _submit(self, job: Job, entry: LockEntry, *, resent: bool) -> tuple[LockEntry, float]:
+        """POST the job; returns the entry with its request id and when the API answered."""
+        self.progress.job_state(job.id, "submitting")
+        if resent:
+            _log.warning(
+                "resending an interrupted submission with its original Idempotency-Key; "
+                "the hosted API does not document idempotency and may render it twice",
+                job=job.id,
+            )
+        # Ctrl-C must not land between "the API created a job" and "the lock knows
+        # its id": that gap is a second paid render. So the POST and the write are
+        # shielded; an interruption gives them _SUBMIT_GRACE seconds (start_grace).
+        with trio.CancelScope(shield=True) as scope:
+            self._shielded.add(scope)
+            try:
+                request_id = await self.client.submit(
+                    job.model,
+                    self.resolve_inputs(job),
+                    webhook=job.webhook,
+                    idempotency_key=entry.idempotency_key,
+                )
+                _log.info("submitted", job=job.id, request_id=request_id)
+                answered_at = trio.current_time()
+                entry = replace(entry, status="processing", request_id=request_id)
+                try:
+                    # Durable before this returns, but no hurry: the first poll is
+                    # seconds away, and _poll counts its wait from answered_at.
+                    await self.writer.write(entry, hurry=False)
+                except StorageError as exc:
+                    raise StorageError(
+                        f"{exc}; job {job.id} was created as request {request_id}, which "
+                        "the lock does not know: the next run will submit it again"
+                    ) from exc
+            finally:
+                self._shielded.discard(scope)
+        if scope.cancelled_caught:
+            raise TransientApiError(
+                "interrupted while the API had not answered a submission; the next run "
+                "resends it with the same Idempotency-Key"
+            )
+        self.progress.job_state(job.id, "processing")
+        return entry, answered_at
+
+    async def _poll(
+        self, job: Job, entry: LockEntry, *, submitted_at: float | None
+    ) -> tuple[LockEntry, JobStatus | None]:
+        """Poll until the job ends; status None when --job-timeout runs out first.
+
+        ``submitted_at``: when this run's POST was answered (None for a job resumed from
+        the lock): the first poll is timed from then, not from now."""
+        self.progress.job_state(job.id, "processing")
+        key = render_key(job)
+        just_submitted = submitted_at is not None
+        asked_from = trio.current_time() if submitted_at is None else submitted_at
+        delay = self.schedule.first_delay(key, resumed=not just_submitted)
+        since = asked_from
+        with trio.move_on_after(self.options.job_timeout):
+            while True:
+                await trio.sleep_until(self.schedule.wake_at(since, delay))
+                since, delay = trio.current_time(), self.schedule.next_delay()
+                assert entry.request_id is not None
+                try:
+                    status = await self.client.get_job(entry.request_id)
+                except RequestRejected as exc:
+                    if not self._forgotten(exc, job):
+                        raise
+                    entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
+                    await self.writer.write(entry)
+                    entry, asked_from = await self._submit(job, entry, resent=False)
+                    since, just_submitted = asked_from, True
+                    continue
+                if status.finished:
+                    if status.status == "completed":
+                        took = status.execution_time_ms
+                        if took is not None:
+                            self.schedule.learn(key, took / MS)
+                        elif just_submitted:
+                            self.schedule.learn(key, trio.current_time() - asked_from)
+                    return entry, status
+        return entry, None
+
+    def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
+        """The in-process studio forgets its jobs between runs; a 404 there means
+        'render it again' (free), while from the hosted API it is an error to show."""
+        if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_unknown:
+            return False
+        _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
+        return True
+
+    async def _download(self, job: Job, entry: LockEntry) -> LockEntry:
+        if not entry.output_url:
+            raise ApiError(f"job {job.id}: the API reported completion without an output URL")
+        self.progress.job_state(job.id, "downloading")
+        dest = self.manifest.output_dir / f"{job.id}.mp4"
+        staged = await self.client.fetch(entry.output_url, dest)
+        artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
+        entry = replace(entry, artifact=artifact)
+        # The writer puts the file in place and records it in one go (see _lockwriter).
+        await self.writer.write(entry, publish=staged)
+        return entry
+
+    def _failed(self, step: Step, entry: LockEntry, started: float) -> JobResult:
+        if self.options.fail_fast:
+            self._stop("not submitted: --fail-fast after a failed job")
+        return self._result(step, Outcome.FAILED, entry, started, entry.error or "")
+
+    def _result(
+        self,
+        step: Step,
+        outcome: Outcome,
+        entry: LockEntry | None,
+        started: float,
+        error: str = "",
+    ) -> JobResult:
+        return JobResult(
+            step.job_id,
+            step.action,
+            outcome,
+            error,
+            entry.request_id if entry else None,
+            # A file the run did not produce or verify is not reported as this run's.
+            entry.artifact if entry and outcome is not Outcome.ERROR else None,
+            time.monotonic() - started,
+        )
+
+    def finish(
+        self, step: Step, outcome: Outcome, entry: LockEntry | None, started: float, error: str
+    ) -> None:
+        self.results.append(self._result(step, outcome, entry, started, error))
+        self.progress.job_state(step.job_id, str(outcome))
+
+
+def render_key(job: Job) -> RenderKey:
+    return job.model, str(job.form_state.get("resolution", ""))
+
+
+def seed_of(job: Job) -> int | None:
+    seed = job.form_state.get("seed")
+    return seed if isinstance(seed, int) else None

@@ -1,0 +1,45 @@
+"""What a run did, job by job: the values the CLI prints and ``--format json`` emits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from lipsync_pipeline.lock import Artifact
+from lipsync_pipeline.plan import Action
+
+__all__ = ["JobResult", "Outcome", "RunReport"]
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "completed"  # rendered (or already was) and the artifact is on disk
+    SKIPPED = "skipped"  # up to date, nothing done
+    FAILED = "failed"  # the job itself failed at the API: final for this run
+    ERROR = "error"  # we could not finish talking to the API; the next run resumes
+    TIMED_OUT = "timed_out"  # still processing after --job-timeout; the next run resumes
+    CANCELLED = "cancelled"  # not started or interrupted (Ctrl-C, --fail-fast)
+    REMOVED = "removed"  # dropped from the lock
+    UNSELECTED = "unselected"  # outside --only
+
+    @property
+    def is_problem(self) -> bool:
+        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMED_OUT, Outcome.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    job_id: str
+    action: Action
+    outcome: Outcome
+    error: str = ""
+    request_id: str | None = None
+    artifact: Artifact | None = None
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class RunReport:
+    results: list[JobResult] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    interrupted: bool = False
