@@ -110,7 +110,9 @@ def check(
     if only and set(replace) - set(only):
         ignored = ", ".join(sorted(set(replace) - set(only)))
         raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
-    lock = load_lock(lock_path or default_lock_path(manifest.path))
+    # Derived from the path as the user wrote it, so messages say "renders.lock:3:5",
+    # not an absolute path; the process never changes directory, so it stays valid.
+    lock = load_lock(lock_path or default_lock_path(Path(manifest.display_name)))
     _check_consistency(manifest, lock)
     artifacts = _check_artifacts(manifest, lock) if verify_artifacts else {}
     return Checked(

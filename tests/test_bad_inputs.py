@@ -228,7 +228,9 @@ def test_bad_input_is_refused_located_and_harmless(name: str, outcomes: dict[str
     lines = out.stderr.lower().splitlines()
     where = f"{out.shown}:{spec['at']}:" if "at" in spec else f"{out.shown}:"
     says = spec["says"].lower()
-    assert any(where.lower() in line and says in line for line in lines), (
+    # The file is named as the user wrote it (relative to where they ran), not absolute.
+    located = f"error: {where}".lower()
+    assert any(line.startswith(located) and says in line for line in lines), (
         f"no error line with {where!r} and {spec['says']!r} in:\n{out.stderr}"
     )
     for extra in spec.get("also", []):
