@@ -29,8 +29,8 @@ from lipsync_pipeline.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
     EXIT_OK,
+    InputError,
     LipsyncError,
-    ManifestError,
     StorageError,
 )
 from lipsync_pipeline.pipeline import (
@@ -40,6 +40,7 @@ from lipsync_pipeline.pipeline import (
     Checked,
     RunRequest,
     check,
+    check_files,
     refresh,
     run_pipeline,
 )
@@ -113,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="check manifests; exit 2 if invalid",
         description="Validate manifests against the schema and the semantic "
-        "checks. Every problem is reported as FILE:LINE:COL: PATH: message.",
+        "checks, and the lockfile beside each one if it exists (its format and its "
+        "agreement with the manifest). Every problem is reported as "
+        "FILE:LINE:COL: PATH: message. Reads only: no network, no write.",
     )
     p.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
     p.set_defaults(func=_cmd_validate)
@@ -249,16 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from lipsync_pipeline.manifest import load_manifest
-
     files: list[dict[str, Any]] = []
     for path in args.manifests:
         try:
-            jobs = len(load_manifest(path).jobs)
-        except ManifestError as exc:
+            manifest, lock = check_files(path)
+        except InputError as exc:
             files.append({"file": str(path), "valid": False, "problems": exc.problems})
-        else:
-            files.append({"file": str(path), "valid": True, "jobs": jobs, "problems": ()})
+            continue
+        checked = {"file": str(path), "valid": True, "jobs": len(manifest.jobs)}
+        if lock is not None:
+            checked["lock"] = {"file": str(lock.path), "entries": len(lock.entries)}
+        files.append({**checked, "problems": ()})
     ok = all(f["valid"] for f in files)
     if args.format == "json":
         emit_json(
@@ -276,7 +280,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK if ok else EXIT_INPUT
     for f in files:
         if f["valid"]:
-            print(f"{f['file']}: valid ({f['jobs']} jobs)")
+            lock_note = ""
+            if "lock" in f:
+                lock_note = f"; {f['lock']['file']}: valid ({f['lock']['entries']} entries)"
+            print(f"{f['file']}: valid ({f['jobs']} jobs){lock_note}")
         for problem in f["problems"]:
             print(problem, file=sys.stderr)
     return EXIT_OK if ok else EXIT_INPUT

@@ -33,7 +33,14 @@ from lipsync_pipeline.errors import (
     format_where,
     unwrap_group,
 )
-from lipsync_pipeline.lock import Lock, artifact_relpath, default_lock_path, load_lock, locate
+from lipsync_pipeline.lock import (
+    Lock,
+    artifact_relpath,
+    default_lock_path,
+    journal_path,
+    load_lock,
+    locate,
+)
 from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 from lipsync_pipeline.manifest import Job, Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
@@ -48,6 +55,7 @@ __all__ = [
     "Checked",
     "RunRequest",
     "check",
+    "check_files",
     "refresh",
     "resolve_remote",
     "run_pipeline",
@@ -121,6 +129,19 @@ def check(
         plan(manifest, lock, artifacts=artifacts, only=only, replace=replace),
         artifacts,
     )
+
+
+def check_files(manifest_path: Path) -> tuple[Manifest, Lock | None]:
+    """What ``validate`` checks: the manifest, and the lock beside it if there is one
+    (its format, a pending journal, and its agreement with the manifest). Both are
+    committed, so a bad merge of either should fail before any run. Raises InputError."""
+    manifest = load_manifest(manifest_path)
+    lock_path = default_lock_path(Path(manifest.display_name))
+    if not (lock_path.exists() or journal_path(lock_path).exists()):
+        return manifest, None
+    lock = load_lock(lock_path)
+    _check_consistency(manifest, lock)
+    return manifest, lock
 
 
 def _check_consistency(manifest: Manifest, lock: Lock) -> None:

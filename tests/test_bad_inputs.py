@@ -11,6 +11,7 @@ studio of its own, so "no API call" is measured per case, not per suite.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -235,3 +236,38 @@ def test_bad_input_is_refused_located_and_harmless(name: str, outcomes: dict[str
     )
     for extra in spec.get("also", []):
         assert f"{out.shown}:{extra}:".lower() in out.stderr.lower(), out.stderr
+
+
+def test_validate_refuses_the_same_files_without_a_run(tmp_path: Path) -> None:
+    """``validate`` is the pre-merge gate: it must catch a broken or contradicting lock
+    beside a manifest as ``run`` does, at the same place, and write nothing."""
+    names = [n for n, spec in sorted(EXPECTED.items()) if "xfail" not in spec]
+    names = [n for n in names if not n.startswith("generated/")]  # manifest-only, slow
+    manifests: list[str] = []
+    shown: dict[str, str] = {}
+    for index, name in enumerate(names):
+        workdir = tmp_path / f"case{index}"
+        workdir.mkdir()
+        manifest, broken = _prepare(name, workdir)
+        manifests.append(f"case{index}/{manifest}")
+        shown[f"case{index}/{manifest}"] = f"case{index}/{broken}"
+    before = _snapshot(tmp_path)
+    result = subprocess.run(
+        [*CLI, "validate", "--format", "json", *manifests],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert _snapshot(tmp_path) == before
+    report = {f["file"]: f for f in json.loads(result.stdout)["files"]}
+    for manifest, name in zip(manifests, names, strict=True):
+        spec, checked = EXPECTED[name], report[manifest]
+        assert checked["valid"] is False, name
+        lines = [
+            f"{e['file']}:{e['line']}:{e['column']}: {e['where']}: {e['message']}".lower()
+            for e in checked["errors"]
+        ]
+        where = f"{shown[manifest]}:{spec['at']}:" if "at" in spec else f"{shown[manifest]}:"
+        assert any(
+            line.startswith(where.lower()) and spec["says"].lower() in line for line in lines
+        ), f"{name}: no error at {where!r} saying {spec['says']!r} in {lines}"
