@@ -70,6 +70,9 @@ class LockWriter:
         self._hurry = trio.Event()  # somebody is waiting for it
         self._failure: BaseException | None = None
         self._stopped = False
+        # A token of its own: the lock never queues behind renders or DNS lookups
+        # that hold trio's default thread limiter.
+        self._threads = trio.CapacityLimiter(1)
 
     @property
     def failed(self) -> bool:
@@ -136,9 +139,13 @@ class LockWriter:
         batch, self._pending = self._pending, []
         flushed, self._flushed = self._flushed, trio.Event()
         try:
-            # The thread is not abandoned on cancel: a change handed to the
-            # journal is either fully appended or not at all.
-            await trio.to_thread.run_sync(self._commit, batch)
+            # Shielded: to_thread checks for cancellation (and may wait for a thread
+            # token) before the thread starts, and a batch taken out of _pending but
+            # cancelled there would be lost while its callers are told it is durable:
+            # a request id lost is a render paid twice. Once started, the commit is
+            # short and the run's cancellation waits for it.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._commit, batch, limiter=self._threads)
         finally:
             flushed.set()
 

@@ -127,3 +127,34 @@ async def test_a_cancelled_run_still_records_and_publishes_what_was_handed_over(
     on_disk = _on_disk(lock)
     assert on_disk["queued"].status == "completed" and on_disk["a"] == done
     assert (tmp_path / "a.mp4").read_bytes() == b"rendered"
+
+
+async def test_a_change_handed_over_survives_cancellation_with_threads_busy(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while every default worker thread is busy (renders of the local studio,
+    DNS lookups): a shielded submission's request id must still reach the disk."""
+    lock = tmp_path / "r.lock"
+    writer = LockWriter(LockStore.open(lock))
+    limiter = trio.to_thread.current_default_thread_limiter()
+    returned = []
+
+    async def submission() -> None:
+        with trio.CancelScope(shield=True):  # as the runner's POST + record is
+            await writer.write(_entry("a"))
+            returned.append("a")
+
+    borrowers = [object() for _ in range(limiter.total_tokens)]
+    async with trio.open_nursery() as nursery:
+        for borrower in borrowers:  # nobody else gets a default worker thread
+            limiter.acquire_on_behalf_of_nowait(borrower)
+        try:
+            nursery.start_soon(writer.run)
+            nursery.start_soon(submission)
+            await trio.sleep(0.1)  # the writer has taken the change into a batch
+            nursery.cancel_scope.cancel()  # Ctrl-C
+        finally:
+            for borrower in borrowers:
+                limiter.release_on_behalf_of(borrower)
+    assert returned == ["a"]
+    assert set(_on_disk(lock)) == {"a"}, "write() returned but the change is not on disk"
