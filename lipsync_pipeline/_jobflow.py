@@ -12,10 +12,9 @@ that says exactly what may have happened:
 
 Durability is group-committed: one writer task drains every pending change
 into a single journal append + fsync, so 10,000 jobs cost a few fsyncs per
-second, not one per event. Changes nobody waits on yet ride along with the
-next batch: a request id before the first poll (seconds later), a finished
-status before its artifact, which the writer puts in place and records in
-the same batch (see ``_lockwriter``).
+second, not one per event. A finished status, needed only if its download
+fails, rides along with the next batch; the artifact that supersedes it is put
+in place and recorded by the writer in one go (see ``_lockwriter``).
 """
 
 from __future__ import annotations
@@ -254,9 +253,10 @@ class JobFlow:
                 answered_at = trio.current_time()
                 entry = replace(entry, status="processing", request_id=request_id)
                 try:
-                    # Durable before this returns, but no hurry: the first poll is
-                    # seconds away, and _poll counts its wait from answered_at.
-                    await self.writer.write(entry, hurry=False)
+                    # Not left to ride along with a later batch, although the first
+                    # poll is seconds away: a crash before this is on disk resends
+                    # the POST, and the hosted API may bill that twice.
+                    await self.writer.write(entry)
                 except StorageError as exc:
                     raise StorageError(
                         f"{exc}; job {job.id} was created as request {request_id}, which "

@@ -6,13 +6,12 @@ the disk: one writer task drains everything pending into a single
 ``LockStore.record`` call, in a worker thread so the event loop keeps serving
 the other jobs meanwhile.
 
-Not every change is in a hurry. A submission waits for its intent to be durable
-before the POST, so ``write`` flushes within ``_GATHER_SECONDS``; but a request id
-is only needed before the first poll, seconds later (``write(..., hurry=False)``),
-and a finished render's status is needed only if its download fails
-(``write_soon``). Those ride along with the next hurried batch or go after
-``_LAZY_SECONDS``: measured at 1,000 jobs, a fsync and a thread hop per
-~1.3 changes became one per ~3.
+Not every change is in a hurry. A caller of ``write`` waits for its change to be
+durable, so that flushes within ``_GATHER_SECONDS``; but a finished render's
+status is needed only if its download fails (``write_soon``): it rides along
+with the next batch or goes after ``_LAZY_SECONDS``. A request id is never left
+to wait: until it is on disk, a crash means resending the POST, which an API
+that ignores ``Idempotency-Key`` bills twice.
 
 Downloads are published by the writer too (``publish=``): in the same thread hop
 as the journal append, the batch fsyncs each staged file, renames it into place,
@@ -79,13 +78,8 @@ class LockWriter:
         """True once a write failed: the lock can no longer be trusted to keep up."""
         return self._failure is not None
 
-    async def write(
-        self, entry: LockEntry, *, publish: Publishable | None = None, hurry: bool = True
-    ) -> None:
-        """Return once ``entry`` (and ``publish``'s file, put in place first) is durable.
-
-        ``hurry=False``: the caller has time; the change may wait for the next batch.
-        """
+    async def write(self, entry: LockEntry, *, publish: Publishable | None = None) -> None:
+        """Return once ``entry`` (and ``publish``'s file, put in place first) is durable."""
         if self._failure is not None:
             if publish is not None:
                 publish.discard()
@@ -99,8 +93,7 @@ class LockWriter:
         else:
             done = self._flushed
             self._wake.set()
-            if hurry:
-                self._hurry.set()
+            self._hurry.set()
             await done.wait()
         if change.error is not None:
             raise change.error
