@@ -288,7 +288,6 @@ class JobFlow:
         with trio.move_on_after(self.options.job_timeout):
             while True:
                 await trio.sleep_until(self.schedule.wake_at(since, delay))
-                since, delay = trio.current_time(), self.schedule.next_delay()
                 assert entry.request_id is not None
                 try:
                     status = await self.client.get_job(entry.request_id)
@@ -298,8 +297,11 @@ class JobFlow:
                     entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
                     await self.writer.write(entry)
                     entry, asked_from = await self._submit(job, entry, resent=False)
-                    since, just_submitted = asked_from, True
+                    since, delay, just_submitted = asked_from, self.schedule.next_delay(), True
                     continue
+                # Counted from the answer, not the request: after a slow poll (waiting
+                # out a 429's Retry-After, retries) the next still waits its interval.
+                since, delay = trio.current_time(), self.schedule.next_delay()
                 if status.finished:
                     if status.status == "completed":
                         took = status.execution_time_ms

@@ -4,14 +4,17 @@ read a traceback."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
-from _scripted_server import Reply, scripted_server
+import trio.testing
+from _scripted_server import Received, Reply, scripted_server
 from _support import (
     ASSETS,
     FAST_POLL,
@@ -26,7 +29,7 @@ from lipsync_pipeline.errors import ConfigError
 from lipsync_pipeline.lock import load_lock
 from lipsync_pipeline.pipeline import RunRequest, check, run_pipeline
 from lipsync_pipeline.plan import Action
-from lipsync_pipeline.runner import Outcome
+from lipsync_pipeline.runner import Outcome, RunOptions
 from lipsync_pipeline.studio import StudioConfig, serve_studio
 
 URL_JOB = (
@@ -251,3 +254,38 @@ async def test_a_render_the_api_forgot_is_not_silently_paid_for_again(
     assert (result.action, result.outcome) == (Action.DOWNLOAD, Outcome.ERROR)
     assert "--replace a" in result.error
     assert (await studio_stats(other))["jobs_created"] == 0
+
+
+async def test_a_rate_limited_poll_is_not_followed_by_an_immediate_one(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The API said 'slow down' (429 + Retry-After): the poll after the one that
+    finally got through still waits a whole interval, it does not come at once."""
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB)
+    polls: list[float] = []
+
+    def answer(reply: Reply) -> Callable[[Received], Reply]:
+        def respond(request: Received) -> Reply:
+            polls.append(trio.current_time())
+            return reply
+
+        return respond
+
+    script = [
+        Reply(json={"id": "r1", "status": "processing"}),
+        answer(Reply(429, headers={"Retry-After": "30"})),
+        answer(Reply(json=_job_json("processing"))),
+        answer(Reply(json=_job_json("processing"))),
+        answer(Reply(json=_job_json("failed", error="Invalid audio format"))),
+    ]
+    interval = 10.0
+    options = RunOptions(poll_interval=interval, job_timeout=600)
+    async with scripted_server(*script) as api:
+        report = await run_pipeline(remote_request(path, api.url, options=options))
+    assert [r.outcome for r in report.results] == [Outcome.FAILED]
+    assert len(polls) == 4
+    assert polls[1] - polls[0] >= 30  # Retry-After honoured
+    shortest = interval * 0.75 - interval / 20  # jitter, and the wake-up grid
+    gaps = [b - a for a, b in itertools.pairwise(polls[1:])]
+    assert min(gaps) >= shortest, f"polls after the rate limit came {gaps} s apart"
