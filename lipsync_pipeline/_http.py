@@ -12,7 +12,9 @@ relies on:
 
 - timeouts (connect, read, write, pool) on every request;
 - proxies from the environment (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``,
-  ``NO_PROXY``), read once, as ``urllib.request`` reads them;
+  ``NO_PROXY`` with ``host``, ``.domain`` and ``host:port`` entries), read once, as
+  ``urllib.request`` reads them; a loopback host is never proxied (the local studio
+  is on this machine, and a proxy would not reach it);
 - certificate verification (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), with the
   CA bundle loaded once and only when a request needs TLS (~50 ms of CPU each);
 - redirects for downloads only (outputs often sit behind a CDN), at most
@@ -20,11 +22,15 @@ relies on:
   leaves the origin it was meant for.
 
 Errors are httpx's own (the transport maps httpcore's), so callers translate one
-family of exceptions.
+family of exceptions; a proxy or CA setting that cannot work is a ``ConfigError``
+naming the variable, raised by :meth:`HttpPool.prepare` before any request.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -33,12 +39,17 @@ from typing import Final
 
 import httpx
 
+from lipsync_pipeline._net import is_loopback_host
+from lipsync_pipeline.errors import ConfigError
+
 __all__ = ["MAX_REDIRECTS", "HttpPool", "origin"]
 
 MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _ACCEPT: Final = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
+_USERINFO: Final = re.compile(r"//[^/@]*@")  # a proxy's user:password, kept out of messages
+_CA_VARIABLES: Final = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -60,6 +71,11 @@ class HttpPool:
         self._routes: dict[tuple[str | None, bool], httpx.AsyncHTTPTransport] = {}
         self._by_origin: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
         self._tls: ssl.SSLContext | None = None
+
+    def prepare(self, url: httpx.URL) -> None:
+        """Set up the route to ``url``'s origin now (proxy, CA bundle), so that a setting
+        that cannot work is a ConfigError before any request rather than during a run."""
+        self._route(url)
 
     async def request(
         self, method: str, url: httpx.URL, headers: Mapping[str, str], body: bytes | None = None
@@ -112,7 +128,10 @@ class HttpPool:
     async def aclose(self) -> None:
         routes, self._routes, self._by_origin = list(self._routes.values()), {}, {}
         for transport in routes:
-            await transport.aclose()
+            # Best effort, each one: a transport that fails to close must not leave
+            # the others' connections open.
+            with contextlib.suppress(Exception):
+                await transport.aclose()
 
     def _request(
         self, method: str, url: httpx.URL, headers: Mapping[str, str], body: bytes | None
@@ -130,27 +149,58 @@ class HttpPool:
         transport = self._by_origin.get(where)
         if transport is None:
             # Decided once per origin: NO_PROXY matching is not free, requests are many.
-            proxy = self._proxy_for(url)
+            proxy = self.proxy_for(url)
             tls = url.scheme == "https" or (proxy or "").startswith("https:")
             transport = self._routes.get((proxy, tls))
             if transport is None:
-                transport = httpx.AsyncHTTPTransport(
-                    # A context that loads no CA bundle is enough where no TLS is spoken.
-                    verify=self._tls_context() if tls else False,
-                    limits=self._limits,
-                    proxy=proxy,
-                )
+                transport = self._transport(proxy, tls)
                 self._routes[(proxy, tls)] = transport
             self._by_origin[where] = transport
         return transport
 
-    def _proxy_for(self, url: httpx.URL) -> str | None:
+    def _transport(self, proxy: str | None, tls: bool) -> httpx.AsyncHTTPTransport:
+        # A context that loads no CA bundle is enough where no TLS is spoken.
+        verify: ssl.SSLContext | bool = self._tls_context() if tls else False
+        try:
+            return httpx.AsyncHTTPTransport(
+                verify=verify,
+                limits=self._limits,
+                proxy=None
+                if proxy is None
+                else httpx.Proxy(
+                    proxy,
+                    # An https:// proxy is verified against the same CAs as the API.
+                    ssl_context=self._tls_context() if proxy.startswith("https:") else None,
+                ),
+            )
+        except (ValueError, ImportError, httpx.InvalidURL) as exc:
+            shown = _USERINFO.sub("//", proxy or "")
+            raise ConfigError(
+                f"proxy {shown!r} from HTTP_PROXY/HTTPS_PROXY/ALL_PROXY cannot be used: "
+                f"{_USERINFO.sub('//', str(exc))} (an http:// or https:// proxy works; "
+                "NO_PROXY lists the hosts to reach directly)"
+            ) from None
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy a request to ``url`` goes through; None when it goes direct."""
         proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if not proxy or urllib.request.proxy_bypass(url.host):
+        if not proxy or is_loopback_host(url.host):
+            return None
+        # With the port, so that "host:port" entries of NO_PROXY match too ("host"
+        # entries still do: urllib compares the bare host as well).
+        if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
             return None
         return proxy if "://" in proxy else f"http://{proxy}"
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = httpx.create_ssl_context(trust_env=True)
+            try:
+                self._tls = httpx.create_ssl_context(trust_env=True)
+            except (OSError, ssl.SSLError) as exc:
+                settings = [f"{v}={os.environ[v]}" for v in _CA_VARIABLES if os.environ.get(v)]
+                where = ", ".join(settings) or "the default CA bundle"
+                raise ConfigError(
+                    f"cannot load the CA certificates to verify TLS ({where}): "
+                    f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+                ) from None
         return self._tls

@@ -152,6 +152,10 @@ class ApiClient:
         agent = f"lipsync-pipeline/{__version__}"
         self._http = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
         self._downloads = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
+        # A proxy or CA setting that cannot work fails here, before the run records
+        # anything. (Download routes are set up when first used: outputs are often on
+        # another host, and loading the CA bundle twice up front costs ~50 ms.)
+        self._http.prepare(base)
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r}, api_key={'<set>' if self._key else None})"
@@ -227,6 +231,9 @@ class ApiClient:
         except OSError as exc:
             staged.discard()
             raise StorageError(f"cannot write {staged.dest}: {exc.strerror or exc}") from exc
+        except BaseException:
+            staged.discard()  # cancelled before the thread ran: no temp file left behind
+            raise
         return staged.sha256, staged.size
 
     async def fetch(self, url: str, dest: Path) -> StagedFile:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import re
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from _scripted_server import Action, Drop, Reply, scripted_server
@@ -17,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from lipsync_pipeline._http import HttpPool
 from lipsync_pipeline.client import ApiClient, JobStatus, RetryPolicy
 from lipsync_pipeline.errors import (
     ApiError,
@@ -356,14 +359,74 @@ async def test_a_proxy_from_the_environment_carries_the_requests(
     assert proxy.received[0].headers["authorization"] == f"Bearer {KEY}"
 
 
-async def test_no_proxy_sends_matching_hosts_direct(
+async def test_a_loopback_api_is_never_proxied(
     monkeypatch: pytest.MonkeyPatch, free_port: int
 ) -> None:
+    # --local's studio is on this machine: a corporate proxy could not reach it.
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port}")  # refuses everything
-    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     async with scripted_server(ACCEPTED) as server, _client(server.url) as client:
         assert await _submit(client) == "req-1"
     assert server.received[0].target == "/api/v1/lipsync-image"
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "direct"),
+    [
+        ("api.example.com", "http://api.example.com/v1", True),
+        ("api.example.com:8080", "http://api.example.com:8080/v1", True),
+        ("api.example.com:8080", "http://api.example.com/v1", False),
+        (".example.com", "http://api.example.com/v1", True),
+        ("example.com", "http://api.example.com/v1", True),
+        ("other.com", "http://api.example.com/v1", False),
+        ("*", "http://api.example.com/v1", True),
+    ],
+)
+def test_no_proxy_entries_send_matching_hosts_direct(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, direct: bool
+) -> None:
+    for name in ("no_proxy", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    expected = None if direct else "http://proxy.internal:3128"
+    assert pool.proxy_for(httpx.URL(url)) == expected
+
+
+def test_https_goes_through_https_proxy_or_all_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("no_proxy", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://plain.internal:3128")
+    monkeypatch.setenv("ALL_PROXY", "fallback.internal:3128")
+    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    assert pool.proxy_for(httpx.URL("https://api.example.com/")) == "http://fallback.internal:3128"
+    monkeypatch.setenv("HTTPS_PROXY", "http://secure.internal:3128")
+    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    assert pool.proxy_for(httpx.URL("https://api.example.com/")) == "http://secure.internal:3128"
+
+
+def test_an_unusable_proxy_is_a_config_error_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "socks4://me:hunter2@proxy.internal:1080")
+    with pytest.raises(ConfigError, match=re.escape("socks4://proxy.internal:1080")) as info:
+        ApiClient("http://api.example.com/api/v1", KEY)
+    assert "hunter2" not in str(info.value)
+
+
+def test_an_unreadable_ca_bundle_is_a_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    monkeypatch.setenv("SSL_CERT_FILE", str(missing))
+    with pytest.raises(ConfigError, match=re.escape(f"SSL_CERT_FILE={missing}")):
+        ApiClient("https://api.example.com/api/v1", KEY)
 
 
 async def test_download_retries_a_cut_body(tmp_path: Path) -> None:
