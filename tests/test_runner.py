@@ -293,7 +293,15 @@ async def test_cancelled_run_resumes_in_flight_jobs_by_id(
     assert (await studio_stats(root))["jobs_created"] == len(ids)
 
 
-async def test_local_mode_renders_local_assets_without_a_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"], ids=["direct", "proxy-set"])
+async def test_local_mode_renders_local_assets_without_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: str | None
+) -> None:
+    if proxy is not None:  # a corporate proxy in the environment, which --local must not use
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
     assets = tmp_path / "assets"
     assets.mkdir()
     from _support import ASSETS, FAST_POLL

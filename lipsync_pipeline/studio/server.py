@@ -35,6 +35,7 @@ __all__ = ["HYPERCORN_LOGGER", "serve_studio"]
 
 HYPERCORN_LOGGER: Final = "lipsync_pipeline.studio.hypercorn"
 _DOWNLOAD_CONNECTIONS: Final = 16
+_LOOPBACK_PATTERNS: Final = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
 def _hypercorn_config(config: StudioConfig) -> HypercornConfig:
@@ -80,7 +81,13 @@ async def serve_studio(
         timeout = httpx.Timeout(30.0, connect=10.0)
         async with (
             httpx.AsyncClient(
-                limits=limits, timeout=timeout, follow_redirects=True, max_redirects=5
+                limits=limits,
+                timeout=timeout,
+                follow_redirects=True,
+                max_redirects=5,
+                # Environment proxies apply to remote inputs, never to this machine:
+                # --local serves the inputs on loopback, where no proxy could reach.
+                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),
             ) as http,
             trio.open_nursery() as nursery,
         ):
