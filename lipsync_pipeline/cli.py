@@ -29,9 +29,11 @@ from lipsync_pipeline.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
     EXIT_OK,
-    InputError,
     LipsyncError,
+    LockfileError,
+    ManifestError,
     StorageError,
+    UsageError,
 )
 from lipsync_pipeline.pipeline import (
     API_KEY_ENV,
@@ -40,7 +42,8 @@ from lipsync_pipeline.pipeline import (
     Checked,
     RunRequest,
     check,
-    check_files,
+    check_lock,
+    lock_beside,
     refresh,
     run_pipeline,
 )
@@ -119,6 +122,13 @@ def _parser() -> argparse.ArgumentParser:
         "FILE:LINE:COL: PATH: message. Reads only: no network, no write.",
     )
     p.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
+    p.add_argument(
+        "--lock",
+        type=Path,
+        metavar="PATH",
+        help="the lockfile to check, for one MANIFEST run with --lock (default: the "
+        "manifest's name with .lock, checked if it exists)",
+    )
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(
@@ -252,17 +262,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from lipsync_pipeline.manifest import load_manifest
+
+    if args.lock is not None and len(args.manifests) > 1:
+        raise UsageError("--lock names the lockfile of one manifest; give only one MANIFEST")
     files: list[dict[str, Any]] = []
     for path in args.manifests:
         try:
-            manifest, lock = check_files(path)
-        except InputError as exc:
+            manifest = load_manifest(path)
+        except ManifestError as exc:
             files.append({"file": str(path), "valid": False, "problems": exc.problems})
             continue
-        checked = {"file": str(path), "valid": True, "jobs": len(manifest.jobs)}
+        checked: dict[str, Any] = {"file": str(path), "jobs": len(manifest.jobs)}
+        lock_path = args.lock or lock_beside(manifest)
+        try:
+            lock = check_lock(manifest, args.lock)
+        except LockfileError as exc:
+            lock_report = {"file": str(lock_path), "valid": False}
+            files.append({**checked, "valid": False, "lock": lock_report, "problems": exc.problems})
+            continue
         if lock is not None:
-            checked["lock"] = {"file": str(lock.path), "entries": len(lock.entries)}
-        files.append({**checked, "problems": ()})
+            checked["lock"] = {"file": str(lock_path), "valid": True, "entries": len(lock.entries)}
+        files.append({**checked, "valid": True, "problems": ()})
     ok = all(f["valid"] for f in files)
     if args.format == "json":
         emit_json(
@@ -280,9 +301,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK if ok else EXIT_INPUT
     for f in files:
         if f["valid"]:
-            lock_note = ""
-            if "lock" in f:
-                lock_note = f"; {f['lock']['file']}: valid ({f['lock']['entries']} entries)"
+            lock = f.get("lock")
+            lock_note = f"; {lock['file']}: valid ({lock['entries']} entries)" if lock else ""
             print(f"{f['file']}: valid ({f['jobs']} jobs){lock_note}")
         for problem in f["problems"]:
             print(problem, file=sys.stderr)

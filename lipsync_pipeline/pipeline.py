@@ -55,7 +55,8 @@ __all__ = [
     "Checked",
     "RunRequest",
     "check",
-    "check_files",
+    "check_lock",
+    "lock_beside",
     "refresh",
     "resolve_remote",
     "run_pipeline",
@@ -118,9 +119,7 @@ def check(
     if only and set(replace) - set(only):
         ignored = ", ".join(sorted(set(replace) - set(only)))
         raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
-    # Derived from the path as the user wrote it, so messages say "renders.lock:3:5",
-    # not an absolute path; the process never changes directory, so it stays valid.
-    lock = load_lock(lock_path or default_lock_path(Path(manifest.display_name)))
+    lock = load_lock(lock_path or lock_beside(manifest))
     _check_consistency(manifest, lock)
     artifacts = _check_artifacts(manifest, lock) if verify_artifacts else {}
     return Checked(
@@ -131,17 +130,25 @@ def check(
     )
 
 
-def check_files(manifest_path: Path) -> tuple[Manifest, Lock | None]:
-    """What ``validate`` checks: the manifest, and the lock beside it if there is one
-    (its format, a pending journal, and its agreement with the manifest). Both are
-    committed, so a bad merge of either should fail before any run. Raises InputError."""
-    manifest = load_manifest(manifest_path)
-    lock_path = default_lock_path(Path(manifest.display_name))
-    if not (lock_path.exists() or journal_path(lock_path).exists()):
-        return manifest, None
-    lock = load_lock(lock_path)
+def lock_beside(manifest: Manifest) -> Path:
+    """The manifest's default lockfile, named as the user wrote the manifest's path, so
+    messages say "renders.lock:3:5", not an absolute path (the process never changes
+    directory). Normalised as the manifest's own path was: "link/../x.yaml" is the
+    x.yaml beside link's parent by spelling, and so is its lock, wherever link points."""
+    return default_lock_path(Path(os.path.normpath(manifest.display_name)))
+
+
+def check_lock(manifest: Manifest, lock_path: Path | None = None) -> Lock | None:
+    """What ``validate`` checks beyond the manifest: the lock (the default one beside it
+    unless given), if it exists: its format, a pending journal, and its agreement with
+    the manifest. Both files are committed, so a bad merge of either should fail before
+    any run. None when there is no lock yet. Raises LockfileError; reads only."""
+    path = lock_path or lock_beside(manifest)
+    if not (path.exists() or journal_path(path).exists()):
+        return None
+    lock = load_lock(path)
     _check_consistency(manifest, lock)
-    return manifest, lock
+    return lock
 
 
 def _check_consistency(manifest: Manifest, lock: Lock) -> None:

@@ -217,6 +217,16 @@ def test_validate_reports_every_file_as_json(tmp_path: Path) -> None:
     assert all(e["file"].endswith("bad.yaml") and e["column"] for e in errors)
 
 
+def test_validate_checks_the_lock_a_run_would_use(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "m")
+    (tmp_path / "m" / "elsewhere.lock").write_text('{"version": 1, "jobs": {"x": 3}}\n')
+    result = cli("validate", "demo.yaml", "--lock", "elsewhere.lock", cwd=tmp_path / "m")
+    assert result.returncode == 2
+    assert result.stderr.startswith("elsewhere.lock:1:30: jobs.x:"), result.stderr
+    both = cli("validate", "demo.yaml", "demo.yaml", "--lock", "x.lock", cwd=tmp_path / "m")
+    assert both.returncode == 2 and "give only one MANIFEST" in both.stderr
+
+
 def test_schema_command_prints_the_2020_12_schema() -> None:
     result = cli("schema")
     schema = json.loads(result.stdout)

@@ -25,7 +25,7 @@ from _support import (
     studio_stats,
 )
 
-from lipsync_pipeline.errors import ConfigError
+from lipsync_pipeline.errors import ConfigError, LockfileError
 from lipsync_pipeline.lock import load_lock
 from lipsync_pipeline.pipeline import RunRequest, check, run_pipeline
 from lipsync_pipeline.plan import Action
@@ -289,3 +289,21 @@ async def test_a_rate_limited_poll_is_not_followed_by_an_immediate_one(
     shortest = interval * 0.75 - interval / 20  # jitter, and the wake-up grid
     gaps = [b - a for a, b in itertools.pairwise(polls[1:])]
     assert min(gaps) >= shortest, f"polls after the rate limit came {gaps} s apart"
+
+
+def test_the_lock_is_beside_the_manifest_as_its_path_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'link/../r.yaml' names the r.yaml beside link, as the manifest is read: its lock
+    must be looked for there too, not where the kernel's walk through link leads."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "ws" / "other").mkdir(parents=True)
+    (tmp_path / "ws" / "other" / "link").symlink_to(tmp_path / "proj")
+    (tmp_path / "ws" / "other" / "r.yaml").write_text(URL_JOB)
+    (tmp_path / "ws" / "other" / "r.lock").write_text("not a lock\n")
+    # Where the kernel's walk leads: proj/.. is tmp_path. A valid lock, but the wrong one.
+    (tmp_path / "r.lock").write_text('{"version": 1, "jobs": {}}\n')
+    monkeypatch.chdir(tmp_path / "ws" / "other")
+    with pytest.raises(LockfileError) as info:
+        check(Path("link/../r.yaml"))
+    assert str(info.value).startswith("r.lock:1:")
