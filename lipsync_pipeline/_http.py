@@ -42,14 +42,46 @@ import httpx
 from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.errors import ConfigError
 
-__all__ = ["MAX_REDIRECTS", "HttpPool", "origin"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "PROXY_ERRORS",
+    "HttpPool",
+    "origin",
+    "unusable_ca_bundle",
+    "unusable_proxy",
+]
 
 MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _ACCEPT: Final = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
-_USERINFO: Final = re.compile(r"//[^/@]*@")  # a proxy's user:password, kept out of messages
+# A proxy's user:password (which may itself hold an "@"), kept out of messages.
+_USERINFO: Final = re.compile(r"//[^/]*@")
 _CA_VARIABLES: Final = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+# What httpx raises for a proxy it cannot use: an unknown scheme (socks4://), a SOCKS
+# proxy without the socksio package, a URL that does not parse.
+PROXY_ERRORS: Final = (ValueError, ImportError, httpx.InvalidURL)
+
+
+def unusable_proxy(exc: BaseException, proxy: str | None = None) -> ConfigError:
+    """The ConfigError for a proxy setting that cannot work, without its password."""
+    shown = f"proxy {_USERINFO.sub('//', proxy)!r}" if proxy else "a proxy"
+    return ConfigError(
+        f"{shown} from HTTP_PROXY/HTTPS_PROXY/ALL_PROXY cannot be used: "
+        f"{_USERINFO.sub('//', str(exc))} (an http:// or https:// proxy works; "
+        "NO_PROXY lists the hosts to reach directly)"
+    )
+
+
+def unusable_ca_bundle(exc: OSError) -> ConfigError:
+    """The ConfigError for CA certificates that cannot be loaded, naming the settings."""
+    settings = [f"{v}={os.environ[v]}" for v in _CA_VARIABLES if os.environ.get(v)]
+    where = ", ".join(settings) or "the default CA bundle"
+    return ConfigError(
+        f"cannot load the CA certificates to verify TLS ({where}): {exc.strerror or exc}"
+    )
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -173,13 +205,8 @@ class HttpPool:
                     ssl_context=self._tls_context() if proxy.startswith("https:") else None,
                 ),
             )
-        except (ValueError, ImportError, httpx.InvalidURL) as exc:
-            shown = _USERINFO.sub("//", proxy or "")
-            raise ConfigError(
-                f"proxy {shown!r} from HTTP_PROXY/HTTPS_PROXY/ALL_PROXY cannot be used: "
-                f"{_USERINFO.sub('//', str(exc))} (an http:// or https:// proxy works; "
-                "NO_PROXY lists the hosts to reach directly)"
-            ) from None
+        except PROXY_ERRORS as exc:
+            raise unusable_proxy(exc, proxy) from None
 
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy a request to ``url`` goes through; None when it goes direct."""
@@ -196,11 +223,6 @@ class HttpPool:
         if self._tls is None:
             try:
                 self._tls = httpx.create_ssl_context(trust_env=True)
-            except (OSError, ssl.SSLError) as exc:
-                settings = [f"{v}={os.environ[v]}" for v in _CA_VARIABLES if os.environ.get(v)]
-                where = ", ".join(settings) or "the default CA bundle"
-                raise ConfigError(
-                    f"cannot load the CA certificates to verify TLS ({where}): "
-                    f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-                ) from None
+            except OSError as exc:  # ssl.SSLError included
+                raise unusable_ca_bundle(exc) from None
         return self._tls

@@ -395,6 +395,7 @@ async def _execute(
                     config = StudioConfig(
                         assets_dir=manifest.path.parent,
                         asset_files=_local_files(manifest),
+                        env_proxies=False,  # everything it fetches is on loopback
                     )
                     root = await nursery.start(serve_studio, config)
                     remote = (f"{root}/api/v1", _LOCAL_KEY)

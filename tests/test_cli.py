@@ -227,6 +227,15 @@ def test_validate_checks_the_lock_a_run_would_use(tmp_path: Path) -> None:
     assert both.returncode == 2 and "give only one MANIFEST" in both.stderr
 
 
+def test_serve_with_an_unusable_proxy_or_ca_bundle_says_which(tmp_path: Path) -> None:
+    proxy = cli("serve", "--port", "0", HTTP_PROXY="socks4://me:hun@ter2@proxy.internal:1")
+    assert proxy.returncode == 2 and "Traceback" not in proxy.stderr
+    assert "socks4://proxy.internal:1" in proxy.stderr and "ter2" not in proxy.stderr
+    missing = tmp_path / "ca.pem"
+    ca = cli("serve", "--port", "0", SSL_CERT_FILE=str(missing))
+    assert ca.returncode == 2 and f"SSL_CERT_FILE={missing}" in ca.stderr
+
+
 def test_schema_command_prints_the_2020_12_schema() -> None:
     result = cli("schema")
     schema = json.loads(result.stdout)

@@ -293,15 +293,23 @@ async def test_cancelled_run_resumes_in_flight_jobs_by_id(
     assert (await studio_stats(root))["jobs_created"] == len(ids)
 
 
-@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"], ids=["direct", "proxy-set"])
+@pytest.mark.parametrize(
+    ("proxy", "ca_bundle"),
+    [(None, None), ("http://127.0.0.1:9", None), ("socks4://u:p@proxy.internal:1", "/nonexistent")],
+    ids=["direct", "proxy-set", "unusable-proxy-and-ca"],
+)
 async def test_local_mode_renders_local_assets_without_a_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: str | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: str | None, ca_bundle: str | None
 ) -> None:
-    if proxy is not None:  # a corporate proxy in the environment, which --local must not use
+    # A corporate proxy (even one we could not use) and CA settings in the environment:
+    # --local talks only to this machine, so it needs neither.
+    if proxy is not None:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
             monkeypatch.setenv(name, proxy)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
+    if ca_bundle is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", ca_bundle)
     assets = tmp_path / "assets"
     assets.mkdir()
     from _support import ASSETS, FAST_POLL

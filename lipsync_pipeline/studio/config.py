@@ -24,6 +24,9 @@ class StudioConfig:
     fast: bool = False  # skip real encoding: cached placeholder MP4s (load tests)
     faults: Faults = field(default_factory=Faults)
     data_dir: Path | None = None  # where outputs live; default a temporary directory
+    # HTTP_PROXY & co. and SSL_CERT_FILE for fetching remote inputs (`serve`). `run
+    # --local` turns them off: its inputs and webhooks are all on loopback.
+    env_proxies: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -24,6 +24,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from .._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 from ..errors import StudioError
 from .app import build_app
 from .config import StudioConfig
@@ -79,18 +80,22 @@ async def serve_studio(
         # Input downloads and webhooks: explicit timeouts and a bounded pool (pitfalls.md).
         limits = httpx.Limits(max_connections=_DOWNLOAD_CONNECTIONS)
         timeout = httpx.Timeout(30.0, connect=10.0)
-        async with (
-            httpx.AsyncClient(
+        try:
+            http = httpx.AsyncClient(
                 limits=limits,
                 timeout=timeout,
                 follow_redirects=True,
                 max_redirects=5,
-                # Environment proxies apply to remote inputs, never to this machine:
-                # --local serves the inputs on loopback, where no proxy could reach.
+                trust_env=config.env_proxies,
+                # Environment proxies apply to remote inputs, never to this machine,
+                # where no proxy could reach.
                 mounts=dict.fromkeys(_LOOPBACK_PATTERNS),
-            ) as http,
-            trio.open_nursery() as nursery,
-        ):
+            )
+        except PROXY_ERRORS as exc:
+            raise unusable_proxy(exc) from None
+        except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable
+            raise unusable_ca_bundle(exc) from None
+        async with http, trio.open_nursery() as nursery:
             runner = JobRunner(config, store, injector, http, nursery, data_dir)
             app = build_app(config, store, runner, injector)
             try:
