@@ -158,3 +158,17 @@ async def test_a_change_handed_over_survives_cancellation_with_threads_busy(
                 limiter.release_on_behalf_of(borrower)
     assert returned == ["a"]
     assert set(_on_disk(lock)) == {"a"}, "write() returned but the change is not on disk"
+
+
+async def test_a_batch_cancelled_before_its_thread_starts_is_still_written(
+    tmp_path: Path,
+) -> None:
+    """The cancel can land between taking the batch and the thread starting (to_thread
+    checks for it first): the batch must be written, not dropped as 'flushed'."""
+    lock = tmp_path / "r.lock"
+    writer = LockWriter(LockStore.open(lock))
+    writer.write_soon(_entry("a"))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await writer._flush()  # the step of run() that a Ctrl-C can interrupt
+    assert set(_on_disk(lock)) == {"a"}
