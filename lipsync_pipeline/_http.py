@@ -16,7 +16,8 @@ relies on:
   ``urllib.request`` reads them; a loopback host is never proxied (the local studio
   is on this machine, and a proxy would not reach it);
 - certificate verification (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), with the
-  CA bundle loaded once and only when a request needs TLS (~50 ms of CPU each);
+  CA bundle loaded once for a pool and its siblings, and only when a request needs
+  TLS (~30-50 ms of CPU);
 - redirects for downloads only (outputs often sit behind a CDN), at most
   ``MAX_REDIRECTS``, and the ``Authorization`` header is dropped on any hop that
   leaves the origin it was meant for.
@@ -89,20 +90,51 @@ def origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
+class _Trust:
+    """The environment's proxies and CA certificates, read once and shared by sibling
+    pools: loading the CA bundle costs ~30 ms of CPU, and is done only if TLS is spoken."""
+
+    def __init__(self) -> None:
+        # httpx.AsyncClient reads the environment's proxies when it is made; so do we.
+        self.proxies = urllib.request.getproxies()
+        self._tls: ssl.SSLContext | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            try:
+                self._tls = httpx.create_ssl_context(trust_env=True)
+            except OSError as exc:  # ssl.SSLError included
+                raise unusable_ca_bundle(exc) from None
+        return self._tls
+
+
 class HttpPool:
     """Keep-alive connections (``connections`` per proxy route) and the requests over them."""
 
-    def __init__(self, *, timeout: httpx.Timeout, connections: int, user_agent: str) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout,
+        connections: int,
+        user_agent: str,
+        _trust: _Trust | None = None,
+    ) -> None:
+        self._settings = (timeout, connections, user_agent)
         self._limits = httpx.Limits(
             max_connections=connections, max_keepalive_connections=connections
         )
         self._extensions = {"timeout": timeout.as_dict()}
         self._fixed = (("User-Agent", user_agent), *_ACCEPT)
-        # httpx.AsyncClient reads the environment's proxies when it is made; so do we.
-        self._proxies = urllib.request.getproxies()
+        self._trust = _trust or _Trust()
         self._routes: dict[tuple[str | None, bool], httpx.AsyncHTTPTransport] = {}
         self._by_origin: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
-        self._tls: ssl.SSLContext | None = None
+
+    def sibling(self) -> HttpPool:
+        """A pool of its own connections, with these settings, proxies and CA bundle."""
+        timeout, connections, user_agent = self._settings
+        return HttpPool(
+            timeout=timeout, connections=connections, user_agent=user_agent, _trust=self._trust
+        )
 
     def prepare(self, url: httpx.URL) -> None:
         """Set up the route to ``url``'s origin now (proxy, CA bundle), so that a setting
@@ -192,7 +224,7 @@ class HttpPool:
 
     def _transport(self, proxy: str | None, tls: bool) -> httpx.AsyncHTTPTransport:
         # A context that loads no CA bundle is enough where no TLS is spoken.
-        verify: ssl.SSLContext | bool = self._tls_context() if tls else False
+        verify: ssl.SSLContext | bool = self._trust.tls_context() if tls else False
         try:
             return httpx.AsyncHTTPTransport(
                 verify=verify,
@@ -202,7 +234,7 @@ class HttpPool:
                 else httpx.Proxy(
                     proxy,
                     # An https:// proxy is verified against the same CAs as the API.
-                    ssl_context=self._tls_context() if proxy.startswith("https:") else None,
+                    ssl_context=self._trust.tls_context() if proxy.startswith("https:") else None,
                 ),
             )
         except PROXY_ERRORS as exc:
@@ -210,7 +242,8 @@ class HttpPool:
 
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy a request to ``url`` goes through; None when it goes direct."""
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        proxies = self._trust.proxies
+        proxy = proxies.get(url.scheme) or proxies.get("all")
         if not proxy or is_loopback_host(url.host):
             return None
         # With the port, so that "host:port" entries of NO_PROXY match too ("host"
@@ -218,11 +251,3 @@ class HttpPool:
         if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
             return None
         return proxy if "://" in proxy else f"http://{proxy}"
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            try:
-                self._tls = httpx.create_ssl_context(trust_env=True)
-            except OSError as exc:  # ssl.SSLError included
-                raise unusable_ca_bundle(exc) from None
-        return self._tls

@@ -151,10 +151,10 @@ class ApiClient:
         limits = httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT))
         agent = f"lipsync-pipeline/{__version__}"
         self._http = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
-        self._downloads = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
+        self._downloads = self._http.sibling()  # same proxies and CA bundle, loaded once
         # A proxy or CA setting that cannot work fails here, before the run records
         # anything. (Download routes are set up when first used: outputs are often on
-        # another host, and loading the CA bundle twice up front costs ~50 ms.)
+        # another host, whose proxy route may differ.)
         self._http.prepare(base)
 
     def __repr__(self) -> str:

@@ -420,6 +420,23 @@ def test_an_unusable_proxy_is_a_config_error_without_its_password(
     assert "hun" not in str(info.value) and "ter2" not in str(info.value)
 
 
+def test_api_and_download_pools_load_the_ca_bundle_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: list[bool] = []
+    create = httpx.create_ssl_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(True)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    pool.prepare(httpx.URL("https://api.example.com/v1"))
+    pool.sibling().prepare(httpx.URL("https://cdn.example.com/a.mp4"))
+    assert len(loads) == 1  # ~30 ms of CPU each
+
+
 def test_an_unreadable_ca_bundle_is_a_config_error_naming_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
