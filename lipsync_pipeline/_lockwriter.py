@@ -28,6 +28,7 @@ from typing import Final, Protocol
 
 import trio
 
+from lipsync_pipeline._staging import cannot_write
 from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lock import LockEntry
 from lipsync_pipeline.lockstore import LockStore, fsync_directory
@@ -128,9 +129,14 @@ class LockWriter:
             self._stopped = True
             self.flush_now()
 
-    async def _flush(self) -> None:
+    def _take(self) -> tuple[list[_Change], trio.Event]:
+        """The pending batch, and the event its waiters are told it is durable by."""
         batch, self._pending = self._pending, []
         flushed, self._flushed = self._flushed, trio.Event()
+        return batch, flushed
+
+    async def _flush(self) -> None:
+        batch, flushed = self._take()
         try:
             # Shielded: to_thread checks for cancellation (and may wait for a thread
             # token) before the thread starts, and a batch taken out of _pending but
@@ -144,8 +150,7 @@ class LockWriter:
 
     def flush_now(self) -> None:
         """Write what is still pending, synchronously (shutdown path)."""
-        batch, self._pending = self._pending, []
-        flushed, self._flushed = self._flushed, trio.Event()
+        batch, flushed = self._take()
         try:
             self._commit(batch)
         finally:
@@ -176,7 +181,7 @@ def _publish(changes: list[_Change]) -> None:
             change.file.publish()
         except OSError as exc:
             change.file.discard()
-            change.error = _file_failure(change.file.dest, exc)
+            change.error = cannot_write(change.file.dest, exc)
         else:
             placed.setdefault(change.file.dest.parent, []).append(change)
     for directory, moved in placed.items():
@@ -185,11 +190,7 @@ def _publish(changes: list[_Change]) -> None:
         except OSError as exc:
             for change in moved:
                 assert change.file is not None
-                change.error = _file_failure(change.file.dest, exc)
-
-
-def _file_failure(path: Path, exc: OSError) -> StorageError:
-    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+                change.error = cannot_write(change.file.dest, exc)
 
 
 def write_failure(path: Path, exc: OSError) -> StorageError:

@@ -38,7 +38,13 @@ import trio
 from lipsync_pipeline import __version__
 from lipsync_pipeline._http import HttpPool, origin
 from lipsync_pipeline._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
-from lipsync_pipeline._staging import PARTIAL_DOWNLOAD, StagedFile, put_in_place, staging_path
+from lipsync_pipeline._staging import (
+    PARTIAL_DOWNLOAD,
+    StagedFile,
+    cannot_write,
+    put_in_place,
+    staging_path,
+)
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
@@ -230,7 +236,7 @@ class ApiClient:
             await trio.to_thread.run_sync(put_in_place, staged)
         except OSError as exc:
             staged.discard()
-            raise StorageError(f"cannot write {staged.dest}: {exc.strerror or exc}") from exc
+            raise cannot_write(staged.dest, exc) from exc
         except BaseException:
             staged.discard()  # cancelled before the thread ran: no temp file left behind
             raise
@@ -264,7 +270,7 @@ class ApiClient:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-                raise StorageError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+                raise cannot_write(dest, exc) from exc
             except BaseException:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
