@@ -119,8 +119,7 @@ def check(
     if only and set(replace) - set(only):
         ignored = ", ".join(sorted(set(replace) - set(only)))
         raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
-    lock = load_lock(lock_path or lock_beside(manifest))
-    _check_consistency(manifest, lock)
+    lock = _consistent_lock(manifest, lock_path or lock_beside(manifest))
     artifacts = _check_artifacts(manifest, lock) if verify_artifacts else {}
     return Checked(
         manifest,
@@ -146,6 +145,11 @@ def check_lock(manifest: Manifest, lock_path: Path | None = None) -> Lock | None
     path = lock_path or lock_beside(manifest)
     if not (path.exists() or journal_path(path).exists()):
         return None
+    return _consistent_lock(manifest, path)
+
+
+def _consistent_lock(manifest: Manifest, path: Path) -> Lock:
+    """The lock at ``path`` (empty if missing), refused if it contradicts the manifest."""
     lock = load_lock(path)
     _check_consistency(manifest, lock)
     return lock
