@@ -22,3 +22,12 @@ def start_studio(nursery: trio.Nursery) -> StartStudio:
         return root
 
     return start
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The machine's own proxy settings removed: a test sets exactly the ones it means."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch

@@ -48,6 +48,10 @@ async def _submit(client: ApiClient, key: str = "idem-1") -> str:
     )
 
 
+def _pool() -> HttpPool:
+    return HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+
+
 @pytest.fixture
 def free_port() -> Iterator[int]:
     """A loopback port with nothing listening on it (connections are refused)."""
@@ -346,13 +350,11 @@ async def test_a_redirect_loop_is_an_error_not_a_retry(tmp_path: Path) -> None:
 
 
 async def test_a_proxy_from_the_environment_carries_the_requests(
-    monkeypatch: pytest.MonkeyPatch,
+    proxy_env: pytest.MonkeyPatch,
 ) -> None:
     # The API host does not resolve: only the (loopback) proxy can answer for it.
     async with scripted_server(ACCEPTED) as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+        proxy_env.setenv("HTTP_PROXY", proxy.url)
         async with ApiClient("http://api.lipsync.invalid/api/v1", KEY, retry=FAST) as client:
             assert await _submit(client) == "req-1"
     assert proxy.received[0].target == "http://api.lipsync.invalid/api/v1/lipsync-image"
@@ -360,12 +362,10 @@ async def test_a_proxy_from_the_environment_carries_the_requests(
 
 
 async def test_a_loopback_api_is_never_proxied(
-    monkeypatch: pytest.MonkeyPatch, free_port: int
+    proxy_env: pytest.MonkeyPatch, free_port: int
 ) -> None:
     # --local's studio is on this machine: a corporate proxy could not reach it.
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port}")  # refuses everything
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port}")  # refuses everything
     async with scripted_server(ACCEPTED) as server, _client(server.url) as client:
         assert await _submit(client) == "req-1"
     assert server.received[0].target == "/api/v1/lipsync-image"
@@ -384,37 +384,29 @@ async def test_a_loopback_api_is_never_proxied(
     ],
 )
 def test_no_proxy_entries_send_matching_hosts_direct(
-    monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, direct: bool
+    proxy_env: pytest.MonkeyPatch, no_proxy: str, url: str, direct: bool
 ) -> None:
-    for name in ("no_proxy", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", no_proxy)
-    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    proxy_env.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    proxy_env.setenv("NO_PROXY", no_proxy)
+    pool = _pool()
     expected = None if direct else "http://proxy.internal:3128"
     assert pool.proxy_for(httpx.URL(url)) == expected
 
 
-def test_https_goes_through_https_proxy_or_all_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("no_proxy", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "http://plain.internal:3128")
-    monkeypatch.setenv("ALL_PROXY", "fallback.internal:3128")
-    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+def test_https_goes_through_https_proxy_or_all_proxy(proxy_env: pytest.MonkeyPatch) -> None:
+    proxy_env.setenv("HTTP_PROXY", "http://plain.internal:3128")
+    proxy_env.setenv("ALL_PROXY", "fallback.internal:3128")
+    pool = _pool()
     assert pool.proxy_for(httpx.URL("https://api.example.com/")) == "http://fallback.internal:3128"
-    monkeypatch.setenv("HTTPS_PROXY", "http://secure.internal:3128")
-    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    proxy_env.setenv("HTTPS_PROXY", "http://secure.internal:3128")
+    pool = _pool()
     assert pool.proxy_for(httpx.URL("https://api.example.com/")) == "http://secure.internal:3128"
 
 
 def test_an_unusable_proxy_is_a_config_error_without_its_password(
-    monkeypatch: pytest.MonkeyPatch,
+    proxy_env: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "socks4://me:hun@ter2@proxy.internal:1080")
+    proxy_env.setenv("HTTP_PROXY", "socks4://me:hun@ter2@proxy.internal:1080")
     with pytest.raises(ConfigError, match=re.escape("socks4://proxy.internal:1080")) as info:
         ApiClient("http://api.example.com/api/v1", KEY)
     assert "hun" not in str(info.value) and "ter2" not in str(info.value)
@@ -431,7 +423,7 @@ def test_api_and_download_pools_load_the_ca_bundle_once(
         return create(*args, **kwargs)
 
     monkeypatch.setattr(httpx, "create_ssl_context", counted)
-    pool = HttpPool(timeout=httpx.Timeout(5.0), connections=1, user_agent="t")
+    pool = _pool()
     pool.prepare(httpx.URL("https://api.example.com/v1"))
     pool.sibling().prepare(httpx.URL("https://cdn.example.com/a.mp4"))
     assert len(loads) == 1  # ~30 ms of CPU each

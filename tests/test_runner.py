@@ -299,17 +299,15 @@ async def test_cancelled_run_resumes_in_flight_jobs_by_id(
     ids=["direct", "proxy-set", "unusable-proxy-and-ca"],
 )
 async def test_local_mode_renders_local_assets_without_a_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: str | None, ca_bundle: str | None
+    tmp_path: Path, proxy_env: pytest.MonkeyPatch, proxy: str | None, ca_bundle: str | None
 ) -> None:
     # A corporate proxy (even one we could not use) and CA settings in the environment:
     # --local talks only to this machine, so it needs neither.
     if proxy is not None:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            monkeypatch.setenv(name, proxy)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+            proxy_env.setenv(name, proxy)
     if ca_bundle is not None:
-        monkeypatch.setenv("SSL_CERT_FILE", ca_bundle)
+        proxy_env.setenv("SSL_CERT_FILE", ca_bundle)
     assets = tmp_path / "assets"
     assets.mkdir()
     from _support import ASSETS, FAST_POLL
