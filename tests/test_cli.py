@@ -217,6 +217,16 @@ def test_validate_reports_every_file_as_json(tmp_path: Path) -> None:
     assert all(e["file"].endswith("bad.yaml") and e["column"] for e in errors)
 
 
+def test_validate_names_the_lock_it_checked(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "m")
+    (tmp_path / "m" / "demo.lock").unlink(missing_ok=True)
+    alone = cli("validate", "demo.yaml", cwd=tmp_path / "m")
+    assert (alone.returncode, alone.stdout) == (0, "demo.yaml: valid (5 jobs)\n")
+    (tmp_path / "m" / "demo.lock").write_text('{"version": 1, "jobs": {}}\n')
+    both = cli("validate", "demo.yaml", cwd=tmp_path / "m")
+    assert both.stdout == "demo.yaml: valid (5 jobs); demo.lock: valid (0 entries)\n"
+
+
 def test_validate_checks_the_lock_a_run_would_use(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "manifests", tmp_path / "m")
     (tmp_path / "m" / "elsewhere.lock").write_text('{"version": 1, "jobs": {"x": 3}}\n')

@@ -337,3 +337,15 @@ async def test_a_request_id_is_on_disk_moments_after_the_api_answers(
         nursery.start_soon(killed_soon_after)
         await run_pipeline(remote_request(path, api.url, options=options))
     assert seen == ["r1"]
+
+
+async def test_an_unusable_ca_bundle_stops_a_run_before_it_records_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(URL_JOB)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(ConfigError, match="SSL_CERT_FILE="):
+        # https to a loopback port nobody listens on: no request can even start.
+        await run_pipeline(remote_request(path, "https://127.0.0.1:9"))
+    assert sorted(p.name for p in tmp_path.iterdir() if "lock" in p.name) == []
