@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from lipsync_pipeline._yaml import load_yaml
 from lipsync_pipeline.manifest import load_manifest
+from lipsync_pipeline.manifest._yaml import load_yaml
 
 JOBS: Final = 10_000
 RUNS: Final = 3

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import bench_render, bench_validate
-from lipsync_pipeline.lock import Artifact, Lock, LockEntry
-from lipsync_pipeline.lockstore import LockStore
+from lipsync_pipeline.lockfile import Artifact, Lock, LockEntry, LockStore
 from lipsync_pipeline.manifest import load_manifest
 from lipsync_pipeline.plan import plan
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from lipsync_pipeline.pipeline import RunRequest
-from lipsync_pipeline.runner import RunOptions
+from lipsync_pipeline.run import RunOptions
+from lipsync_pipeline.usecases import RunRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "manifests" / "assets"

@@ -29,8 +29,8 @@ import httpx
 import pytest
 from _support import ASSETS, TEST_KEY
 
-from lipsync_pipeline._yaml import MAX_BYTES
 from lipsync_pipeline.manifest import load_manifest
+from lipsync_pipeline.manifest._yaml import MAX_BYTES
 
 CORPUS: Final = Path(__file__).resolve().parent / "corpus"
 EXPECTED: Final[dict[str, dict[str, Any]]] = tomllib.loads(

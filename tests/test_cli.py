@@ -13,7 +13,7 @@ from pathlib import Path
 import trio
 from _support import ROOT, TEST_KEY, StartStudio, avatar_manifest, studio_stats
 
-from lipsync_pipeline.lock import load_lock
+from lipsync_pipeline.lockfile import load_lock
 
 CLI = [sys.executable, "-m", "lipsync_pipeline"]
 

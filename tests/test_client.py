@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from lipsync_pipeline._http import HttpPool
-from lipsync_pipeline.client import ApiClient, JobStatus, RetryPolicy
+from lipsync_pipeline.api import ApiClient, JobStatus, RetryPolicy
+from lipsync_pipeline.api._http import HttpPool
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,

@@ -17,16 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lipsync_pipeline.errors import LockfileError, RunLockHeld
-from lipsync_pipeline.lock import (
+from lipsync_pipeline.lockfile import (
     Artifact,
     LockEntry,
+    LockStore,
+    RunLock,
     default_lock_path,
+    file_digest,
     journal_path,
     load_lock,
     render_lock,
     run_lock_path,
 )
-from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 
 FP = "sha256:" + "ab" * 32
 
@@ -313,7 +315,7 @@ def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
     child = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
-        from lipsync_pipeline import lockstore as lock
+        from lipsync_pipeline.lockfile import _journal as lock
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_lock import entry
         store = lock.LockStore.open(Path({str(path)!r}))
@@ -345,7 +347,7 @@ def test_a_closed_store_refuses_records(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from lipsync_pipeline.lockstore import RunLock
+from lipsync_pipeline.lockfile import RunLock
 with RunLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -437,7 +439,7 @@ _MUTATION = st.tuples(
 def test_the_quick_check_never_accepts_what_the_schema_rejects(
     mutations: list[tuple[bool, str, bool, Any]],
 ) -> None:
-    from lipsync_pipeline.lock import _quick_checker, _validator
+    from lipsync_pipeline.lockfile._format import _quick_checker, _validator
 
     value = json.loads(json.dumps(_VALID))
     for in_artifact, key, delete, new in mutations:
@@ -461,7 +463,7 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
     execution_time_ms=st.none() | st.integers(0, 10**9),
 ), max_size=6))
 def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEntry]) -> None:
-    from lipsync_pipeline.lock import entry_json
+    from lipsync_pipeline.lockfile import entry_json
 
     by_id = {e.job_id: e for e in entries}
     doc = {"version": 1, "jobs": {k: entry_json(by_id[k]) for k in sorted(by_id)}}

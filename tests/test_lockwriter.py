@@ -10,11 +10,16 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from lipsync_pipeline._lockwriter import LockWriter
-from lipsync_pipeline.client import StagedFile
+from lipsync_pipeline.api import StagedFile
 from lipsync_pipeline.errors import StorageError
-from lipsync_pipeline.lock import Artifact, LockEntry, journal_path, read_lock
-from lipsync_pipeline.lockstore import LockStore
+from lipsync_pipeline.lockfile import (
+    Artifact,
+    LockEntry,
+    LockStore,
+    LockWriter,
+    journal_path,
+    read_lock,
+)
 
 FP = "sha256:" + "cd" * 32
 

@@ -442,7 +442,7 @@ def test_valid_files_load_without_jsonschema(tmp_path: Path) -> None:
         "import sys; from pathlib import Path\n"
         "from lipsync_pipeline.cli import main\n"
         "from lipsync_pipeline.manifest import load_manifest\n"
-        "from lipsync_pipeline.lock import load_lock\n"
+        "from lipsync_pipeline.lockfile import load_lock\n"
         f"load_manifest(Path({str(demo)!r})); load_lock(Path({str(lock)!r}))\n"
         "print('jsonschema' in sys.modules)\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lipsync_pipeline.lock import Artifact, Lock, LockEntry
+from lipsync_pipeline.lockfile import Artifact, Lock, LockEntry
 from lipsync_pipeline.manifest import Manifest, parse_manifest
 from lipsync_pipeline.plan import Action, ArtifactState, plan
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from _support import StartStudio, avatar_manifest, remote_request, studio_stats
 
-from lipsync_pipeline._polling import PollSchedule
-from lipsync_pipeline.pipeline import run_pipeline
-from lipsync_pipeline.runner import RunOptions
+from lipsync_pipeline.run import RunOptions
+from lipsync_pipeline.run._polling import PollSchedule
+from lipsync_pipeline.usecases import run_pipeline
 
 KEY = ("lipsync-image", "480p")
 

@@ -15,13 +15,12 @@ import trio
 from _support import FAST_POLL, TEST_KEY, StartStudio, avatar_manifest, remote_request, studio_stats
 
 from lipsync_pipeline.errors import AuthError
-from lipsync_pipeline.lock import LockEntry, load_lock
-from lipsync_pipeline.lockstore import LockStore
+from lipsync_pipeline.lockfile import LockEntry, LockStore, load_lock
 from lipsync_pipeline.manifest import Job, derive_seed, load_manifest
-from lipsync_pipeline.pipeline import RunRequest, run_pipeline
 from lipsync_pipeline.plan import Action
-from lipsync_pipeline.runner import Outcome, RunOptions, RunReport
+from lipsync_pipeline.run import Outcome, RunOptions, RunReport
 from lipsync_pipeline.studio import Faults
+from lipsync_pipeline.usecases import RunRequest, run_pipeline
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -26,11 +26,11 @@ from _support import (
 )
 
 from lipsync_pipeline.errors import ConfigError, LockfileError
-from lipsync_pipeline.lock import load_lock
-from lipsync_pipeline.pipeline import RunRequest, check, run_pipeline
+from lipsync_pipeline.lockfile import load_lock
 from lipsync_pipeline.plan import Action
-from lipsync_pipeline.runner import Outcome, RunOptions
+from lipsync_pipeline.run import Outcome, RunOptions
 from lipsync_pipeline.studio import StudioConfig, serve_studio
+from lipsync_pipeline.usecases import RunRequest, check, run_pipeline
 
 URL_JOB = (
     "version: 1\njobs:\n  - id: a\n    kind: avatar\n"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lipsync_pipeline._schemacheck import UnsupportedSchema, compile_check
-from lipsync_pipeline._yaml import Yaml11Scalar
 from lipsync_pipeline.manifest import manifest_schema
+from lipsync_pipeline.manifest._schemacheck import UnsupportedSchema, compile_check
+from lipsync_pipeline.manifest._yaml import Yaml11Scalar
 
 SCHEMA = manifest_schema()
 FAST = compile_check(SCHEMA)

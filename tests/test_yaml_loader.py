@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lipsync_pipeline._yaml import MAX_BYTES, MAX_DEPTH, Yaml11Scalar, load_yaml
 from lipsync_pipeline.errors import ManifestError, Problem
 from lipsync_pipeline.manifest import load_manifest, parse_manifest
+from lipsync_pipeline.manifest._yaml import MAX_BYTES, MAX_DEPTH, Yaml11Scalar, load_yaml
 
 JOB = "  - id: a\n    kind: avatar\n    image: https://x.example/a.png\n" \
       "    audio: https://x.example/a.mp3\n"

@@ -24,8 +24,9 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from .._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
-from ..errors import StudioError
+from lipsync_pipeline.api import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
+from lipsync_pipeline.errors import StudioError
+
 from .app import build_app
 from .config import StudioConfig
 from .faults import FaultInjector

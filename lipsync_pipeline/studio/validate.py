@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from lipsync_pipeline._net import is_loopback_host
+from lipsync_pipeline.errors import KEY_PATTERN
+
 from .. import pricing
-from .._net import is_loopback_host
-from ..errors import KEY_PATTERN
 
 __all__ = [
     "MODELS",

@@ -29,7 +29,7 @@ import pytest
 import trio
 from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
 
-from lipsync_pipeline.lock import Lock, load_lock
+from lipsync_pipeline.lockfile import Lock, load_lock
 from lipsync_pipeline.studio import Faults
 
 pytestmark = pytest.mark.chaos

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import trio
 
-from lipsync_pipeline._argtypes import bounded
+from lipsync_pipeline.cli._argtypes import bounded
 from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, unwrap_group
 
 __all__ = ["add_serve_parser"]

@@ -28,7 +28,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
 from lipsync_pipeline.errors import RunLockHeld
-from lipsync_pipeline.lock import (
+from lipsync_pipeline.lockfile._format import (
     LockEntry,
     entry_json,
     journal_path,

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
-from ._manifest_errors import describe_value, schema_problems
-from ._schemacheck import Check, UnsupportedSchema, compile_check
-from ._yaml import MAX_BYTES, load_yaml, mark_of, no_gc, node_at
-from .errors import ManifestError, Problem, format_where
+from lipsync_pipeline.errors import ManifestError, Problem, format_where
+from lipsync_pipeline.manifest._problems import describe_value, schema_problems
+from lipsync_pipeline.manifest._schemacheck import Check, UnsupportedSchema, compile_check
+from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml, mark_of, no_gc, node_at
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",

@@ -36,7 +36,7 @@ from typing import Any, Final
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ManifestError, Problem, format_where
+from lipsync_pipeline.errors import ManifestError, Problem, format_where
 
 __all__ = [
     "MAX_BYTES",

@@ -16,8 +16,8 @@ from typing import Any, Final
 import trio
 
 from lipsync_pipeline import __version__
-from lipsync_pipeline._argtypes import bounded
-from lipsync_pipeline._output import (
+from lipsync_pipeline.cli._argtypes import bounded
+from lipsync_pipeline.cli._console import (
     ProgressDisplay,
     configure_logging,
     emit_json,
@@ -35,7 +35,8 @@ from lipsync_pipeline.errors import (
     StorageError,
     UsageError,
 )
-from lipsync_pipeline.pipeline import (
+from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL, RunOptions
+from lipsync_pipeline.usecases import (
     API_KEY_ENV,
     BASE_URL_ENV,
     LOCAL_POLL_INTERVAL,
@@ -47,7 +48,6 @@ from lipsync_pipeline.pipeline import (
     refresh,
     run_pipeline,
 )
-from lipsync_pipeline.runner import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL, RunOptions
 
 __all__ = ["main"]
 
@@ -226,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", metavar="URL", help=f"API base URL (env {BASE_URL_ENV})")
     p.set_defaults(func=_cmd_status)
 
-    from lipsync_pipeline._serve_cli import add_serve_parser
+    from lipsync_pipeline.cli._serve import add_serve_parser
 
     add_serve_parser(sub, common)
     return top
@@ -323,7 +323,7 @@ def _checked(args: argparse.Namespace) -> Checked:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from lipsync_pipeline._views import plan_json, plan_table
+    from lipsync_pipeline.cli._views import plan_json, plan_table
     from lipsync_pipeline.estimate import estimate_plan
 
     checked = _checked(args)
@@ -336,7 +336,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from lipsync_pipeline._views import status_json, status_table
+    from lipsync_pipeline.cli._views import status_json, status_table
 
     checked = _checked(args)
     live = {}
@@ -350,7 +350,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lipsync_pipeline._views import report_json, report_table
+    from lipsync_pipeline.cli._views import report_json, report_table
 
     if args.dry_run:
         return _cmd_plan(args)

@@ -10,12 +10,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from lipsync_pipeline._output import table
-from lipsync_pipeline.client import JobStatus
+from lipsync_pipeline.api import JobStatus
+from lipsync_pipeline.cli._console import table
 from lipsync_pipeline.manifest import INPUT_FIELDS
-from lipsync_pipeline.pipeline import Checked
 from lipsync_pipeline.plan import Step
-from lipsync_pipeline.runner import RunReport
+from lipsync_pipeline.run import RunReport
+from lipsync_pipeline.usecases import Checked
 
 __all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
 

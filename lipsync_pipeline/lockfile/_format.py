@@ -29,8 +29,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 
-from lipsync_pipeline._jsonloc import JsonDoc
 from lipsync_pipeline.errors import LockfileError, Problem
+from lipsync_pipeline.lockfile._jsonloc import JsonDoc
 
 if TYPE_CHECKING:
     import jsonschema

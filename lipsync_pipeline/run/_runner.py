@@ -18,9 +18,14 @@ from typing import Final
 
 import trio
 
-from lipsync_pipeline._jobflow import (
-    DEFAULT_JOB_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
+from lipsync_pipeline.api import ApiClient
+from lipsync_pipeline.errors import unwrap_group
+from lipsync_pipeline.lockfile import LockStore, LockWriter, write_failure
+from lipsync_pipeline.manifest import Manifest
+from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.run._polling import PollSchedule, RenderKey
+from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._walk import (
     MS,
     InputResolver,
     JobFlow,
@@ -29,24 +34,8 @@ from lipsync_pipeline._jobflow import (
     RunOptions,
     render_key,
 )
-from lipsync_pipeline._lockwriter import LockWriter, write_failure
-from lipsync_pipeline._polling import PollSchedule, RenderKey
-from lipsync_pipeline.client import ApiClient
-from lipsync_pipeline.errors import unwrap_group
-from lipsync_pipeline.lockstore import LockStore
-from lipsync_pipeline.manifest import Manifest
-from lipsync_pipeline.plan import Action, Plan
-from lipsync_pipeline.report import JobResult, Outcome, RunReport
 
 __all__ = [
-    "DEFAULT_JOB_TIMEOUT",
-    "DEFAULT_POLL_INTERVAL",
-    "InputResolver",
-    "JobResult",
-    "Outcome",
-    "ProgressSink",
-    "RunOptions",
-    "RunReport",
     "execute",
 ]
 

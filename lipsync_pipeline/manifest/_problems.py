@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from yaml.nodes import Node
 
-from ._yaml import (
+from lipsync_pipeline.errors import Problem, format_where
+from lipsync_pipeline.manifest._yaml import (
     Yaml11Scalar,
     describe_scalar,
     is_plain_non_string,
@@ -23,7 +24,6 @@ from ._yaml import (
     mark_of,
     node_at,
 )
-from .errors import Problem, format_where
 
 if TYPE_CHECKING:  # only the error path imports jsonschema (~50 ms a run avoids)
     from jsonschema import ValidationError

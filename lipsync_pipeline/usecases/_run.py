@@ -22,7 +22,7 @@ import structlog
 import trio
 
 from lipsync_pipeline._net import is_loopback_host
-from lipsync_pipeline.client import PARTIAL_DOWNLOAD, ApiClient, JobStatus
+from lipsync_pipeline.api import PARTIAL_DOWNLOAD, ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     KEY_PATTERN,
     ConfigError,
@@ -33,18 +33,20 @@ from lipsync_pipeline.errors import (
     format_where,
     unwrap_group,
 )
-from lipsync_pipeline.lock import (
+from lipsync_pipeline.lockfile import (
     Lock,
+    LockStore,
+    RunLock,
     artifact_relpath,
     default_lock_path,
+    file_digest,
     journal_path,
     load_lock,
     locate,
 )
-from lipsync_pipeline.lockstore import LockStore, RunLock, file_digest
 from lipsync_pipeline.manifest import Job, Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
-from lipsync_pipeline.runner import InputResolver, ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.run import InputResolver, ProgressSink, RunOptions, RunReport, execute
 
 __all__ = [
     "API_KEY_ENV",

@@ -29,9 +29,7 @@ from typing import Any, Final, Protocol
 import structlog
 import trio
 
-from lipsync_pipeline._lockwriter import LockWriter
-from lipsync_pipeline._polling import PollSchedule, RenderKey
-from lipsync_pipeline.client import ApiClient, JobStatus
+from lipsync_pipeline.api import ApiClient, JobStatus
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
@@ -39,10 +37,11 @@ from lipsync_pipeline.errors import (
     StorageError,
     TransientApiError,
 )
-from lipsync_pipeline.lock import Artifact, LockEntry, artifact_relpath
+from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Step
-from lipsync_pipeline.report import JobResult, Outcome
+from lipsync_pipeline.run._polling import PollSchedule, RenderKey
+from lipsync_pipeline.run._report import JobResult, Outcome
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from lipsync_pipeline.errors import StorageError
-from lipsync_pipeline.lockstore import fsync_directory
+from lipsync_pipeline.lockfile import fsync_directory
 
 __all__ = ["PARTIAL_DOWNLOAD", "StagedFile", "cannot_write", "put_in_place", "staging_path"]
 

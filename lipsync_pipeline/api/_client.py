@@ -36,10 +36,9 @@ import structlog
 import trio
 
 from lipsync_pipeline import __version__
-from lipsync_pipeline._http import HttpPool, origin
-from lipsync_pipeline._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
-from lipsync_pipeline._staging import (
-    PARTIAL_DOWNLOAD,
+from lipsync_pipeline.api._http import HttpPool, origin
+from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
+from lipsync_pipeline.api._staging import (
     StagedFile,
     cannot_write,
     put_in_place,
@@ -55,7 +54,10 @@ from lipsync_pipeline.errors import (
     redact,
 )
 
-__all__ = ["PARTIAL_DOWNLOAD", "ApiClient", "JobStatus", "RetryPolicy", "StagedFile"]
+__all__ = [
+    "ApiClient",
+    "JobStatus",
+]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from lipsync_pipeline.lock import Artifact
+from lipsync_pipeline.lockfile import Artifact
 from lipsync_pipeline.plan import Action
 
 __all__ = ["JobResult", "Outcome", "RunReport"]

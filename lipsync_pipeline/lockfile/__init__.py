@@ -1,0 +1,54 @@
+"""The lockfile: what was rendered from what, as values, bytes and a schema, and
+its durable record during a run.
+
+Private modules: ``_format`` (entries, deterministic JSON, loading with locations),
+``_jsonloc`` (JSON with line:col), ``_journal`` (journalled updates and atomic
+rewrites), ``_writer`` (group commit for many jobs' changes).
+"""
+
+from __future__ import annotations
+
+from lipsync_pipeline.lockfile._format import (
+    LOCK_VERSION,
+    Artifact,
+    Lock,
+    LockEntry,
+    Status,
+    artifact_relpath,
+    default_lock_path,
+    entry_json,
+    journal_path,
+    load_lock,
+    locate,
+    lock_schema,
+    read_lock,
+    render_lock,
+    run_lock_path,
+)
+from lipsync_pipeline.lockfile._journal import LockStore, RunLock, file_digest, fsync_directory
+from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
+
+__all__ = [
+    "LOCK_VERSION",
+    "Artifact",
+    "Lock",
+    "LockEntry",
+    "LockStore",
+    "LockWriter",
+    "Publishable",
+    "RunLock",
+    "Status",
+    "artifact_relpath",
+    "default_lock_path",
+    "entry_json",
+    "file_digest",
+    "fsync_directory",
+    "journal_path",
+    "load_lock",
+    "locate",
+    "lock_schema",
+    "read_lock",
+    "render_lock",
+    "run_lock_path",
+    "write_failure",
+]

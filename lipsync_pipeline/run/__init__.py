@@ -1,0 +1,29 @@
+"""Executing a plan: one trio nursery, bounded concurrency, every state change durable.
+
+Private modules: ``_runner`` (execute), ``_walk`` (one job's walk through the API),
+``_polling`` (the poll schedule), ``_report`` (what a run did, job by job).
+"""
+
+from __future__ import annotations
+
+from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._runner import execute
+from lipsync_pipeline.run._walk import (
+    DEFAULT_JOB_TIMEOUT,
+    DEFAULT_POLL_INTERVAL,
+    InputResolver,
+    ProgressSink,
+    RunOptions,
+)
+
+__all__ = [
+    "DEFAULT_JOB_TIMEOUT",
+    "DEFAULT_POLL_INTERVAL",
+    "InputResolver",
+    "JobResult",
+    "Outcome",
+    "ProgressSink",
+    "RunOptions",
+    "RunReport",
+    "execute",
+]
