@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lipsync_pipeline._fs import file_digest
 from lipsync_pipeline.errors import LockfileError, RunLockHeld
 from lipsync_pipeline.lockfile import (
     Artifact,
@@ -23,7 +24,6 @@ from lipsync_pipeline.lockfile import (
     LockStore,
     RunLock,
     default_lock_path,
-    file_digest,
     journal_path,
     load_lock,
     render_lock,
@@ -298,7 +298,7 @@ def test_a_failed_replace_leaves_the_old_lock_intact(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)  # lockstore.py calls os.replace
+    monkeypatch.setattr(os, "replace", broken_replace)  # _fs.atomic_write calls os.replace
     with pytest.raises(OSError, match="No space"):
         store.compact()
     monkeypatch.undo()
@@ -315,13 +315,14 @@ def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
     child = textwrap.dedent(f"""
         import os, signal, sys
         from pathlib import Path
+        from lipsync_pipeline import _fs
         from lipsync_pipeline.lockfile import _journal as lock
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_lock import entry
         store = lock.LockStore.open(Path({str(path)!r}))
         store.record([entry("b")])
         # Die between writing the temp file and renaming it over the lock.
-        lock.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+        _fs.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
         store.compact()
     """)
     proc = subprocess.run([sys.executable, "-c", child], check=False, timeout=30)

@@ -309,33 +309,28 @@ def test_the_lock_is_beside_the_manifest_as_its_path_is_spelled(
     assert str(info.value).startswith("r.lock:1:")
 
 
-async def test_a_request_id_is_on_disk_moments_after_the_api_answers(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
-) -> None:
+async def test_a_request_id_is_on_disk_before_the_job_moves_on(tmp_path: Path) -> None:
     """A kill -9 soon after the POST's answer must find the request id in the lock:
     otherwise the next run resends the POST, and an API that ignores Idempotency-Key
-    bills it twice. The first poll being seconds away is no reason to wait."""
+    bills it twice. The first poll being seconds away is no reason to wait.
+
+    Checked without a clock race: the job reports "processing" only after its
+    request id is durable, so the lock on disk is read at that very moment."""
     path = tmp_path / "r.yaml"
     path.write_text(URL_JOB)
-    answered: list[float] = []
     seen: list[str | None] = []
 
-    def created(request: Received) -> Reply:
-        answered.append(trio.current_time())
-        return Reply(json={"id": "r1", "status": "processing"})
+    class ReadsTheLock:
+        def job_state(self, job_id: str, state: str) -> None:
+            if state == "processing" and not seen:
+                entry = load_lock(tmp_path / "r.lock").entries.get(job_id)
+                seen.append(entry.request_id if entry else None)
 
-    async def killed_soon_after() -> None:
-        while not answered:
-            await trio.sleep(0.001)
-        await trio.sleep_until(answered[0] + 0.1)
-        entry = load_lock(tmp_path / "r.lock").entries.get("a")
-        seen.append(entry.request_id if entry else None)
-
+    created = Reply(json={"id": "r1", "status": "processing"})
     failed = Reply(json=_job_json("failed", error="Invalid audio format"))
-    options = RunOptions(poll_interval=10.0, job_timeout=60)
-    async with scripted_server(created, default=failed) as api, trio.open_nursery() as nursery:
-        nursery.start_soon(killed_soon_after)
-        await run_pipeline(remote_request(path, api.url, options=options))
+    options = RunOptions(poll_interval=0.05, job_timeout=60)
+    async with scripted_server(lambda request: created, default=failed) as api:
+        await run_pipeline(remote_request(path, api.url, options=options), ReadsTheLock())
     assert seen == ["r1"]
 
 

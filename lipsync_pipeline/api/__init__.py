@@ -10,7 +10,7 @@ from __future__ import annotations
 from lipsync_pipeline.api._client import ApiClient, JobStatus
 from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 from lipsync_pipeline.api._retry import RetryPolicy
-from lipsync_pipeline.api._staging import PARTIAL_DOWNLOAD, StagedFile, cannot_write
+from lipsync_pipeline.api._staging import PARTIAL_DOWNLOAD, StagedFile
 
 __all__ = [
     "PARTIAL_DOWNLOAD",
@@ -19,7 +19,6 @@ __all__ = [
     "JobStatus",
     "RetryPolicy",
     "StagedFile",
-    "cannot_write",
     "unusable_ca_bundle",
     "unusable_proxy",
 ]

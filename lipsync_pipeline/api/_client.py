@@ -36,11 +36,11 @@ import structlog
 import trio
 
 from lipsync_pipeline import __version__
+from lipsync_pipeline._fs import cannot_write
 from lipsync_pipeline.api._http import HttpPool, origin
 from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
 from lipsync_pipeline.api._staging import (
     StagedFile,
-    cannot_write,
     put_in_place,
     staging_path,
 )

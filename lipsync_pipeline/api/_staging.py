@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from lipsync_pipeline.errors import StorageError
-from lipsync_pipeline.lockfile import fsync_directory
+from lipsync_pipeline._fs import fsync_directory
 
-__all__ = ["PARTIAL_DOWNLOAD", "StagedFile", "cannot_write", "put_in_place", "staging_path"]
+__all__ = ["PARTIAL_DOWNLOAD", "StagedFile", "put_in_place", "staging_path"]
 
 _TOKEN_BYTES: Final = 6
 PARTIAL_DOWNLOAD: Final = re.compile(rf"\.(?P<output>.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.part")
@@ -58,8 +57,3 @@ def put_in_place(staged: StagedFile) -> None:
     """Publish one file and make its rename durable (blocking)."""
     staged.publish()
     fsync_directory(staged.dest.parent)
-
-
-def cannot_write(path: Path, exc: OSError) -> StorageError:
-    """The error for an output that could not be written (disk full, read-only, ...)."""
-    return StorageError(f"cannot write {path}: {exc.strerror or exc}")

@@ -3,7 +3,8 @@ its durable record during a run.
 
 Private modules: ``_format`` (entries, deterministic JSON, loading with locations),
 ``_jsonloc`` (JSON with line:col), ``_journal`` (journalled updates and atomic
-rewrites), ``_writer`` (group commit for many jobs' changes).
+rewrites), ``_runlock`` (one live run per lockfile), ``_writer`` (group commit
+for many jobs' changes).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from lipsync_pipeline.lockfile._format import (
     render_lock,
     run_lock_path,
 )
-from lipsync_pipeline.lockfile._journal import LockStore, RunLock, file_digest, fsync_directory
+from lipsync_pipeline.lockfile._journal import LockStore
+from lipsync_pipeline.lockfile._runlock import RunLock
 from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
 
 __all__ = [
@@ -41,8 +43,6 @@ __all__ = [
     "artifact_relpath",
     "default_lock_path",
     "entry_json",
-    "file_digest",
-    "fsync_directory",
     "journal_path",
     "load_lock",
     "locate",

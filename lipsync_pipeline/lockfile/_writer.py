@@ -28,10 +28,10 @@ from typing import Final, Protocol
 
 import trio
 
-from lipsync_pipeline.api import cannot_write
+from lipsync_pipeline._fs import cannot_write, fsync_directory
 from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile._format import LockEntry
-from lipsync_pipeline.lockfile._journal import LockStore, fsync_directory
+from lipsync_pipeline.lockfile._journal import LockStore
 
 __all__ = ["LockWriter", "Publishable", "write_failure"]
 

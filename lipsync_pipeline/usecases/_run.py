@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import structlog
 import trio
 
+from lipsync_pipeline._fs import file_digest
 from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.api import PARTIAL_DOWNLOAD, ApiClient, JobStatus
 from lipsync_pipeline.errors import (
@@ -39,7 +40,6 @@ from lipsync_pipeline.lockfile import (
     RunLock,
     artifact_relpath,
     default_lock_path,
-    file_digest,
     journal_path,
     load_lock,
     locate,
