@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import bench_render, bench_validate
-from lipsync_pipeline.lockfile import Artifact, Lock, LockEntry, LockStore
+from lipsync_pipeline.lockfile import Artifact, LockEntry, LockJournal, LockSnapshot
 from lipsync_pipeline.manifest import load_manifest
 from lipsync_pipeline.plan import plan
 
@@ -42,16 +42,16 @@ def lock_durability(jobs: int = LOCK_JOBS) -> dict[str, Any]:
     """Durable state changes per second on a lock of ``jobs`` entries, by batch size.
 
     Batches mimic the runner's group commit (one journal append + one fdatasync per
-    batch). Each change really changes an entry (LockStore.record skips no-ops).
+    batch). Each change really changes an entry (LockJournal.record skips no-ops).
     """
     with tempfile.TemporaryDirectory(prefix="bench-lock-") as folder:
         path = Path(folder) / "bench.lock"
-        store = LockStore.open(path)
+        store = LockJournal.open(path)
         store.record([_processing(i) for i in range(jobs)])
         store.compact()
         store.close()
         start = time.perf_counter()
-        store = LockStore.open(path)
+        store = LockJournal.open(path)
         open_s = time.perf_counter() - start
         entries = list(store.entries.values())
         rates: dict[str, Any] = {}
@@ -97,10 +97,10 @@ def validation(jobs: int = bench_validate.JOBS) -> dict[str, Any]:
         manifest = load_manifest(path)
         assert len(manifest.jobs) == jobs
         load_s = bench_validate.best(bench_validate.RUNS, lambda: load_manifest(path))
-        empty = Lock(root / "big.lock", {})
+        empty = LockSnapshot(root / "big.lock", {})
         # A lock saying every job is completed: the no-op rerun's plan.
         done = Artifact("renders/x.mp4", "0" * 64, 1)  # plan() trusts absent disk states
-        full = Lock(root / "big.lock", {
+        full = LockSnapshot(root / "big.lock", {
             job.id: LockEntry(job.id, job.fingerprint, job.model, "completed",
                               uuid.uuid4().hex, artifact=done)
             for job in manifest.jobs

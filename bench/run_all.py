@@ -136,7 +136,7 @@ def table(results: dict[str, Any],
     for size, r in lock["by_batch"].items():
         rows.append((f"durable changes/s, batch {size}", f"{r['changes_per_s']:,.0f}", "", ""))
     rows += [("compact() (full rewrite), s", f"{lock['compact_s']:.3f}", "", ""),
-             ("LockStore.open(), s", f"{lock['open_s']:.3f}", "", "")]
+             ("LockJournal.open(), s", f"{lock['open_s']:.3f}", "", "")]
     v = results["validation"]
     rows += [(f"**validation, {v['jobs']:,} jobs**", "", "", ""),
              ("validate (load_manifest), s", f"{v['validate_s']:.3f}", "", ""),

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from lipsync_pipeline.lockfile import Lock, LockEntry
+from lipsync_pipeline.lockfile import LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Job, Manifest
 
 __all__ = ["Action", "ArtifactState", "Plan", "Step", "plan"]
@@ -97,7 +97,7 @@ class Plan:
 
 def plan(
     manifest: Manifest,
-    lock: Lock,
+    lock: LockSnapshot,
     *,
     artifacts: Mapping[str, ArtifactState] | None = None,
     only: Collection[str] = (),

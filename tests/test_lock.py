@@ -21,7 +21,7 @@ from lipsync_pipeline.errors import LockfileError, RunLockHeld
 from lipsync_pipeline.lockfile import (
     Artifact,
     LockEntry,
-    LockStore,
+    LockJournal,
     RunLock,
     default_lock_path,
     journal_path,
@@ -41,8 +41,8 @@ def entry(job_id: str, status: str = "completed", **kw: object) -> LockEntry:
     return LockEntry(job_id, FP, "lipsync-image", status, f"idem-{job_id}", **fields)  # type: ignore[arg-type]
 
 
-def store_with(path: Path, *entries: LockEntry) -> LockStore:
-    store = LockStore.open(path)
+def store_with(path: Path, *entries: LockEntry) -> LockJournal:
+    store = LockJournal.open(path)
     store.record(list(entries))
     return store
 
@@ -195,7 +195,7 @@ def test_records_are_journalled_and_replayed(tmp_path: Path) -> None:
     assert not path.exists()  # nothing compacted yet: the journal alone holds it
     assert dict(load_lock(path).entries) == {"a": entry("a", "processing")}
     # A crash now (no close, no compact) loses nothing: a new store replays the journal.
-    again = LockStore.open(path)
+    again = LockJournal.open(path)
     assert dict(again.entries) == {"a": entry("a", "processing")}
     assert not journal_path(path).exists()  # open folded it in
     assert path.read_bytes() == render_lock([entry("a", "processing")])
@@ -231,7 +231,7 @@ def test_a_torn_final_line_is_ignored(tmp_path: Path, tail: bytes) -> None:
     with journal_path(path).open("ab") as f:
         f.write(tail)
     assert set(load_lock(path).entries) == {"a", "b"}
-    with LockStore.open(path) as store:
+    with LockJournal.open(path) as store:
         store.record([entry("c")])  # appends to a fresh journal, not onto the torn line
     assert set(load_lock(path).entries) == {"a", "b", "c"}
 
@@ -252,7 +252,7 @@ def test_a_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
     lines[1] = b'{"put": garbage}'
     journal_path(path).write_bytes(b"\n".join(lines))
     with pytest.raises(LockfileError, match=r"r.lock.journal:2:9: not valid JSON"):
-        LockStore.open(path)
+        LockJournal.open(path)
 
 
 def test_unicode_line_separators_stay_inside_their_line(tmp_path: Path) -> None:
@@ -274,14 +274,14 @@ def test_compact_rewrites_only_when_the_bytes_change(tmp_path: Path) -> None:
         store.record([entry("a")])  # same value: no change
         assert store.compact() is False
         assert not journal_path(path).exists()
-    with LockStore.open(path) as store:
+    with LockJournal.open(path) as store:
         assert store.compact() is False
     after = path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_an_empty_store_creates_no_lockfile(tmp_path: Path) -> None:
-    with LockStore.open(tmp_path / "r.lock") as store:
+    with LockJournal.open(tmp_path / "r.lock") as store:
         assert store.compact() is False
     assert list(tmp_path.iterdir()) == []
 
@@ -319,7 +319,7 @@ def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
         from lipsync_pipeline.lockfile import _journal as lock
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_lock import entry
-        store = lock.LockStore.open(Path({str(path)!r}))
+        store = lock.LockJournal.open(Path({str(path)!r}))
         store.record([entry("b")])
         # Die between writing the temp file and renaming it over the lock.
         _fs.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
@@ -330,14 +330,14 @@ def test_kill_9_mid_compaction_loses_nothing(tmp_path: Path) -> None:
     assert path.read_bytes() == old
     assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the orphaned temp
     assert set(load_lock(path).entries) == {"a", "b"}
-    with LockStore.open(path):
+    with LockJournal.open(path):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.lock"]
     assert set(load_lock(path).entries) == {"a", "b"}
 
 
 def test_a_closed_store_refuses_records(tmp_path: Path) -> None:
-    store = LockStore.open(tmp_path / "r.lock")
+    store = LockJournal.open(tmp_path / "r.lock")
     store.close()
     with pytest.raises(ValueError, match="closed"):
         store.record([entry("a")])
@@ -401,7 +401,7 @@ def test_journal_replay_equals_memory(
     batches: list[list[str]], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     path = tmp_path_factory.mktemp("j") / "r.lock"
-    with LockStore.open(path) as store:
+    with LockJournal.open(path) as store:
         for n, ids in enumerate(batches):
             if n % 3 == 2:
                 store.drop(ids)
@@ -409,7 +409,7 @@ def test_journal_replay_equals_memory(
                 store.record([entry(i, "failed", error=f"batch {n}") for i in ids])
         expected = dict(store.entries)
         assert dict(load_lock(path).entries) == expected
-    with LockStore.open(path) as store:
+    with LockJournal.open(path) as store:
         assert dict(store.entries) == expected
 
 

@@ -15,7 +15,7 @@ from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile import (
     Artifact,
     LockEntry,
-    LockStore,
+    LockJournal,
     LockWriter,
     journal_path,
     read_lock,
@@ -44,7 +44,7 @@ def _on_disk(lock: Path) -> dict[str, LockEntry]:
 
 async def test_many_waiting_writers_share_few_fsyncs(tmp_path: Path) -> None:
     lock = tmp_path / "r.lock"
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer.run)
         async with trio.open_nursery() as jobs:
@@ -59,7 +59,7 @@ async def test_many_waiting_writers_share_few_fsyncs(tmp_path: Path) -> None:
 
 async def test_queued_changes_ride_along_and_written_ones_are_durable(tmp_path: Path) -> None:
     lock = tmp_path / "r.lock"
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer.run)
         await writer.write(_entry("first"))
@@ -73,7 +73,7 @@ async def test_queued_changes_ride_along_and_written_ones_are_durable(tmp_path: 
 async def test_a_published_file_is_in_place_before_its_record(tmp_path: Path) -> None:
     lock = tmp_path / "r.lock"
     staged = _staged(tmp_path, "a.mp4", b"video bytes")
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     done = replace(_entry("a", "completed"), artifact=Artifact("a.mp4", staged.sha256, 11))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer.run)
@@ -91,7 +91,7 @@ async def test_a_file_that_cannot_be_published_fails_only_its_own_job(tmp_path: 
     bad = _staged(tmp_path, "bad.mp4", b"bad")
     (tmp_path / "bad.mp4").mkdir()  # a directory where the file should go: rename fails
     (tmp_path / "bad.mp4" / "keep").write_text("x")
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     errors: list[BaseException] = []
 
     async def write(job: str, staged: StagedFile) -> None:
@@ -119,7 +119,7 @@ async def test_a_cancelled_run_still_records_and_publishes_what_was_handed_over(
 ) -> None:
     lock = tmp_path / "r.lock"
     staged = _staged(tmp_path, "a.mp4", b"rendered")
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(writer.run)
@@ -140,7 +140,7 @@ async def test_a_change_handed_over_survives_cancellation_with_threads_busy(
     """Ctrl-C while every default worker thread is busy (renders of the local studio,
     DNS lookups): a shielded submission's request id must still reach the disk."""
     lock = tmp_path / "r.lock"
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     limiter = trio.to_thread.current_default_thread_limiter()
     returned = []
 
@@ -171,7 +171,7 @@ async def test_a_batch_cancelled_before_its_thread_starts_is_still_written(
     """The cancel can land between taking the batch and the thread starting (to_thread
     checks for it first): the batch must be written, not dropped as 'flushed'."""
     lock = tmp_path / "r.lock"
-    writer = LockWriter(LockStore.open(lock))
+    writer = LockWriter(LockJournal.open(lock))
     writer.write_soon(_entry("a"))
     with trio.CancelScope() as scope:
         scope.cancel()

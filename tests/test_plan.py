@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lipsync_pipeline.lockfile import Artifact, Lock, LockEntry
+from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Manifest, parse_manifest
 from lipsync_pipeline.plan import Action, ArtifactState, plan
 
@@ -30,8 +30,8 @@ def manifest(tmp_path: Path) -> Manifest:
     return parse_manifest(TEXT, path=tmp_path / "r.yaml", display_name="r.yaml")
 
 
-def _lock(tmp_path: Path, *entries: LockEntry) -> Lock:
-    return Lock(tmp_path / "r.lock", {e.job_id: e for e in entries})
+def _lock(tmp_path: Path, *entries: LockEntry) -> LockSnapshot:
+    return LockSnapshot(tmp_path / "r.lock", {e.job_id: e for e in entries})
 
 
 def _entry(manifest: Manifest, job_id: str, status: str, **kw: object) -> LockEntry:
@@ -44,7 +44,7 @@ def _entry(manifest: Manifest, job_id: str, status: str, **kw: object) -> LockEn
                      status=status, **fields)  # type: ignore[arg-type]
 
 
-def _actions(manifest: Manifest, lock: Lock, **kw: object) -> dict[str, Action]:
+def _actions(manifest: Manifest, lock: LockSnapshot, **kw: object) -> dict[str, Action]:
     return {s.job_id: s.action for s in plan(manifest, lock, **kw).steps}  # type: ignore[arg-type]
 
 

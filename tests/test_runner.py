@@ -15,7 +15,7 @@ import trio
 from _support import FAST_POLL, TEST_KEY, StartStudio, avatar_manifest, remote_request, studio_stats
 
 from lipsync_pipeline.errors import AuthError
-from lipsync_pipeline.lockfile import LockEntry, LockStore, load_lock
+from lipsync_pipeline.lockfile import LockEntry, LockJournal, load_lock
 from lipsync_pipeline.manifest import Job, derive_seed, load_manifest
 from lipsync_pipeline.plan import Action
 from lipsync_pipeline.run import Outcome, RunOptions, RunReport
@@ -32,7 +32,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def _interrupted_submission(path: Path, key: str) -> Job:
     """Leave the lock as a crash between POST and response does: 'submitting', no id."""
     job = load_manifest(path).jobs[0]
-    with LockStore.open(path.with_suffix(".lock")) as store:
+    with LockJournal.open(path.with_suffix(".lock")) as store:
         store.record([LockEntry(job.id, job.fingerprint, job.model, "submitting", key)])
         store.compact()
     return job
@@ -124,7 +124,7 @@ async def test_retry_of_a_failed_job_uses_a_new_idempotency_key(
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
     await run_pipeline(remote_request(path, root))
-    store = LockStore.open(tmp_path / "renders.lock")
+    store = LockJournal.open(tmp_path / "renders.lock")
     old = store.entries["a"]
     store.record(
         [dataclasses.replace(old, status="failed", error="Invalid audio format", artifact=None)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from lipsync_pipeline.lockfile._format import (
     LOCK_VERSION,
     Artifact,
-    Lock,
     LockEntry,
+    LockSnapshot,
     Status,
     artifact_relpath,
     default_lock_path,
@@ -26,16 +26,16 @@ from lipsync_pipeline.lockfile._format import (
     render_lock,
     run_lock_path,
 )
-from lipsync_pipeline.lockfile._journal import LockStore
+from lipsync_pipeline.lockfile._journal import LockJournal
 from lipsync_pipeline.lockfile._runlock import RunLock
 from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
 
 __all__ = [
     "LOCK_VERSION",
     "Artifact",
-    "Lock",
     "LockEntry",
-    "LockStore",
+    "LockJournal",
+    "LockSnapshot",
     "LockWriter",
     "Publishable",
     "RunLock",

@@ -7,9 +7,9 @@ Three files live beside the manifest:
 
 - ``renders.lock``: the committed lockfile, deterministic JSON (see :func:`render_lock`).
 - ``renders.lock.journal``: JSON lines appended during a run, one line per
-  :meth:`LockStore.record` call (group commit, one fsync). Rewriting a 10,000-job
+  :meth:`LockJournal.record` call (group commit, one fsync). Rewriting a 10,000-job
   lockfile for every event would make each event O(n); the journal keeps it O(batch)
-  and :meth:`LockStore.compact` folds it in once.
+  and :meth:`LockJournal.compact` folds it in once.
 - ``renders.lock.run``: the run lock (:class:`RunLock`), so two runs never interleave.
 
 Every way a lockfile or journal can be wrong ends in a :class:`LockfileError` whose
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_VERSION",
     "Artifact",
-    "Lock",
     "LockEntry",
+    "LockSnapshot",
     "Status",
     "artifact_relpath",
     "default_lock_path",
@@ -93,7 +93,7 @@ class LockEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Lock:
+class LockSnapshot:
     """A loaded lockfile with any pending journal folded in."""
 
     path: Path
@@ -390,10 +390,10 @@ def read_lock(path: Path) -> tuple[dict[str, LockEntry], bytes | None, bool]:
     return entries, data, jdata is not None
 
 
-def load_lock(path: Path) -> Lock:
+def load_lock(path: Path) -> LockSnapshot:
     """Read the lockfile (missing: empty) and fold a pending journal in memory (no writes)."""
     entries, _, _ = read_lock(path)
-    return Lock(path, MappingProxyType(entries))
+    return LockSnapshot(path, MappingProxyType(entries))
 
 
 # --- durable files -----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The lockfile during a run: journalled updates and atomic rewrites.
 
 - ``renders.lock.journal``: JSON lines appended during a run, one line per
-  :meth:`LockStore.record` call (group commit, one fsync). Rewriting a 10,000-job
+  :meth:`LockJournal.record` call (group commit, one fsync). Rewriting a 10,000-job
   lockfile for every event would make each event O(n); the journal keeps it
-  O(batch) and :meth:`LockStore.compact` folds it in once.
+  O(batch) and :meth:`LockJournal.compact` folds it in once.
 - ``renders.lock``: rewritten atomically (temp file + fsync + rename + directory
   fsync), and only when its bytes change.
 
@@ -31,10 +31,10 @@ from lipsync_pipeline.lockfile._format import (
     render_lock,
 )
 
-__all__ = ["LockStore"]
+__all__ = ["LockJournal"]
 
 
-class LockStore:
+class LockJournal:
     """Owns the lockfile during a run: journalled updates, then one atomic compaction.
 
     Not thread-safe and not async: the runner has a single lock writer, and a record is a
@@ -49,7 +49,7 @@ class LockStore:
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path) -> LockStore:
+    def open(cls, path: Path) -> LockJournal:
         """Load the lock and replay the journal; a journal is folded in at once, so
         appends start on a clean line."""
         path = Path(path)
@@ -57,14 +57,14 @@ class LockStore:
             # A compaction killed before its os.replace; the lock and journal are intact.
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-        entries, _, journal = read_lock(path)
-        store = cls(path, entries)
-        if journal:
+        entries, _, pending = read_lock(path)
+        journal = cls(path, entries)
+        if pending:
             # A killed run's changes: fold them in now. Without a journal the lock is
             # already what it says (a run compacts at its end; that also normalises a
             # hand-edited layout), and rendering 10,000 entries to compare costs ~0.3 s.
-            store.compact()
-        return store
+            journal.compact()
+        return journal
 
     def record(self, entries: Sequence[LockEntry]) -> None:
         """Make these entries durable: one journal line, one fsync (O(batch), not O(n))."""
@@ -83,7 +83,7 @@ class LockStore:
 
     def _append(self, record: dict[str, Any]) -> None:
         if self._closed:
-            raise ValueError(f"LockStore for {self.path} is closed")
+            raise ValueError(f"LockJournal for {self.path} is closed")
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         if self._journal_fd is None:
             jpath = journal_path(self.path)
@@ -121,7 +121,7 @@ class LockStore:
             self._journal_fd = None
         self._closed = True
 
-    def __enter__(self) -> LockStore:
+    def __enter__(self) -> LockJournal:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,7 +3,7 @@
 Each job waits until its change is durable before taking the next step (that is
 what makes a crash at any instant recoverable), but jobs do not take turns at
 the disk: one writer task drains everything pending into a single
-``LockStore.record`` call, in a worker thread so the event loop keeps serving
+``LockJournal.record`` call, in a worker thread so the event loop keeps serving
 the other jobs meanwhile.
 
 Not every change is in a hurry. A caller of ``write`` waits for its change to be
@@ -31,7 +31,7 @@ import trio
 from lipsync_pipeline._fs import cannot_write, fsync_directory
 from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile._format import LockEntry
-from lipsync_pipeline.lockfile._journal import LockStore
+from lipsync_pipeline.lockfile._journal import LockJournal
 
 __all__ = ["LockWriter", "Publishable", "write_failure"]
 
@@ -62,8 +62,8 @@ class _Change:
 class LockWriter:
     """Group commit: callers wait until their change is fsynced, many changes per fsync."""
 
-    def __init__(self, store: LockStore) -> None:
-        self._store = store
+    def __init__(self, journal: LockJournal) -> None:
+        self._journal = journal
         self._pending: list[_Change] = []
         self._flushed = trio.Event()  # set when the batch now pending is durable
         self._wake = trio.Event()  # something is pending
@@ -166,9 +166,9 @@ class LockWriter:
             return
         _publish([c for c in batch if c.file is not None])
         try:
-            self._store.record([c.entry for c in batch if c.error is None])
+            self._journal.record([c.entry for c in batch if c.error is None])
         except OSError as exc:
-            self._failure = write_failure(self._store.path, exc)
+            self._failure = write_failure(self._journal.path, exc)
             raise self._failure from exc
 
 

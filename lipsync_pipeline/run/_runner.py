@@ -20,7 +20,7 @@ import trio
 
 from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.errors import unwrap_group
-from lipsync_pipeline.lockfile import LockStore, LockWriter, write_failure
+from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
@@ -28,7 +28,7 @@ from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
 from lipsync_pipeline.run._walk import (
     MS,
     InputResolver,
-    JobFlow,
+    JobWalker,
     NullProgress,
     ProgressSink,
     RunOptions,
@@ -57,7 +57,7 @@ def _history(plan: Plan) -> list[tuple[RenderKey, float]]:
 async def execute(
     plan: Plan,
     manifest: Manifest,
-    store: LockStore,
+    journal: LockJournal,
     client: ApiClient | None,
     *,
     concurrency: int,
@@ -72,20 +72,20 @@ async def execute(
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
     progress = progress or NullProgress()
-    writer = LockWriter(store)
-    run = JobFlow(
+    writer = LockWriter(journal)
+    run = JobWalker(
         manifest,
         writer,
         options,
         resolve_inputs or (lambda job: job.form_state),
         progress,
         max(1, concurrency),
-        store.path,
+        journal.path,
         PollSchedule(options.poll_interval, _history(plan)),
     )
     report = report if report is not None else RunReport()
     started = time.monotonic()
-    _record_static(plan, store, run.results, progress)
+    _record_static(plan, journal, run.results, progress)
     active = [s for s in plan.steps if s.action.touches_api]
     for step in active:
         progress.job_state(step.job_id, "queued")
@@ -121,7 +121,7 @@ async def execute(
     return report
 
 
-async def _grace_on_cancel(run: JobFlow) -> None:
+async def _grace_on_cancel(run: JobWalker) -> None:
     """Wakes only when the run is cancelled, to bound the shielded submissions."""
     try:
         await trio.sleep_forever()
@@ -137,15 +137,15 @@ _STATIC_OUTCOMES: Final = {
 
 
 def _record_static(
-    plan: Plan, store: LockStore, results: list[JobResult], progress: ProgressSink
+    plan: Plan, journal: LockJournal, results: list[JobResult], progress: ProgressSink
 ) -> None:
     """Steps that need no API: record their outcome, apply removals."""
     removed = [s.job_id for s in plan.with_action(Action.REMOVE)]
     if removed:
         try:
-            store.drop(removed)
+            journal.drop(removed)
         except OSError as exc:
-            raise write_failure(store.path, exc) from exc
+            raise write_failure(journal.path, exc) from exc
     for step in plan.steps:
         outcome = _STATIC_OUTCOMES.get(step.action)
         if outcome is None:

@@ -48,7 +48,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "MS",
     "InputResolver",
-    "JobFlow",
+    "JobWalker",
     "NullProgress",
     "ProgressSink",
     "RunOptions",
@@ -92,7 +92,7 @@ class NullProgress:
         pass
 
 
-class JobFlow:
+class JobWalker:
     """The run-wide state (limits, stop flag, results) and one job's walk through it."""
 
     client: ApiClient

@@ -35,8 +35,8 @@ from lipsync_pipeline.errors import (
     unwrap_group,
 )
 from lipsync_pipeline.lockfile import (
-    Lock,
-    LockStore,
+    LockJournal,
+    LockSnapshot,
     RunLock,
     artifact_relpath,
     default_lock_path,
@@ -85,7 +85,7 @@ class Checked:
     """A validated manifest, its lock and the plan: what ``plan`` and ``status`` show."""
 
     manifest: Manifest
-    lock: Lock
+    lock: LockSnapshot
     plan: Plan
     artifacts: Mapping[str, ArtifactState]
 
@@ -139,7 +139,7 @@ def lock_beside(manifest: Manifest) -> Path:
     return default_lock_path(Path(os.path.normpath(manifest.display_name)))
 
 
-def check_lock(manifest: Manifest, lock_path: Path | None = None) -> Lock | None:
+def check_lock(manifest: Manifest, lock_path: Path | None = None) -> LockSnapshot | None:
     """What ``validate`` checks beyond the manifest: the lock (the default one beside it
     unless given), if it exists: its format, a pending journal, and its agreement with
     the manifest. Both files are committed, so a bad merge of either should fail before
@@ -150,14 +150,14 @@ def check_lock(manifest: Manifest, lock_path: Path | None = None) -> Lock | None
     return _consistent_lock(manifest, path)
 
 
-def _consistent_lock(manifest: Manifest, path: Path) -> Lock:
+def _consistent_lock(manifest: Manifest, path: Path) -> LockSnapshot:
     """The lock at ``path`` (empty if missing), refused if it contradicts the manifest."""
     lock = load_lock(path)
     _check_consistency(manifest, lock)
     return lock
 
 
-def _check_consistency(manifest: Manifest, lock: Lock) -> None:
+def _check_consistency(manifest: Manifest, lock: LockSnapshot) -> None:
     """An entry with the job's fingerprint must agree on what the fingerprint covers.
 
     No run writes a contradiction; a hand edit or a bad merge does, and trusting
@@ -202,7 +202,7 @@ def _expected_artifact(manifest: Manifest, job_id: str) -> Path:
     return manifest.output_dir / f"{job_id}.mp4"
 
 
-def _check_artifacts(manifest: Manifest, lock: Lock) -> dict[str, ArtifactState]:
+def _check_artifacts(manifest: Manifest, lock: LockSnapshot) -> dict[str, ArtifactState]:
     """Compare each completed job's output with its recorded size and digest.
 
     Only the file where the manifest puts it now is read, never a path taken from
@@ -314,10 +314,10 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     try:
         with RunLock(lock_path):
             _remove_partial_downloads(manifest)
-            store = LockStore.open(lock_path)
+            journal = LockJournal.open(lock_path)
             try:
                 # Planned again under the run lock: another run may have finished meanwhile.
-                current = Lock(lock_path, store.entries)
+                current = LockSnapshot(lock_path, journal.entries)
                 the_plan = plan(
                     manifest,
                     current,
@@ -326,11 +326,11 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                     replace=request.replace,
                 )
                 report = await _execute(
-                    request, manifest, store, the_plan, remote, concurrency, progress
+                    request, manifest, journal, the_plan, remote, concurrency, progress
                 )
             finally:
-                store.compact()
-                store.close()
+                journal.compact()
+                journal.close()
     except OSError as exc:
         # The lock's directory is missing, read-only or full: no traceback, and the
         # lock as it was (every step before this was journalled and fsynced).
@@ -359,7 +359,7 @@ def _remove_partial_downloads(manifest: Manifest) -> None:
 async def _execute(
     request: RunRequest,
     manifest: Manifest,
-    store: LockStore,
+    journal: LockJournal,
     the_plan: Plan,
     remote: tuple[str, str] | None,
     concurrency: int,
@@ -371,7 +371,7 @@ async def _execute(
         return await execute(
             the_plan,
             manifest,
-            store,
+            journal,
             None,
             concurrency=concurrency,
             options=options,
@@ -414,7 +414,7 @@ async def _execute(
                     await execute(
                         the_plan,
                         manifest,
-                        store,
+                        journal,
                         client,
                         concurrency=concurrency,
                         options=options,

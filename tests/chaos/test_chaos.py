@@ -29,7 +29,7 @@ import pytest
 import trio
 from _support import TEST_KEY, StartStudio, avatar_manifest, studio_stats
 
-from lipsync_pipeline.lockfile import Lock, load_lock
+from lipsync_pipeline.lockfile import LockSnapshot, load_lock
 from lipsync_pipeline.studio import Faults
 
 pytestmark = pytest.mark.chaos
@@ -104,7 +104,7 @@ async def _spawn(manifest: Path, root: str, concurrency: int) -> trio.Process:
     )
 
 
-def _check_lock_invariants(lock: Lock, jobs_created: int, when: str) -> None:
+def _check_lock_invariants(lock: LockSnapshot, jobs_created: int, when: str) -> None:
     """What must be true of the lock at any instant, even right after a kill -9."""
     # The intent ("submitting") is durable before the POST, so every job the studio
     # created has an entry; more studio jobs than entries means a lost submission.
@@ -115,7 +115,7 @@ def _check_lock_invariants(lock: Lock, jobs_created: int, when: str) -> None:
             assert entry.request_id, f"{when}: {entry.job_id} processing without a request id"
 
 
-def _check_artifacts(lock: Lock, base: Path) -> None:
+def _check_artifacts(lock: LockSnapshot, base: Path) -> None:
     for job_id, entry in sorted(lock.entries.items()):
         assert entry.status == "completed", f"{job_id}: {entry.status} ({entry.error})"
         assert entry.artifact is not None, f"{job_id}: completed without an artifact"
