@@ -509,3 +509,24 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError):
         RetryPolicy(jitter=1.5)
+
+
+async def test_a_custom_transport_carries_every_request_with_no_proxy_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The seam for callers with their own stack (and for tests below the HTTP layer):
+    every request goes through the given transport, none through a proxy setting."""
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://unusable.invalid:1")  # would be a ConfigError
+    seen: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": "r9", "status": "processing"})
+        return httpx.Response(200, json={"id": "r9", "status": "queued"})
+
+    transport = httpx.MockTransport(answer)
+    async with ApiClient("https://api.example/v1", KEY, transport=transport) as client:
+        assert await _submit(client) == "r9"
+        assert not (await client.get_job("r9")).finished  # an unknown status is not an end
+    assert seen == [("POST", "/v1/lipsync-image"), ("GET", "/v1/jobs/r9")]

@@ -133,6 +133,7 @@ class ApiClient:
         max_connections: int = 4,
         timeout: float = 30.0,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         try:
             base = httpx.URL(base_url.rstrip("/"))
@@ -158,7 +159,9 @@ class ApiClient:
         self._download_slots = _Slots(max_connections)
         limits = httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT))
         agent = f"lipsync-pipeline/{__version__}"
-        self._http = HttpPool(timeout=limits, connections=max_connections, user_agent=agent)
+        self._http = HttpPool(
+            timeout=limits, connections=max_connections, user_agent=agent, transport=transport
+        )
         self._downloads = self._http.sibling()  # same proxies and CA bundle, loaded once
         # A proxy or CA setting that cannot work fails here, before the run records
         # anything. (Download routes are set up when first used: outputs are often on

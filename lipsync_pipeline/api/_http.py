@@ -117,9 +117,13 @@ class HttpPool:
         timeout: httpx.Timeout,
         connections: int,
         user_agent: str,
+        transport: httpx.AsyncBaseTransport | None = None,
         _trust: _Trust | None = None,
     ) -> None:
         self._settings = (timeout, connections, user_agent)
+        # A test seam (httpx.MockTransport) or a custom stack: every origin goes through
+        # it, and no proxy or CA setting is read for it.
+        self._fixed_transport = transport
         self._limits = httpx.Limits(
             max_connections=connections, max_keepalive_connections=connections
         )
@@ -133,7 +137,11 @@ class HttpPool:
         """A pool of its own connections, with these settings, proxies and CA bundle."""
         timeout, connections, user_agent = self._settings
         return HttpPool(
-            timeout=timeout, connections=connections, user_agent=user_agent, _trust=self._trust
+            timeout=timeout,
+            connections=connections,
+            user_agent=user_agent,
+            transport=self._fixed_transport,
+            _trust=self._trust,
         )
 
     def prepare(self, url: httpx.URL) -> None:
@@ -208,7 +216,9 @@ class HttpPool:
             extensions=self._extensions,
         )
 
-    def _route(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+    def _route(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        if self._fixed_transport is not None:
+            return self._fixed_transport
         where = origin(url)
         transport = self._by_origin.get(where)
         if transport is None:

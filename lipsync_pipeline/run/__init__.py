@@ -1,11 +1,13 @@
 """Executing a plan: one trio nursery, bounded concurrency, every state change durable.
 
-Private modules: ``_runner`` (execute), ``_walk`` (one job's walk through the API),
-``_polling`` (the poll schedule), ``_report`` (what a run did, job by job).
+Private modules: ``_runner`` (execute), ``_api`` (the Api protocol the runner needs),
+``_walk`` (one job's walk through the API), ``_polling`` (the poll schedule),
+``_report`` (what a run did, job by job).
 """
 
 from __future__ import annotations
 
+from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
 from lipsync_pipeline.run._runner import execute
 from lipsync_pipeline.run._walk import (
@@ -19,6 +21,7 @@ from lipsync_pipeline.run._walk import (
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
+    "Api",
     "InputResolver",
     "JobResult",
     "Outcome",

@@ -18,11 +18,11 @@ from typing import Final
 
 import trio
 
-from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.errors import unwrap_group
 from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
 from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
 from lipsync_pipeline.run._walk import (
@@ -58,7 +58,7 @@ async def execute(
     plan: Plan,
     manifest: Manifest,
     journal: LockJournal,
-    client: ApiClient | None,
+    client: Api | None,
     *,
     concurrency: int,
     options: RunOptions = _DEFAULT_OPTIONS,

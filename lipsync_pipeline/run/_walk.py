@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 import structlog
 import trio
 
-from lipsync_pipeline.api import ApiClient, JobStatus
+from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
@@ -40,6 +40,7 @@ from lipsync_pipeline.errors import (
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
 from lipsync_pipeline.run._report import JobResult, Outcome
 
@@ -95,7 +96,7 @@ class NullProgress:
 class JobWalker:
     """The run-wide state (limits, stop flag, results) and one job's walk through it."""
 
-    client: ApiClient
+    client: Api
 
     def __init__(
         self,
