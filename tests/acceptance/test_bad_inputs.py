@@ -1,9 +1,9 @@
-"""The bad-input corpus: every broken manifest, lockfile and journal under tests/corpus/.
+"""The bad-input corpus: every broken manifest, lockfile and journal under tests/acceptance/corpus/.
 
 Each case is run as a user would (``lipsync-pipeline run FILE --base-url STUDIO``,
 with a key) against a live studio that counts every request, and must end in exit
 2 with a located message, no traceback, no API call and no byte changed on disk.
-What each file must say is in tests/corpus/expected.toml.
+What each file must say is in tests/acceptance/corpus/expected.toml.
 
 Cases run concurrently (the CLI is mostly interpreter start-up), each lane with a
 studio of its own, so "no API call" is measured per case, not per suite.

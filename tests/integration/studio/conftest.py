@@ -14,7 +14,7 @@ from studio_helpers import AUTH, StartStudio
 
 from lipsync_pipeline.studio import Faults, StudioConfig, serve_studio
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _make_assets_module() -> Any:

@@ -23,7 +23,7 @@ from lipsync_pipeline.manifest import (
     parse_manifest,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 URL = "https://cdn.example.com"
 

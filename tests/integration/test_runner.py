@@ -1,6 +1,6 @@
 """The runner against a real reference studio over loopback: every rerun rule,
 every failure class, cancellation and resume. Most tests use the studio's fast
-mode (no real encoding); rendering itself is covered in tests/studio/."""
+mode (no real encoding); rendering itself is covered in tests/integration/studio/."""
 
 from __future__ import annotations
 
