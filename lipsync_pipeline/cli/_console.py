@@ -22,13 +22,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from lipsync_pipeline.errors import InputError, LipsyncError, redact
+from lipsync_pipeline.errors import redact
 
 __all__ = [
     "ProgressDisplay",
     "configure_logging",
     "emit_json",
-    "print_error",
     "stdout_console",
     "table",
 ]
@@ -138,21 +137,6 @@ def emit_json(data: Any, stream: IO[str] | None = None) -> None:
     indent = 2 if stream.isatty() else None
     text = json.dumps(data, indent=indent, sort_keys=True, default=str)
     print(redact(text), file=stream)
-
-
-def print_error(exc: LipsyncError, fmt: str) -> None:
-    """A user's mistake: the message, never a traceback."""
-    message = redact(str(exc))
-    if fmt == "json":
-        errors: list[dict[str, object]]
-        if isinstance(exc, InputError):
-            errors = [p.as_dict() for p in exc.problems]
-        else:
-            errors = [{"message": message}]
-        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
-        return
-    for line in message.splitlines() or [type(exc).__name__]:
-        print(f"error: {line}", file=sys.stderr)
 
 
 class ProgressDisplay:

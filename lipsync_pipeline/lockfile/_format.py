@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     import jsonschema
 
 __all__ = [
+    "JOURNAL_SUFFIX",
+    "LOCK_SUFFIX",
     "LOCK_VERSION",
+    "RUN_SUFFIX",
     "Artifact",
     "LockEntry",
     "LockSnapshot",
@@ -58,8 +61,9 @@ LOCK_VERSION: Final = 1
 Status = Literal["submitting", "processing", "completed", "failed"]
 _STATUSES: Final = frozenset(get_args(Status))
 
-_JOURNAL_SUFFIX: Final = ".journal"
-_RUN_SUFFIX: Final = ".run"
+LOCK_SUFFIX: Final = ".lock"
+JOURNAL_SUFFIX: Final = ".journal"
+RUN_SUFFIX: Final = ".run"
 _JOB_ID_MAX: Final = 200  # as schemas/lock.schema.json's $defs/jobId
 
 
@@ -103,16 +107,16 @@ class LockSnapshot:
 def default_lock_path(manifest_path: Path) -> Path:
     """``renders.yaml`` -> ``renders.lock`` beside it (any other suffix is kept whole)."""
     if manifest_path.suffix.lower() in (".yaml", ".yml"):
-        return manifest_path.with_suffix(".lock")
-    return manifest_path.with_name(manifest_path.name + ".lock")
+        return manifest_path.with_suffix(LOCK_SUFFIX)
+    return manifest_path.with_name(manifest_path.name + LOCK_SUFFIX)
 
 
 def journal_path(lock_path: Path) -> Path:
-    return lock_path.with_name(lock_path.name + _JOURNAL_SUFFIX)
+    return lock_path.with_name(lock_path.name + JOURNAL_SUFFIX)
 
 
 def run_lock_path(lock_path: Path) -> Path:
-    return lock_path.with_name(lock_path.name + _RUN_SUFFIX)
+    return lock_path.with_name(lock_path.name + RUN_SUFFIX)
 
 
 @cache

@@ -13,14 +13,11 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Final
 
 from lipsync_pipeline.errors import RunLockHeld
-from lipsync_pipeline.lockfile._format import run_lock_path
+from lipsync_pipeline.lockfile._format import RUN_SUFFIX, run_lock_path
 
 __all__ = ["RunLock"]
-
-_RUN_SUFFIX: Final = ".run"
 
 
 class RunLock:
@@ -44,7 +41,7 @@ class RunLock:
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise
-                lock = self.path.with_name(self.path.name.removesuffix(_RUN_SUFFIX))
+                lock = self.path.with_name(self.path.name.removesuffix(RUN_SUFFIX))
                 raise RunLockHeld(f"another run is using {lock}: {holder}") from None
             # The previous holder unlinks the file before releasing it; if we locked that
             # unlinked inode, the path now names another file (or none): start over.

@@ -46,6 +46,7 @@ __all__ = [
     "INPUT_FIELDS",
     "MANIFEST_VERSION",
     "MODEL_BY_KIND",
+    "OUTPUT_SUFFIX",
     "Job",
     "Kind",
     "Manifest",
@@ -65,6 +66,7 @@ MODEL_BY_KIND: Final[Mapping[str, str]] = {
 }
 MANIFEST_VERSION: Final = 1
 DEFAULT_OUTPUT_DIR: Final = "renders"
+OUTPUT_SUFFIX: Final = ".mp4"  # every model's output is an MP4
 _SEED_MASK: Final = 0x7FFF_FFFF  # 31 bits: a seed any API's signed 32-bit field accepts
 # Fields whose value is an input (URL or local path), in the order people read them.
 INPUT_FIELDS: Final = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
@@ -101,6 +103,10 @@ class Manifest:
     concurrency: int | None
     output_dir: Path
     jobs: tuple[Job, ...]
+
+    def output_path(self, job_id: str) -> Path:
+        """Where job ``job_id``'s render lands: named by the id, so a rename renders anew."""
+        return self.output_dir / f"{job_id}{OUTPUT_SUFFIX}"
 
 
 @cache

@@ -324,7 +324,7 @@ class JobWalker:
         if not entry.output_url:
             raise ApiError(f"job {job.id}: the API reported completion without an output URL")
         self.progress.job_state(job.id, "downloading")
-        dest = self.manifest.output_dir / f"{job.id}.mp4"
+        dest = self.manifest.output_path(job.id)
         staged = await self.client.fetch(entry.output_url, dest)
         artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
         entry = replace(entry, artifact=artifact)

@@ -1,37 +1,37 @@
 """The use cases behind the commands: each loads, checks and acts, returning a typed
 result that the CLI shows; none of them prints.
+
+Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan),
+``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
+``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk).
 """
 
 from __future__ import annotations
 
-from lipsync_pipeline.usecases._run import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_BASE_URL,
-    DEFAULT_CONCURRENCY,
-    LOCAL_POLL_INTERVAL,
-    Checked,
-    RunRequest,
-    check,
-    check_lock,
-    lock_beside,
-    refresh,
-    resolve_remote,
-    run_pipeline,
+from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_beside
+from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
+from lipsync_pipeline.usecases._refresh import refresh
+from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
+from lipsync_pipeline.usecases._validate import (
+    FileValidation,
+    LockValidation,
+    Validation,
+    validate,
 )
 
 __all__ = [
-    "API_KEY_ENV",
-    "BASE_URL_ENV",
-    "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
     "LOCAL_POLL_INTERVAL",
     "Checked",
+    "FileValidation",
+    "LockValidation",
     "RunRequest",
+    "Validation",
     "check",
     "check_lock",
     "lock_beside",
+    "poll_interval",
     "refresh",
-    "resolve_remote",
     "run_pipeline",
+    "validate",
 ]

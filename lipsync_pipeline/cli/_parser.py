@@ -1,0 +1,203 @@
+"""The command line: every command, flag and help text, and nothing that acts on them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Final
+
+from lipsync_pipeline import __version__
+from lipsync_pipeline.cli._argtypes import bounded
+from lipsync_pipeline.cli._serve import add_serve_parser
+from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
+from lipsync_pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from lipsync_pipeline.usecases import LOCAL_POLL_INTERVAL
+
+__all__ = ["build_parser"]
+
+_EPILOG: Final = f"""\
+examples:
+  lipsync-pipeline validate manifests/demo.yaml
+  lipsync-pipeline plan manifests/demo.yaml
+  lipsync-pipeline run manifests/demo.yaml --local      # built-in studio, no key, no network
+  {API_KEY_ENV}=sk_... lipsync-pipeline run renders.yaml  # the hosted API
+  lipsync-pipeline status renders.yaml --format json
+
+exit codes:
+  0    everything valid / every job completed
+  1    some job failed, timed out or could not finish (the next run resumes it)
+  2    invalid manifest, lockfile or command line (nothing was changed)
+  3    another run holds the lockfile
+  4    the API refused us (bad key, unreachable, repeated server errors)
+  5    a write failed (disk full, read-only, permissions); what was recorded stays
+  130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
+
+environment:
+  {API_KEY_ENV}   API key (sk_<id>_<secret>) for the hosted API; never logged or stored
+  {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
+"""
+
+
+def _logging_flags() -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="log lines on stderr (auto: console on a terminal, else JSON)",
+    )
+    verbosity = flags.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=0,
+        help="debug logs",
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_const", const=-1, dest="verbosity", help="warnings only"
+    )
+    return flags
+
+
+def _format_flag() -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="output for people (text) or machines (json)",
+    )
+    return flags
+
+
+def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("manifest", type=Path, metavar="MANIFEST")
+    flags.add_argument(
+        "--lock",
+        type=Path,
+        metavar="PATH",
+        help="lockfile (default: the manifest's name with .lock)",
+    )
+    flags.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="consider only this job (repeatable)",
+    )
+    if replace:
+        flags.add_argument(
+            "--replace",
+            action="append",
+            default=[],
+            metavar="ID",
+            help="render this job again even if up to date (repeatable)",
+        )
+    return flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="lipsync-pipeline",
+        description="Lip-sync rendering as GitOps: a YAML manifest in git, a lockfile beside "
+        "it, and a runner that renders only what is new, changed, unfinished or failed.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    logs, fmt = _logging_flags(), _format_flag()
+
+    p = sub.add_parser(
+        "validate",
+        parents=[fmt, logs],
+        help="check manifests; exit 2 if invalid",
+        description="Validate manifests against the schema and the semantic "
+        "checks, and the lockfile beside each one if it exists (its format and its "
+        "agreement with the manifest). Every problem is reported as "
+        "FILE:LINE:COL: PATH: message. Reads only: no network, no write.",
+    )
+    p.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
+    p.add_argument(
+        "--lock",
+        type=Path,
+        metavar="PATH",
+        help="check this lockfile instead of the one beside the manifest (the manifest's "
+        "name with .lock, checked if it exists); only with a single MANIFEST",
+    )
+    p.set_defaults(command="validate")
+
+    p = sub.add_parser(
+        "schema",
+        parents=[logs],
+        help="print the JSON Schema",
+        description="Print the manifest's JSON Schema (2020-12), for editors "
+        "and CI. With --lock, the lockfile's.",
+    )
+    p.add_argument("--lock", action="store_true", help="print the lockfile schema instead")
+
+    p = sub.add_parser(
+        "plan",
+        parents=[fmt, logs, _manifest_flags(replace=True)],
+        help="show what a run would do",
+        description="Show each job's action (submit, resume, retry, download, "
+        "skip, remove) and why, without any API call or write.",
+    )
+
+    p = sub.add_parser(
+        "run",
+        parents=[fmt, logs, _manifest_flags(replace=True)],
+        help="render what is due",
+        description="Validate, plan and render: only jobs that are new, "
+        "changed, unfinished or failed. The lockfile records every step.",
+    )
+    remote = p.add_argument_group("where to render")
+    remote.add_argument(
+        "--local",
+        action="store_true",
+        help="start the built-in reference studio: no key, no network",
+    )
+    remote.add_argument("--base-url", metavar="URL", help=f"API base URL (env {BASE_URL_ENV})")
+    tuning = p.add_argument_group("how")
+    tuning.add_argument(
+        "--concurrency",
+        type=bounded(int, 1),
+        metavar="N",
+        help="jobs in flight at once (default: the manifest's, else 4)",
+    )
+    tuning.add_argument(
+        "--poll-interval",
+        type=bounded(float, 0.0, exclusive_low=True),
+        metavar="SECONDS",
+        help=f"seconds between status polls (default {DEFAULT_POLL_INTERVAL:g} "
+        f"± 25%%; {LOCAL_POLL_INTERVAL:g} with --local)",
+    )
+    tuning.add_argument(
+        "--job-timeout",
+        type=bounded(float, 0.0, exclusive_low=True),
+        metavar="SECONDS",
+        default=DEFAULT_JOB_TIMEOUT,
+        help="give up waiting for one job after this long (it stays "
+        "resumable; default %(default)g)",
+    )
+    tuning.add_argument(
+        "--fail-fast", action="store_true", help="stop submitting after the first failed job"
+    )
+    tuning.add_argument("--dry-run", action="store_true", help="only plan (same as `plan`)")
+
+    p = sub.add_parser(
+        "status",
+        parents=[fmt, logs, _manifest_flags(replace=False)],
+        help="the lock's view of each job",
+        description="Show what the lockfile records for each job and what the "
+        "next run would do. --refresh asks the API about unfinished jobs.",
+    )
+    p.add_argument("--refresh", action="store_true", help="ask the API (read-only)")
+    p.add_argument("--base-url", metavar="URL", help=f"API base URL (env {BASE_URL_ENV})")
+
+    add_serve_parser(sub, logs)
+    return top

@@ -1,0 +1,105 @@
+"""Reporters: one per output format, picked once by the CLI (as check-jsonschema does).
+
+A use case returns a value; the reporter shows it. Text goes to people (rich
+tables on stdout, problems and errors on stderr); JSON is one document on stdout
+for machines, errors included, so a script never parses prose.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from lipsync_pipeline.api import JobStatus
+from lipsync_pipeline.cli._console import emit_json, stdout_console
+from lipsync_pipeline.cli._views import (
+    plan_json,
+    plan_table,
+    report_json,
+    report_table,
+    status_json,
+    status_table,
+)
+from lipsync_pipeline.errors import InputError, LipsyncError, redact
+from lipsync_pipeline.run import RunReport
+from lipsync_pipeline.usecases import Checked, Validation
+
+__all__ = ["JsonReporter", "Reporter", "TextReporter", "reporter_for"]
+
+Credits = Mapping[str, int | None]
+
+
+class Reporter(Protocol):
+    def validation(self, result: Validation) -> None: ...
+    def plan(self, checked: Checked, credits: Credits) -> None: ...
+    def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None: ...
+    def run(self, report: RunReport) -> None: ...
+    def error(self, exc: LipsyncError) -> None: ...
+
+
+def validation_json(result: Validation) -> dict[str, Any]:
+    files = []
+    for f in result.files:
+        item: dict[str, Any] = {"file": f.file, "valid": f.valid}
+        if f.jobs is not None:
+            item["jobs"] = f.jobs
+        if f.lock is not None:
+            item["lock"] = {"file": f.lock.file, "valid": f.lock.valid}
+            if f.lock.entries is not None:
+                item["lock"]["entries"] = f.lock.entries
+        item["errors"] = [p.as_dict() for p in f.problems]
+        files.append(item)
+    return {"valid": result.valid, "files": files}
+
+
+class TextReporter:
+    def validation(self, result: Validation) -> None:
+        for f in result.files:
+            if f.valid:
+                lock = f.lock
+                note = f"; {lock.file}: valid ({lock.entries} entries)" if lock else ""
+                print(f"{f.file}: valid ({f.jobs} jobs){note}")
+            for problem in f.problems:
+                print(problem, file=sys.stderr)
+
+    def plan(self, checked: Checked, credits: Credits) -> None:
+        stdout_console().print(plan_table(checked, credits))
+
+    def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
+        stdout_console().print(status_table(checked, live))
+
+    def run(self, report: RunReport) -> None:
+        stdout_console().print(report_table(report))
+
+    def error(self, exc: LipsyncError) -> None:
+        """A user's mistake: the message, never a traceback."""
+        message = redact(str(exc))
+        for line in message.splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+
+
+class JsonReporter:
+    def validation(self, result: Validation) -> None:
+        emit_json(validation_json(result))
+
+    def plan(self, checked: Checked, credits: Credits) -> None:
+        emit_json(plan_json(checked, credits))
+
+    def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
+        emit_json(status_json(checked, live))
+
+    def run(self, report: RunReport) -> None:
+        emit_json(report_json(report))
+
+    def error(self, exc: LipsyncError) -> None:
+        errors: list[dict[str, object]]
+        if isinstance(exc, InputError):
+            errors = [p.as_dict() for p in exc.problems]
+        else:
+            errors = [{"message": redact(str(exc))}]
+        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
+
+
+def reporter_for(fmt: str) -> Reporter:
+    return JsonReporter() if fmt == "json" else TextReporter()

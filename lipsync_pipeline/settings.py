@@ -1,0 +1,74 @@
+"""Where the hosted API is and how to authenticate: the one module that reads the
+environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``) and checks a base URL.
+
+A flag given on the command line wins over the environment; the key is read
+only from the environment (a flag would show it in ``ps`` and shell history).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+from lipsync_pipeline.errors import KEY_PATTERN, ConfigError
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "Remote",
+    "check_base_url",
+    "remote_from_env",
+]
+
+API_KEY_ENV: Final = "LIPSYNC_API_KEY"
+BASE_URL_ENV: Final = "LIPSYNC_BASE_URL"
+DEFAULT_BASE_URL: Final = "https://lipsync.studio/api/v1"
+_SCHEMES: Final = frozenset({"http", "https"})
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """An API to talk to: its base URL (checked) and key (never in a repr or a log)."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+
+
+def check_base_url(url: str) -> str:
+    """``url`` without a trailing slash, or a ConfigError saying what is wrong with it."""
+    url = url.rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        raise ConfigError(f"base URL {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) URL (expected http(s)://host/...)")
+    return url
+
+
+def remote_from_env(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Remote:
+    """The hosted API to use: ``base_url`` (a flag) or ``$LIPSYNC_BASE_URL`` or the
+    default, and ``api_key`` (given by a program) or ``$LIPSYNC_API_KEY``. A
+    ConfigError, before any work, if either is missing or malformed; the message
+    never repeats the key."""
+    env = os.environ if environ is None else environ
+    url = check_base_url(base_url or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+    key = api_key if api_key is not None else env.get(API_KEY_ENV)
+    if not key:
+        raise ConfigError(
+            f"no API key: set {API_KEY_ENV}=sk_<id>_<secret> (from your lipsync.studio "
+            "API settings), or use --local to render on the built-in reference studio"
+        )
+    if not KEY_PATTERN.fullmatch(key):
+        raise ConfigError(f"{API_KEY_ENV} does not look like sk_<id>_<secret>")
+    return Remote(url, key)

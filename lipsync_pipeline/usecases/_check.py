@@ -1,0 +1,128 @@
+"""``plan`` and ``status``: load and validate the manifest and its lock, look at the
+outputs on disk, and plan. No network and no write."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
+from lipsync_pipeline.lockfile import (
+    LockSnapshot,
+    default_lock_path,
+    journal_path,
+    load_lock,
+    locate,
+)
+from lipsync_pipeline.manifest import Manifest, load_manifest
+from lipsync_pipeline.plan import ArtifactState, Plan, plan
+from lipsync_pipeline.usecases._outputs import check_artifacts
+
+__all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside"]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A validated manifest, its lock and the plan: what ``plan`` and ``status`` show."""
+
+    manifest: Manifest
+    lock: LockSnapshot
+    plan: Plan
+    artifacts: Mapping[str, ArtifactState]
+
+
+def check(
+    manifest_path: Path,
+    lock_path: Path | None = None,
+    *,
+    only: Collection[str] = (),
+    replace: Collection[str] = (),
+    verify_artifacts: bool = True,
+) -> Checked:
+    """Load, validate and plan, with no network and no write. Raises InputError.
+
+    ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
+    once, under its run lock)."""
+    manifest = load_manifest(manifest_path)
+    _check_selection(manifest, only, "--only")
+    _check_selection(manifest, replace, "--replace")
+    if only and set(replace) - set(only):
+        ignored = ", ".join(sorted(set(replace) - set(only)))
+        raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
+    lock = consistent_lock(manifest, lock_path or lock_beside(manifest))
+    artifacts = check_artifacts(manifest, lock) if verify_artifacts else {}
+    return Checked(
+        manifest,
+        lock,
+        plan(manifest, lock, artifacts=artifacts, only=only, replace=replace),
+        artifacts,
+    )
+
+
+def lock_beside(manifest: Manifest) -> Path:
+    """The manifest's default lockfile, named as the user wrote the manifest's path, so
+    messages say "renders.lock:3:5", not an absolute path (the process never changes
+    directory). Normalised as the manifest's own path was: "link/../x.yaml" is the
+    x.yaml beside link's parent by spelling, and so is its lock, wherever link points."""
+    return default_lock_path(Path(os.path.normpath(manifest.display_name)))
+
+
+def check_lock(manifest: Manifest, lock_path: Path | None = None) -> LockSnapshot | None:
+    """What ``validate`` checks beyond the manifest: the lock (the default one beside it
+    unless given), if it exists: its format, a pending journal, and its agreement with
+    the manifest. Both files are committed, so a bad merge of either should fail before
+    any run. None when there is no lock yet. Raises LockfileError; reads only."""
+    path = lock_path or lock_beside(manifest)
+    if not (path.exists() or journal_path(path).exists()):
+        return None
+    return consistent_lock(manifest, path)
+
+
+def consistent_lock(manifest: Manifest, path: Path) -> LockSnapshot:
+    """The lock at ``path`` (empty if missing), refused if it contradicts the manifest."""
+    lock = load_lock(path)
+    _check_consistency(manifest, lock)
+    return lock
+
+
+def _check_consistency(manifest: Manifest, lock: LockSnapshot) -> None:
+    """An entry with the job's fingerprint must agree on what the fingerprint covers.
+
+    No run writes a contradiction; a hand edit or a bad merge does, and trusting
+    such an entry would skip or resume the wrong render."""
+    problems = []
+    for job in manifest.jobs:
+        entry = lock.entries.get(job.id)
+        if entry is None or entry.fingerprint != job.fingerprint:
+            continue
+        seed = job.form_state.get("seed")
+        for field_name, recorded, expected in (
+            ("model", entry.model, job.model),
+            ("seed", entry.seed, seed if entry.seed is not None else None),
+        ):
+            if recorded != expected:
+                where = ("jobs", job.id, field_name)
+                problems.append(
+                    Problem(
+                        str(lock.path),
+                        *locate(lock.path, where),
+                        format_where(where),
+                        f"{recorded!r} contradicts the manifest, which asks {expected!r} for job "
+                        f"{job.id!r} with the same fingerprint: the lock was edited or merged by "
+                        "hand; fix the entry, or delete it to render the job again",
+                    )
+                )
+    if problems:
+        raise LockfileError(problems)
+
+
+def _check_selection(manifest: Manifest, ids: Collection[str], flag: str) -> None:
+    known = {job.id for job in manifest.jobs}
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise ConfigError(
+            f"{flag}: no job {', '.join(map(repr, unknown))} in {manifest.display_name} "
+            f"(jobs: {', '.join(sorted(known)[:10])}{', ...' if len(known) > 10 else ''})"
+        )

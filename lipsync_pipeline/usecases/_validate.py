@@ -1,0 +1,65 @@
+"""``validate``: every manifest and the lockfile beside it, checked; reads only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
+from lipsync_pipeline.manifest import load_manifest
+from lipsync_pipeline.usecases._check import check_lock, lock_beside
+
+__all__ = ["FileValidation", "LockValidation", "Validation", "validate"]
+
+
+@dataclass(frozen=True, slots=True)
+class LockValidation:
+    file: str
+    valid: bool
+    entries: int | None  # None when invalid
+
+
+@dataclass(frozen=True, slots=True)
+class FileValidation:
+    """One manifest: valid or not, how many jobs, and its lock if it has one."""
+
+    file: str
+    valid: bool
+    jobs: int | None  # None when the manifest itself is invalid
+    lock: LockValidation | None  # None when there is no lock yet (or the manifest failed)
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    files: tuple[FileValidation, ...]
+
+    @property
+    def valid(self) -> bool:
+        return all(f.valid for f in self.files)
+
+
+def validate(manifests: Sequence[Path], lock_path: Path | None = None) -> Validation:
+    """Check each manifest (schema and semantic checks) and its lockfile (format, a
+    pending journal, agreement with the manifest). ``lock_path`` names the lock of a
+    single manifest. Every problem is collected; nothing is written."""
+    if lock_path is not None and len(manifests) > 1:
+        raise UsageError("--lock names the lockfile of one manifest; give only one MANIFEST")
+    return Validation(tuple(_one(path, lock_path) for path in manifests))
+
+
+def _one(path: Path, lock_path: Path | None) -> FileValidation:
+    try:
+        manifest = load_manifest(path)
+    except ManifestError as exc:
+        return FileValidation(str(path), False, None, None, tuple(exc.problems))
+    jobs = len(manifest.jobs)
+    lock_file = str(lock_path or lock_beside(manifest))
+    try:
+        lock = check_lock(manifest, lock_path)
+    except LockfileError as exc:
+        bad = LockValidation(lock_file, False, None)
+        return FileValidation(str(path), False, jobs, bad, tuple(exc.problems))
+    good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
+    return FileValidation(str(path), True, jobs, good, ())
