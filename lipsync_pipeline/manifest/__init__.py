@@ -1,13 +1,15 @@
 """The manifest: strict YAML in, validated jobs (exact API requests with fingerprints) out.
 
-Private modules: ``_reader`` (load, semantic checks, Job values), ``_yaml`` (the
-strict YAML reader), ``_schemacheck`` (a fast valid/invalid check compiled from the
-schema), ``_problems`` (schema errors worded as located Problems).
+Private modules: ``_model`` (Job and Manifest values, fingerprints), ``_reader``
+(load and semantic checks), ``_schema`` (the JSON Schema and what derives from it),
+``_yaml`` (the strict YAML reader), ``_nodes`` (finding and describing YAML nodes),
+``_schemacheck`` (a fast valid/invalid check compiled from the schema),
+``_problems`` (schema errors worded as located Problems).
 """
 
 from __future__ import annotations
 
-from lipsync_pipeline.manifest._reader import (
+from lipsync_pipeline.manifest._model import (
     DEFAULT_OUTPUT_DIR,
     INPUT_FIELDS,
     MANIFEST_VERSION,
@@ -18,11 +20,9 @@ from lipsync_pipeline.manifest._reader import (
     Manifest,
     canonical_request,
     derive_seed,
-    kind_fields,
-    load_manifest,
-    manifest_schema,
-    parse_manifest,
 )
+from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
+from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",

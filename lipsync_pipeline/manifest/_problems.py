@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from yaml.nodes import Node
 
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._yaml import (
-    Yaml11Scalar,
+from lipsync_pipeline.manifest._nodes import (
     describe_scalar,
     is_plain_non_string,
     key_node_at,
     mark_of,
     node_at,
 )
+from lipsync_pipeline.manifest._yaml import Yaml11Scalar
 
 if TYPE_CHECKING:  # only the error path imports jsonschema (~50 ms a run avoids)
     from jsonschema import ValidationError

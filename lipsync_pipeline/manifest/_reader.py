@@ -21,154 +21,41 @@ Decisions a user may notice:
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
-import json
 import os
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
+from lipsync_pipeline.manifest._model import (
+    DEFAULT_OUTPUT_DIR,
+    INPUT_FIELD_SET,
+    MANIFEST_VERSION,
+    MODEL_BY_KIND,
+    Job,
+    Manifest,
+    canonical_request,
+    derive_seed,
+)
+from lipsync_pipeline.manifest._nodes import mark_of, node_at
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
-from lipsync_pipeline.manifest._schemacheck import Check, UnsupportedSchema, compile_check
-from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml, mark_of, no_gc, node_at
+from lipsync_pipeline.manifest._schema import (
+    default_resolution,
+    fast_check,
+    full_validator,
+    kind_fields,
+)
+from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml, no_gc
 
-__all__ = [
-    "DEFAULT_OUTPUT_DIR",
-    "INPUT_FIELDS",
-    "MANIFEST_VERSION",
-    "MODEL_BY_KIND",
-    "OUTPUT_SUFFIX",
-    "Job",
-    "Kind",
-    "Manifest",
-    "canonical_request",
-    "derive_seed",
-    "kind_fields",
-    "load_manifest",
-    "manifest_schema",
-    "parse_manifest",
-]
+__all__ = ["load_manifest", "parse_manifest"]
 
-Kind = Literal["avatar", "dialog", "video"]
-MODEL_BY_KIND: Final[Mapping[str, str]] = {
-    "avatar": "lipsync-image",
-    "dialog": "lipsync-image-multi",
-    "video": "lipsync-video",
-}
-MANIFEST_VERSION: Final = 1
-DEFAULT_OUTPUT_DIR: Final = "renders"
-OUTPUT_SUFFIX: Final = ".mp4"  # every model's output is an MP4
-_SEED_MASK: Final = 0x7FFF_FFFF  # 31 bits: a seed any API's signed 32-bit field accepts
-# Fields whose value is an input (URL or local path), in the order people read them.
-INPUT_FIELDS: Final = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
-_INPUT_FIELDS: Final = frozenset(INPUT_FIELDS)
 # Host names without a port, user or IP literal need no parsing: most inputs, fast.
 _PLAIN_URL: Final = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?:[/?#]|$)")
-_NOT_FORM_FIELDS: Final = frozenset({"id", "kind", "webhook"})
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One render job, resolved to the exact API request it becomes."""
-
-    id: str
-    kind: Kind
-    model: str
-    form_state: Mapping[str, Any]
-    webhook: str | None
-    local_inputs: Mapping[str, Path]
-    fingerprint: str
-    line: int
-    column: int
-    marks: Mapping[str, tuple[int, int]]
-    seed_derived: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """A validated manifest: every job with defaults applied."""
-
-    path: Path
-    display_name: str
-    version: int
-    concurrency: int | None
-    output_dir: Path
-    jobs: tuple[Job, ...]
-
-    def output_path(self, job_id: str) -> Path:
-        """Where job ``job_id``'s render lands: named by the id, so a rename renders anew."""
-        return self.output_dir / f"{job_id}{OUTPUT_SUFFIX}"
-
-
-@cache
-def _schema() -> Mapping[str, Any]:
-    text = (
-        resources.files("lipsync_pipeline")
-        .joinpath("schemas/manifest.schema.json")
-        .read_text(encoding="utf-8")
-    )
-    return cast(dict[str, Any], json.loads(text))
-
-
-def manifest_schema() -> dict[str, Any]:
-    """The manifest's JSON Schema (a fresh copy: callers may change it)."""
-    return copy.deepcopy(dict(_schema()))
-
-
-@cache
-def _fast_check() -> Check | None:
-    try:
-        return compile_check(_schema())
-    except UnsupportedSchema:
-        return None  # slower, never wrong: jsonschema checks every document
-
-
-@cache
-def _full_validator() -> Any:
-    # Imported late: ~50 ms of start-up that a valid manifest never needs.
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(_schema())
-
-
-@cache
-def kind_fields() -> Mapping[str, tuple[str, ...]]:
-    """The formState fields of each kind, in the order the schema's per-kind objects list them."""
-    defs = _schema()["$defs"]
-    return {
-        kind: tuple(f for f in defs[f"{kind}_job"]["properties"] if f not in _NOT_FORM_FIELDS)
-        for kind in MODEL_BY_KIND
-    }
-
-
-@cache
-def _default_resolution() -> str:
-    return str(_schema()["$defs"]["resolution"]["default"])
-
-
-def derive_seed(job_id: str) -> int:
-    """The seed of a job that sets none: stable, and different per id."""
-    return int.from_bytes(hashlib.sha256(job_id.encode("utf-8")).digest()[:4], "big") & _SEED_MASK
-
-
-def canonical_request(model: str, form_state: Mapping[str, Any]) -> bytes:
-    """The bytes a fingerprint hashes: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        {"model": model, "formState": form_state},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -272,10 +159,10 @@ class _Reader:
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
         """Schema problems; returns the data paths they concern, to skip further checks."""
-        fast = _fast_check()
+        fast = fast_check()
         if fast is not None and fast(value):
             return set()
-        validator = _full_validator()
+        validator = full_validator()
         jobs = value.get("jobs")
         picked: list[int] = []
         subject = value
@@ -326,7 +213,7 @@ class _Reader:
     ) -> dict[str, tuple[str, str | None]]:
         """Check URL or local-file inputs; returns field -> (form value, absolute path)."""
         resolved: dict[str, tuple[str, str | None]] = {}
-        for field in _INPUT_FIELDS.intersection(fields):
+        for field in INPUT_FIELD_SET.intersection(fields):
             raw, path = fields[field], (*prefix, field)
             if not isinstance(raw, str) or path in invalid:
                 continue
@@ -455,13 +342,13 @@ class _Reader:
                 marks[field] = own_marks[field] if field in raw else defaults_marks[field]
         if "webhook" not in marks and "webhook" in defaults:
             marks["webhook"] = defaults_marks["webhook"]
-        form.setdefault("resolution", _default_resolution())
+        form.setdefault("resolution", default_resolution())
         seed_derived = "seed" not in form
         # The schema accepts 7.0 as an integer; the API and the fingerprint get 7.
         form["seed"] = derive_seed(job_id) if seed_derived else int(form["seed"])
         local_inputs: dict[str, Path] = {}
         hashed = dict(form)
-        for field in form.keys() & _INPUT_FIELDS:
+        for field in form.keys() & INPUT_FIELD_SET:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:

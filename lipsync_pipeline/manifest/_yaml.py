@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
+from lipsync_pipeline.manifest._nodes import DECIMAL, STR_TAG, TAG, mark_of
 
 __all__ = [
     "MAX_BYTES",
@@ -44,13 +45,8 @@ __all__ = [
     "Yaml11Scalar",
     "YamlDocument",
     "decode_text",
-    "describe_scalar",
-    "is_plain_non_string",
-    "key_node_at",
     "load_yaml",
-    "mark_of",
     "no_gc",
-    "node_at",
 ]
 
 MAX_BYTES: Final = 32 * 1024 * 1024
@@ -64,12 +60,9 @@ _CHEAP_DEPTH_BOUND: Final = 2000
 
 _C_LOADER: Final[type[Any] | None] = getattr(yaml, "CSafeLoader", None)
 
-_TAG: Final = "tag:yaml.org,2002:"
-_STR: Final = _TAG + "str"
-_MAP: Final = _TAG + "map"
-_SEQ: Final = _TAG + "seq"
-_MERGE: Final = _TAG + "merge"
-_DECIMAL: Final = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_MAP: Final = TAG + "map"
+_SEQ: Final = TAG + "seq"
+_MERGE: Final = TAG + "merge"
 _FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _SPECIAL_FLOATS: Final = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf")}
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
@@ -119,14 +112,8 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def mark_of(node: Node) -> tuple[int, int]:
-    """The 1-based (line, column) where a node starts."""
-    mark = node.start_mark
-    return mark.line + 1, mark.column + 1
-
-
 def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+    return "!!" + tag.removeprefix(TAG) if tag.startswith(TAG) else tag
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -353,20 +340,20 @@ class _Builder:
 
     def scalar(self, node: Node, path: tuple[str | int, ...]) -> Any:
         tag, text = node.tag, node.value
-        if tag == _STR:
+        if tag == STR_TAG:
             return text
-        if tag == _TAG + "int":
-            return int(text) if _DECIMAL.fullmatch(text) else Yaml11Scalar(text, "int")
-        if tag == _TAG + "bool":
+        if tag == TAG + "int":
+            return int(text) if DECIMAL.fullmatch(text) else Yaml11Scalar(text, "int")
+        if tag == TAG + "bool":
             return text.lower() in ("true", "yes", "on")
-        if tag == _TAG + "null":
+        if tag == TAG + "null":
             return None
-        if tag == _TAG + "float":
+        if tag == TAG + "float":
             if _FLOAT.fullmatch(text):
                 return float(text)
             special = _SPECIAL_FLOATS.get(text.lower())
             return special if special is not None else Yaml11Scalar(text, "float")
-        if tag == _TAG + "timestamp":
+        if tag == TAG + "timestamp":
             return Yaml11Scalar(text, "timestamp")
         self.problem(node, path, f"unsupported YAML tag {_short_tag(tag)}")
         return None
@@ -393,70 +380,3 @@ def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) ->
         except _AliasFound:
             raise ManifestError(_alias_problems(text, loader, display_name)) from None
     return YamlDocument(root, value, tuple(builder.problems), builder.trusted)
-
-
-def node_at(root: Node, path: Sequence[str | int]) -> Node:
-    """The deepest node on ``path`` (the value node; the parent where the path stops)."""
-    node = root
-    for part in path:
-        child = _child(node, part)
-        if child is None:
-            break
-        node = child[1]
-    return node
-
-
-def key_node_at(root: Node, path: Sequence[str | int]) -> Node | None:
-    """The key node of the mapping entry at ``path`` (for unknown-key messages)."""
-    parent = node_at(root, path[:-1])
-    child = _child(parent, path[-1]) if path else None
-    return child[0] if child else None
-
-
-def _child(node: Node, part: str | int) -> tuple[Node, Node] | None:
-    if isinstance(node, MappingNode) and isinstance(part, str):
-        # The first occurrence, matching the builder, which keeps the first of duplicates.
-        return next(((k, v) for k, v in node.value if k.value == part), None)
-    if isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        return node, node.value[part]
-    return None
-
-
-def is_plain_non_string(node: Node) -> bool:
-    """An unquoted scalar that YAML resolved to something other than text."""
-    return isinstance(node, ScalarNode) and node.style in (None, "") and node.tag != _STR
-
-
-def describe_scalar(node: ScalarNode) -> str:
-    """What YAML made of an unquoted scalar, for messages: ``on`` -> 'the boolean true'."""
-    text, tag = node.value, node.tag.removeprefix(_TAG)
-    if tag == "bool":
-        return f"the boolean {str(text.lower() in ('true', 'yes', 'on')).lower()}"
-    if tag == "null":
-        return "nothing (null)"
-    if tag == "timestamp":
-        return "a date"
-    if tag == "int" and not _DECIMAL.fullmatch(text):
-        return _describe_yaml11_int(text)
-    return f"a {'number' if tag in ('int', 'float') else tag}"
-
-
-def _describe_yaml11_int(text: str) -> str:
-    sign = -1 if text.startswith("-") else 1
-    digits = text.lstrip("+-").replace("_", "")
-    if ":" in text:
-        value = 0
-        for part in digits.split(":"):
-            value = value * 60 + int(part)
-        return f"the number {sign * value} (base 60) in YAML 1.1, but text in YAML 1.2"
-    if digits.startswith(("0x", "0b")):
-        return f"the number {sign * int(digits, 0)}"
-    if "_" in text:
-        return (
-            f"the number {sign * int(digits, 8 if digits.startswith('0') else 10)} in "
-            "YAML 1.1, but text in YAML 1.2"
-        )
-    return (
-        f"the octal number {sign * int(digits, 8)} in YAML 1.1, but {sign * int(digits)} "
-        "in YAML 1.2"
-    )

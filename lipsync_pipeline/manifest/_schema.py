@@ -1,0 +1,64 @@
+"""The manifest's JSON Schema (``schemas/manifest.schema.json``, the single source of
+truth for the format) and the validators and facts derived from it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any, Final, cast
+
+from lipsync_pipeline.manifest._model import MODEL_BY_KIND
+from lipsync_pipeline.manifest._schemacheck import Check, UnsupportedSchema, compile_check
+
+__all__ = ["default_resolution", "fast_check", "full_validator", "kind_fields", "manifest_schema"]
+
+_NOT_FORM_FIELDS: Final = frozenset({"id", "kind", "webhook"})
+
+
+@cache
+def _schema() -> Mapping[str, Any]:
+    text = (
+        resources.files("lipsync_pipeline")
+        .joinpath("schemas/manifest.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    return cast(dict[str, Any], json.loads(text))
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (a fresh copy: callers may change it)."""
+    return copy.deepcopy(dict(_schema()))
+
+
+@cache
+def fast_check() -> Check | None:
+    try:
+        return compile_check(_schema())
+    except UnsupportedSchema:
+        return None  # slower, never wrong: jsonschema checks every document
+
+
+@cache
+def full_validator() -> Any:
+    # Imported late: ~50 ms of start-up that a valid manifest never needs.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema())
+
+
+@cache
+def kind_fields() -> Mapping[str, tuple[str, ...]]:
+    """The formState fields of each kind, in the order the schema's per-kind objects list them."""
+    defs = _schema()["$defs"]
+    return {
+        kind: tuple(f for f in defs[f"{kind}_job"]["properties"] if f not in _NOT_FORM_FIELDS)
+        for kind in MODEL_BY_KIND
+    }
+
+
+@cache
+def default_resolution() -> str:
+    return str(_schema()["$defs"]["resolution"]["default"])
