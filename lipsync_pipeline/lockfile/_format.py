@@ -1,7 +1,8 @@
-"""The lockfile format: what was rendered from what, as values, bytes and a schema.
+"""The lockfile format: entries as deterministic JSON, checked against a schema, and
+read back (with a pending journal folded in) with every problem located.
 
-Writing it durably during a run (journal, atomic rewrite, run lock) is
-:mod:`lipsync_pipeline.lockstore`'s job.
+Writing it durably during a run is ``_journal``'s job (and ``_runlock``'s, so two
+runs never interleave); the values are in ``_entries``, the file names in ``_paths``.
 
 Three files live beside the manifest:
 
@@ -19,104 +20,39 @@ problems are located as ``file:line:col`` (never a traceback).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from lipsync_pipeline.errors import LockfileError, Problem
+from lipsync_pipeline.lockfile._entries import (
+    LOCK_VERSION,
+    STATUSES,
+    Artifact,
+    LockEntry,
+    LockSnapshot,
+)
 from lipsync_pipeline.lockfile._jsonloc import JsonDoc
+from lipsync_pipeline.lockfile._paths import journal_path
 
 if TYPE_CHECKING:
     import jsonschema
 
 __all__ = [
-    "JOURNAL_SUFFIX",
-    "LOCK_SUFFIX",
-    "LOCK_VERSION",
-    "RUN_SUFFIX",
-    "Artifact",
-    "LockEntry",
-    "LockSnapshot",
-    "Status",
-    "artifact_relpath",
-    "default_lock_path",
     "entry_json",
-    "journal_path",
     "load_lock",
     "locate",
     "lock_schema",
     "read_bytes",
     "read_lock",
     "render_lock",
-    "run_lock_path",
 ]
 
-LOCK_VERSION: Final = 1
-Status = Literal["submitting", "processing", "completed", "failed"]
-_STATUSES: Final = frozenset(get_args(Status))
-
-LOCK_SUFFIX: Final = ".lock"
-JOURNAL_SUFFIX: Final = ".journal"
-RUN_SUFFIX: Final = ".run"
 _JOB_ID_MAX: Final = 200  # as schemas/lock.schema.json's $defs/jobId
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """A downloaded result: ``path`` is POSIX, relative to the lockfile's directory."""
-
-    path: str
-    sha256: str
-    bytes: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {"bytes": self.bytes, "path": self.path, "sha256": self.sha256}
-
-
-@dataclass(frozen=True, slots=True)
-class LockEntry:
-    """One job's recorded state (see ``schemas/lock.schema.json`` for each field)."""
-
-    job_id: str
-    fingerprint: str
-    model: str
-    status: Status
-    idempotency_key: str
-    seed: int | None = None
-    request_id: str | None = None
-    output_url: str | None = None
-    error: str | None = None
-    execution_time_ms: int | None = None
-    artifact: Artifact | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LockSnapshot:
-    """A loaded lockfile with any pending journal folded in."""
-
-    path: Path
-    entries: Mapping[str, LockEntry]
-
-
-def default_lock_path(manifest_path: Path) -> Path:
-    """``renders.yaml`` -> ``renders.lock`` beside it (any other suffix is kept whole)."""
-    if manifest_path.suffix.lower() in (".yaml", ".yml"):
-        return manifest_path.with_suffix(LOCK_SUFFIX)
-    return manifest_path.with_name(manifest_path.name + LOCK_SUFFIX)
-
-
-def journal_path(lock_path: Path) -> Path:
-    return lock_path.with_name(lock_path.name + JOURNAL_SUFFIX)
-
-
-def run_lock_path(lock_path: Path) -> Path:
-    return lock_path.with_name(lock_path.name + RUN_SUFFIX)
 
 
 @cache
@@ -239,7 +175,7 @@ def _quick_checker() -> Callable[[Any], bool]:
             and isinstance(e["model"], str)
             and e["model"] != ""
             and isinstance(e["status"], str)
-            and e["status"] in _STATUSES
+            and e["status"] in STATUSES
             and isinstance(e["idempotency_key"], str)
             and 0 < len(e["idempotency_key"]) <= key_max
             and (e.get("seed") is None or is_int(e["seed"]))
@@ -398,15 +334,6 @@ def load_lock(path: Path) -> LockSnapshot:
     """Read the lockfile (missing: empty) and fold a pending journal in memory (no writes)."""
     entries, _, _ = read_lock(path)
     return LockSnapshot(path, MappingProxyType(entries))
-
-
-# --- durable files -----------------------------------------------------------------------
-
-
-def artifact_relpath(file: Path, lock_path: Path) -> str:
-    """How a lock records an artifact: POSIX, relative to the lock's directory, with
-    '..' where the output directory sits beside it rather than below."""
-    return Path(os.path.relpath(file, lock_path.parent)).as_posix()
 
 
 def locate(path: Path, where: tuple[str | int, ...]) -> tuple[int | None, int | None]:

@@ -22,14 +22,9 @@ from types import MappingProxyType
 from typing import Any
 
 from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, fsync_directory
-from lipsync_pipeline.lockfile._format import (
-    LockEntry,
-    entry_json,
-    journal_path,
-    read_bytes,
-    read_lock,
-    render_lock,
-)
+from lipsync_pipeline.lockfile._entries import LockEntry
+from lipsync_pipeline.lockfile._format import entry_json, read_bytes, read_lock, render_lock
+from lipsync_pipeline.lockfile._paths import journal_path
 
 __all__ = ["LockJournal"]
 

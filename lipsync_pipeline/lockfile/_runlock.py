@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lipsync_pipeline.errors import RunLockHeld
-from lipsync_pipeline.lockfile._format import RUN_SUFFIX, run_lock_path
+from lipsync_pipeline.lockfile._paths import RUN_SUFFIX, run_lock_path
 
 __all__ = ["RunLock"]
 

@@ -30,7 +30,7 @@ import trio
 
 from lipsync_pipeline._fs import cannot_write, fsync_directory
 from lipsync_pipeline.errors import StorageError
-from lipsync_pipeline.lockfile._format import LockEntry
+from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._journal import LockJournal
 
 __all__ = ["LockWriter", "Publishable", "write_failure"]

@@ -1,0 +1,67 @@
+"""What a lockfile records, as values: one entry per job, its artifact, and a loaded
+snapshot of them all."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+
+__all__ = [
+    "LOCK_VERSION",
+    "STATUSES",
+    "Artifact",
+    "LockEntry",
+    "LockSnapshot",
+    "Status",
+    "artifact_relpath",
+]
+
+LOCK_VERSION: Final = 1
+Status = Literal["submitting", "processing", "completed", "failed"]
+STATUSES: Final = frozenset(get_args(Status))
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A downloaded result: ``path`` is POSIX, relative to the lockfile's directory."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "path": self.path, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntry:
+    """One job's recorded state (see ``schemas/lock.schema.json`` for each field)."""
+
+    job_id: str
+    fingerprint: str
+    model: str
+    status: Status
+    idempotency_key: str
+    seed: int | None = None
+    request_id: str | None = None
+    output_url: str | None = None
+    error: str | None = None
+    execution_time_ms: int | None = None
+    artifact: Artifact | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockSnapshot:
+    """A loaded lockfile with any pending journal folded in."""
+
+    path: Path
+    entries: Mapping[str, LockEntry]
+
+
+def artifact_relpath(file: Path, lock_path: Path) -> str:
+    """How a lock records an artifact: POSIX, relative to the lock's directory, with
+    '..' where the output directory sits beside it rather than below."""
+    return Path(os.path.relpath(file, lock_path.parent)).as_posix()
