@@ -28,12 +28,18 @@ from lipsync_pipeline.store.config import (
     parse_ttl,
 )
 from lipsync_pipeline.store.keys import check_key, input_key, render_key
+from lipsync_pipeline.store.objectstore import DIGEST_METADATA, ObjectStore, StoredObject
 from lipsync_pipeline.store.redact import redact_url, redact_urls
+from lipsync_pipeline.store.trio_store import TrioObjectStore
 
 __all__ = [
     "DEFAULT_URL_TTL",
+    "DIGEST_METADATA",
     "MAX_URL_TTL",
+    "ObjectStore",
     "StoreConfig",
+    "StoredObject",
+    "TrioObjectStore",
     "check_key",
     "input_key",
     "parse_store_config",
