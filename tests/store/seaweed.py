@@ -13,9 +13,11 @@ temp dir instead of /tmp.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +37,7 @@ READER_KEY: Final = "seaweedreader"
 READER_SECRET: Final = "seaweed-reader-secret-0123456789"
 BUCKET: Final = "lipsync-test"
 _READY_TIMEOUT: Final = 20.0
+_PR_SET_PDEATHSIG: Final = 1
 _ATTEMPTS: Final = 3   # a free port can be taken between our probe and weed's bind
 # -flag=port pairs; the gRPC ones too, since "port + 10000" can collide as well.
 _PORT_FLAGS: Final = (
@@ -89,7 +92,7 @@ def running_seaweed(workdir: Path) -> Iterator[Seaweed]:
                 _command(data, workdir, config, ports),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)},
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
         try:
             endpoint = f"http://127.0.0.1:{ports['s3.port']}"
@@ -114,6 +117,13 @@ def _command(data: Path, workdir: Path, config: Path, ports: dict[str, int]) -> 
         "-s3.autoCreateBucket=false",
         f"-filer.localSocket={workdir / 'filer.sock'}", f"-s3.localSocket={workdir / 's3.sock'}",
     ]
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel SIGKILLs weed if pytest dies without its teardown (kill -9, a
+    # crash), so no server outlives the suite holding ports.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _identities() -> dict[str, object]:
