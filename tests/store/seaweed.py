@@ -91,7 +91,10 @@ def running_seaweed(workdir: Path) -> Iterator[Seaweed]:
             proc = subprocess.Popen(
                 _command(data, workdir, config, ports),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)},
+                # TMPDIR: weed puts a gRPC unix socket per component there, and a killed
+                # weed leaves them behind; inside workdir they go with the temp dir.
+                env={"PATH": os.environ.get("PATH", ""), "HOME": str(workdir),
+                     "TMPDIR": str(workdir)},
                 start_new_session=True, preexec_fn=_die_with_parent,
             )
         try:
@@ -102,6 +105,7 @@ def running_seaweed(workdir: Path) -> Iterator[Seaweed]:
         finally:
             proc.kill()
             proc.wait()
+            _remove_grpc_sockets(ports)
         last_log = log_path.read_text(errors="replace")[-2000:]
     raise RuntimeError(f"weed mini did not start in {_ATTEMPTS} attempts; last log:\n{last_log}")
 
@@ -117,6 +121,15 @@ def _command(data: Path, workdir: Path, config: Path, ports: dict[str, int]) -> 
         "-s3.autoCreateBucket=false",
         f"-filer.localSocket={workdir / 'filer.sock'}", f"-s3.localSocket={workdir / 's3.sock'}",
     ]
+
+
+def _remove_grpc_sockets(ports: dict[str, int]) -> None:
+    # Each component also listens on /tmp/seaweedfs-<component>-grpc-<port>.sock (no flag
+    # moves it, TMPDIR does not either) and SIGKILL leaves the files: remove exactly ours.
+    for flag, port in ports.items():
+        if flag.endswith(".grpc"):
+            component = flag.split(".", 1)[0]
+            Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
 def _die_with_parent() -> None:
