@@ -10,6 +10,7 @@ Hierarchy::
     LipsyncError                    base; ``exit_code`` says how the CLI exits
     ├── UsageError                  bad flags or environment (exit 2)
     │   └── ConfigError             missing API key, bad base URL, local paths on a remote API
+    │       └── StoreConfigError    bad store URL/ttl, missing bucket, wrong credentials, clock skew
     ├── InputError                  a user's file is wrong; carries ``problems`` (exit 2)
     │   ├── ManifestError           the manifest: YAML, schema, semantic checks
     │   └── LockfileError           the lockfile: corrupt, future version, contradicts the manifest
@@ -19,7 +20,9 @@ Hierarchy::
     │   ├── RequestRejected         400/404/422: the API says the request itself is wrong
     │   └── TransientApiError       network/5xx/429 still failing after every allowed retry
     ├── StudioError                 the reference studio could not start or serve (exit 4)
-    └── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
+    ├── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
+    └── StoreError                  the object store refused or failed an operation (exit 4)
+        └── StoreIntegrityError     a stored object is missing or its bytes are not the digest
 
 Ctrl-C / SIGTERM is not an exception here: the run records what is in flight and
 reports ``interrupted``, which the CLI turns into exit 130.
@@ -55,6 +58,9 @@ __all__ = [
     "RequestRejected",
     "RunLockHeld",
     "StorageError",
+    "StoreConfigError",
+    "StoreError",
+    "StoreIntegrityError",
     "StudioError",
     "TransientApiError",
     "UsageError",
@@ -230,3 +236,24 @@ def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
         return ours[0]
     others = [e for e in flat if type(e).__name__ != "Cancelled"]
     return (others or flat or [group])[0]
+
+
+class StoreError(LipsyncError):
+    """The object store refused or failed an operation: a write it forbids, a network
+    failure that outlived the retries. Messages never hold credentials or presigned URLs."""
+
+    exit_code = EXIT_API
+
+
+class StoreIntegrityError(StoreError):
+    """A stored object the lock relies on is missing, or its bytes hash to another digest."""
+
+
+class StoreConfigError(ConfigError):
+    """The store cannot work as configured. ``where`` names the setting at fault
+    (``store.url_ttl``, ``AWS_SECRET_ACCESS_KEY``, ...) so the manifest can locate it."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.detail = message
