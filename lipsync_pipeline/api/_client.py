@@ -37,13 +37,13 @@ import trio
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline._fs import cannot_write
-from lipsync_pipeline.api._http import HttpPool, origin
-from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
-from lipsync_pipeline.api._staging import (
+from lipsync_pipeline._staging import (
     StagedFile,
     put_in_place,
     staging_path,
 )
+from lipsync_pipeline.api._http import HttpPool, origin
+from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,

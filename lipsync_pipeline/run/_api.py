@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from lipsync_pipeline.api import JobStatus, StagedFile
+from lipsync_pipeline._staging import StagedFile
+from lipsync_pipeline.api import JobStatus
 
 __all__ = ["Api"]
 

@@ -2,16 +2,16 @@
 
 What lives here (issue 12's core; the runner, CLI and manifest use it):
 
-* :mod:`.config`      ``StoreConfig`` parsed from the manifest's ``store:`` value
+* :mod:`._config`      ``StoreConfig`` parsed from the manifest's ``store:`` value
                       (``s3://``, ``gs://``, ``az://``, ``file:///``; ``url_ttl``,
                       ``public_base_url``)
-* :mod:`.keys`        the object layout: ``inputs/sha256/<hex><ext>``,
+* :mod:`._keys`        the object layout: ``inputs/sha256/<hex><ext>``,
                       ``renders/<job id>/<hex>.mp4``, relative to the store's URL
-* :mod:`.objectstore` ``ObjectStore``: upload once, presign, stat, verified download
+* :mod:`._objectstore` ``ObjectStore``: upload once, presign, stat, verified download
                       (blocking, on obstore's sync API)
-* :mod:`.trio_store`  ``TrioObjectStore``: the same, awaited from trio in worker threads
-* :mod:`.preflight`   write, read back, sign and fetch, delete: fail before paying
-* :mod:`.redact`      presigned URLs are credentials: ``redact_url`` for anything shown
+* :mod:`._trio_store`  ``TrioObjectStore``: the same, awaited from trio in worker threads
+* :mod:`._preflight`   write, read back, sign and fetch, delete: fail before paying
+* :mod:`._redact`      presigned URLs are credentials: ``redact_url`` for anything shown
 
 Private: ``_backend`` (obstore handles from the standard environment), ``_failures``
 (obstore errors -> StoreConfigError / StoreError), ``_download`` (temp file beside the
@@ -20,17 +20,17 @@ destination, sha256 check, no symlink following).
 
 from __future__ import annotations
 
-from lipsync_pipeline.store.config import (
+from lipsync_pipeline.store._config import (
     DEFAULT_URL_TTL,
     MAX_URL_TTL,
     StoreConfig,
     parse_store_config,
     parse_ttl,
 )
-from lipsync_pipeline.store.keys import check_key, input_key, render_key
-from lipsync_pipeline.store.objectstore import DIGEST_METADATA, ObjectStore, StoredObject
-from lipsync_pipeline.store.redact import redact_url, redact_urls
-from lipsync_pipeline.store.trio_store import TrioObjectStore
+from lipsync_pipeline.store._keys import check_key, input_key, render_key
+from lipsync_pipeline.store._objectstore import DIGEST_METADATA, ObjectStore, StoredObject
+from lipsync_pipeline.store._redact import redact_url, redact_urls
+from lipsync_pipeline.store._trio_store import TrioObjectStore
 
 __all__ = [
     "DEFAULT_URL_TTL",

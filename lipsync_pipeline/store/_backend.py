@@ -4,7 +4,7 @@ Why obstore: one ~5.6 MB wheel with no dependencies covers S3 (and R2, MinIO,
 SeaweedFS), GCS, Azure and local directories, signs URLs for all three clouds, and
 reads each cloud's usual environment. Its ``*_async`` functions need an asyncio
 loop, so callers under trio use the sync functions in a worker thread
-(:mod:`lipsync_pipeline.store.trio_store`).
+(:mod:`lipsync_pipeline.store._trio_store`).
 
 Credentials stay inside obstore: for S3 we read ``AWS_*`` from the environment we
 are given and hand them over; nothing here keeps, logs or formats them.
@@ -23,7 +23,7 @@ from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 
 from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.errors import StoreConfigError
-from lipsync_pipeline.store.config import StoreConfig
+from lipsync_pipeline.store._config import StoreConfig
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig, S3Config
@@ -51,8 +51,11 @@ _S3_ENV: Final = (
 )
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 # Where signed URLs may point when no custom endpoint is set (the preflight fetches one).
-_CLOUD_HOSTS: Final = {"s3": ".amazonaws.com", "gs": "storage.googleapis.com",
-                       "az": ".blob.core.windows.net"}
+_CLOUD_HOSTS: Final = {
+    "s3": ".amazonaws.com",
+    "gs": "storage.googleapis.com",
+    "az": ".blob.core.windows.net",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,9 @@ class Backend:
     """An obstore handle and what we know about where it talks."""
 
     handle: ObjectStore
-    endpoint: str | None   # origin of a custom S3 endpoint ("http://127.0.0.1:8333"), else None
+    endpoint: str | None  # origin of a custom S3 endpoint ("http://127.0.0.1:8333"), else None
     scheme: str
-    supports_attributes: bool   # LocalStore refuses object metadata
+    supports_attributes: bool  # LocalStore refuses object metadata
 
     @property
     def signer(self) -> S3Store | GCSStore | AzureStore | None:
@@ -79,11 +82,16 @@ class Backend:
             # Path-style URLs use the endpoint's host; virtual-hosted ones <bucket>.<host>.
             ours = urlsplit(self.endpoint)
             ours_host = ours.hostname or ""
-            return (parts.scheme, parts.port) == (ours.scheme, ours.port) and bool(ours_host) and (
-                host == ours_host or host.endswith("." + ours_host))
+            return (
+                (parts.scheme, parts.port) == (ours.scheme, ours.port)
+                and bool(ours_host)
+                and (host == ours_host or host.endswith("." + ours_host))
+            )
         suffix = _CLOUD_HOSTS.get(self.scheme)
-        return parts.scheme == "https" and suffix is not None and (
-            host == suffix or host.endswith(suffix)
+        return (
+            parts.scheme == "https"
+            and suffix is not None
+            and (host == suffix or host.endswith(suffix))
         )
 
 
@@ -100,16 +108,21 @@ def open_backend(config: StoreConfig, env: Mapping[str, str]) -> Backend:
         if config.scheme == "s3":
             s3, endpoint = _s3_settings(env)
             store: ObjectStore = S3Store(
-                config.bucket, prefix=prefix, config=s3, client_options=client,
+                config.bucket,
+                prefix=prefix,
+                config=s3,
+                client_options=client,
                 retry_config=_RETRY,
             )
             return Backend(store, endpoint, "s3", supports_attributes=True)
         if config.scheme == "gs":
-            store = GCSStore(config.bucket, prefix=prefix, client_options=client,
-                             retry_config=_RETRY)
+            store = GCSStore(
+                config.bucket, prefix=prefix, client_options=client, retry_config=_RETRY
+            )
         else:
-            store = AzureStore(config.bucket, prefix=prefix, client_options=client,
-                               retry_config=_RETRY)
+            store = AzureStore(
+                config.bucket, prefix=prefix, client_options=client, retry_config=_RETRY
+            )
         return Backend(store, None, config.scheme, supports_attributes=True)
     except StoreConfigError:
         raise
@@ -149,5 +162,5 @@ def _client_options(config: StoreConfig, env: Mapping[str, str]) -> ClientConfig
     client: ClientConfig = {"connect_timeout": _CONNECT_TIMEOUT, "timeout": _REQUEST_TIMEOUT}
     endpoint = env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT") or ""
     if config.scheme == "s3" and endpoint.lower().startswith("http://"):
-        client["allow_http"] = True   # _s3_settings has vetted it: loopback or opted in
+        client["allow_http"] = True  # _s3_settings has vetted it: loopback or opted in
     return client

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Final
 
 import obstore
 
-from lipsync_pipeline._staging import StagedFile, cannot_write, staging_path
+from lipsync_pipeline._fs import cannot_write
+from lipsync_pipeline._staging import StagedFile, staging_path
 from lipsync_pipeline.errors import StorageError, StoreIntegrityError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import Final
 from obstore.exceptions import UnauthenticatedError
 
 from lipsync_pipeline.errors import StoreConfigError, StoreError
-from lipsync_pipeline.store.redact import redact_urls
+from lipsync_pipeline.store._redact import redact_urls
 
 __all__ = ["error_code", "http_status", "translate"]
 

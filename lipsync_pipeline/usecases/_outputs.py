@@ -6,7 +6,7 @@ import contextlib
 import os
 
 from lipsync_pipeline._fs import file_digest
-from lipsync_pipeline.api import PARTIAL_DOWNLOAD
+from lipsync_pipeline._staging import PARTIAL_DOWNLOAD
 from lipsync_pipeline.lockfile import LockSnapshot, artifact_relpath
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import ArtifactState

@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from lipsync_pipeline.api import StagedFile
+from lipsync_pipeline._staging import StagedFile
 from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile import (
     Artifact,

@@ -1,8 +1,8 @@
 """``ObjectStore``: the operations the pipeline needs from a bucket, blocking.
 
 Every method blocks on network or disk; under trio use
-:class:`~lipsync_pipeline.store.trio_store.TrioObjectStore`, which runs them in
-worker threads. Keys are relative to the store's URL (see :mod:`.keys`).
+:class:`~lipsync_pipeline.store._trio_store.TrioObjectStore`, which runs them in
+worker threads. Keys are relative to the store's URL (see :mod:`._keys`).
 
 Request economy: an upload is HEAD, then PUT only if the object is absent, so an
 input shared by 10,000 jobs costs one HEAD per job and one PUT in all (callers
@@ -30,11 +30,11 @@ from obstore.exceptions import BaseError as ObstoreError
 from lipsync_pipeline._staging import StagedFile, put_in_place
 from lipsync_pipeline.errors import StoreConfigError, StoreError, StoreIntegrityError
 from lipsync_pipeline.store._backend import open_backend
+from lipsync_pipeline.store._config import StoreConfig
 from lipsync_pipeline.store._download import stage_object
 from lipsync_pipeline.store._failures import translate
-from lipsync_pipeline.store.config import StoreConfig
-from lipsync_pipeline.store.keys import check_key, input_key, render_key
-from lipsync_pipeline.store.preflight import run_preflight
+from lipsync_pipeline.store._keys import check_key, input_key, render_key
+from lipsync_pipeline.store._preflight import run_preflight
 
 if TYPE_CHECKING:
     from obstore import Attributes
@@ -60,7 +60,7 @@ class StoredObject:
 
     key: str
     size: int
-    sha256: str | None   # from object metadata; None where the backend keeps none (file://)
+    sha256: str | None  # from object metadata; None where the backend keeps none (file://)
 
 
 class ObjectStore:
@@ -72,7 +72,7 @@ class ObjectStore:
         self.config: Final = config
         self._backend = open_backend(config, os.environ if env is None else env)
         self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()   # "HEAD", "PUT", "GET", "DELETE", "SIGN"
+        self.requests: Counter[str] = Counter()  # "HEAD", "PUT", "GET", "DELETE", "SIGN"
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class ObjectStore:
             return stage_object(self._backend.handle, key, dest, sha256, store=self.config.url)
         except FileNotFoundError as exc:
             raise StoreIntegrityError(f"store {self.config.url}: {key} is missing") from exc
-        except _FAILURES as exc:   # local disk errors are StorageErrors already
+        except _FAILURES as exc:  # local disk errors are StorageErrors already
             raise translate(exc, store=self.config.url, op="download", key=key) from exc
 
     def fetch(self, key: str, dest: Path, sha256: str) -> int:
@@ -173,8 +173,13 @@ class ObjectStore:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         check_key(key)
-        self._put(key, data, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                  content_type="text/plain")
+        self._put(
+            key,
+            data,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            content_type="text/plain",
+        )
 
     def get_bytes(self, key: str) -> bytes:
         check_key(key)
@@ -210,8 +215,9 @@ class ObjectStore:
             log.warning("store.object.size_mismatch", key=key, stored=found.size, local=size)
         return found is not None and found.size == size
 
-    def _put(self, key: str, data: IO[bytes] | bytes, *, size: int, sha256: str,
-             content_type: str) -> None:
+    def _put(
+        self, key: str, data: IO[bytes] | bytes, *, size: int, sha256: str, content_type: str
+    ) -> None:
         attributes: Attributes = {}
         if self._backend.supports_attributes:
             attributes = {"Content-Type": content_type, DIGEST_METADATA: sha256}
@@ -221,8 +227,9 @@ class ObjectStore:
             obstore.put(self._backend.handle, key, data, attributes=attributes or None)
         except _FAILURES as exc:
             raise translate(exc, store=self.config.url, op="write", key=key) from exc
-        log.info("store.put", key=key, bytes=size,
-                 ms=round((time.perf_counter() - started) * 1000, 1))
+        log.info(
+            "store.put", key=key, bytes=size, ms=round((time.perf_counter() - started) * 1000, 1)
+        )
 
     def _count(self, kind: str) -> None:
         with self._lock:

@@ -17,8 +17,8 @@ from typing import Final
 import trio
 
 from lipsync_pipeline._staging import StagedFile
-from lipsync_pipeline.store.config import StoreConfig
-from lipsync_pipeline.store.objectstore import ObjectStore, StoredObject
+from lipsync_pipeline.store._config import StoreConfig
+from lipsync_pipeline.store._objectstore import ObjectStore, StoredObject
 
 __all__ = ["DEFAULT_STORE_THREADS", "TrioObjectStore"]
 
@@ -35,8 +35,13 @@ class TrioObjectStore:
         self._limiter = trio.CapacityLimiter(threads)
 
     @classmethod
-    def open(cls, config: StoreConfig, *, env: Mapping[str, str] | None = None,
-             threads: int = DEFAULT_STORE_THREADS) -> TrioObjectStore:
+    def open(
+        cls,
+        config: StoreConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        threads: int = DEFAULT_STORE_THREADS,
+    ) -> TrioObjectStore:
         """Open the store (no network yet); raises StoreConfigError."""
         return cls(ObjectStore(config, env=env), threads=threads)
 

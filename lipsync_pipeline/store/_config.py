@@ -61,12 +61,12 @@ class StoreConfig:
     """Where objects live. Keys handed out by the store are relative to ``url``, so a
     lock stays valid when the same objects are served from another prefix or a CDN."""
 
-    url: str                         # normalised: no trailing slash
+    url: str  # normalised: no trailing slash
     scheme: Scheme
-    bucket: str                      # bucket (s3, gs) or container (az); "" for file
-    prefix: str                      # "a/b" inside the bucket, no slashes at the ends
+    bucket: str  # bucket (s3, gs) or container (az); "" for file
+    prefix: str  # "a/b" inside the bucket, no slashes at the ends
     url_ttl: timedelta = DEFAULT_URL_TTL
-    public_base_url: str | None = None   # no trailing slash
+    public_base_url: str | None = None  # no trailing slash
 
     @property
     def local_root(self) -> str:
@@ -158,7 +158,9 @@ def _parse_prefix(path: str, *, where: str, allow_empty: bool) -> str:
         if segment in (".", "..") or not _PREFIX_SEGMENT.fullmatch(segment):
             raise StoreConfigError(where, f"path segment {segment!r} is not allowed in a store URL")
     if not segments and not allow_empty:
-        raise StoreConfigError(where, "a file:// store needs an absolute directory: file:///abs/path")
+        raise StoreConfigError(
+            where, "a file:// store needs an absolute directory: file:///abs/path"
+        )
     return str(PurePosixPath(*segments)) if segments else ""
 
 

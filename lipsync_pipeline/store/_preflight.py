@@ -24,10 +24,10 @@ import structlog
 from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.errors import StoreConfigError, StoreError
 from lipsync_pipeline.store._failures import error_code
-from lipsync_pipeline.store.redact import redact_url
+from lipsync_pipeline.store._redact import redact_url
 
 if TYPE_CHECKING:
-    from lipsync_pipeline.store.objectstore import ObjectStore
+    from lipsync_pipeline.store._objectstore import ObjectStore
 
 __all__ = ["PROBE_DIR", "run_preflight"]
 
@@ -58,8 +58,11 @@ def run_preflight(store: ObjectStore) -> None:
     finally:
         for key in written:
             _delete_quietly(store, key)
-    log.info("store.preflight.ok", store=store.config.url,
-             ms=round((time.perf_counter() - started) * 1000, 1))
+    log.info(
+        "store.preflight.ok",
+        store=store.config.url,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
@@ -75,8 +78,12 @@ def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
     try:
         # Loopback goes direct (a proxy could not reach it); other hosts honour the
         # environment's proxy and CA settings, like the rest of our HTTP.
-        with httpx.Client(trust_env=not is_loopback_host(host), timeout=_FETCH_TIMEOUT,
-                          follow_redirects=False) as client, client.stream("GET", url) as reply:
+        with (
+            httpx.Client(
+                trust_env=not is_loopback_host(host), timeout=_FETCH_TIMEOUT, follow_redirects=False
+            ) as client,
+            client.stream("GET", url) as reply,
+        ):
             status = reply.status_code
             got = _read_capped(reply)
     except httpx.HTTPError as exc:
@@ -89,8 +96,9 @@ def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
     raise _url_failure(store, shown, status, got, public=public)
 
 
-def _url_failure(store: ObjectStore, shown: str, status: int, got: bytes, *,
-                 public: bool) -> StoreError | StoreConfigError:
+def _url_failure(
+    store: ObjectStore, shown: str, status: int, got: bytes, *, public: bool
+) -> StoreError | StoreConfigError:
     text = got.decode("utf-8", "replace")
     code = error_code(text)
     if public:
