@@ -1,6 +1,6 @@
 """Credits a generation costs, per the pricing rules of the lipsync.studio API page.
 
-The rules (``shared/api/lipsync-studio.md``, "Pricing"), and what we decided where
+The rules (``docs/api-contract.md``, "Pricing"), and what we decided where
 the page is silent:
 
 * The billed length is the **output** length:

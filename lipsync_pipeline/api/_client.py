@@ -1,4 +1,4 @@
-"""The HTTP contract of the lipsync.studio API (``shared/api/lipsync-studio.md``).
+"""The HTTP contract of the lipsync.studio API (``docs/api-contract.md``).
 
 Requests go through :mod:`lipsync_pipeline._http` (httpx transports without the
 client layer) with explicit timeouts and a connection bound that is independent of job

@@ -1,4 +1,4 @@
-"""The HTTP layer under :class:`~lipsync_pipeline.client.ApiClient`: httpx transports,
+"""The HTTP layer under :class:`~lipsync_pipeline.api.ApiClient`: httpx transports,
 used directly.
 
 ``httpx.AsyncClient`` does work on every request that this tool never needs: it

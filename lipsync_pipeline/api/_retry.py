@@ -1,6 +1,6 @@
 """When to try an API request again, and how long to wait first.
 
-The rules of *what* is safe to retry live in :mod:`lipsync_pipeline.client`; this
+The rules of *what* is safe to retry live in :mod:`lipsync_pipeline.api._client`; this
 module holds the policy values and the parsing of a server's ``Retry-After``.
 """
 

@@ -3,7 +3,7 @@
 :func:`execute` records the steps that need no API (skips, removals), starts the
 lock writer, and runs every other step as a task of one nursery; each job's walk
 through the API (submit, poll, download, and what the lock says at each point)
-is in ``_jobflow``. Cancellation (Ctrl-C) leaves every job in flight recorded,
+is in ``_walk``. Cancellation (Ctrl-C) leaves every job in flight recorded,
 and submissions already sent get a bounded grace to learn their request id.
 
 The ``CapacityLimiter`` bounds jobs in flight at the service (submitted and not

@@ -1,9 +1,9 @@
 """One job's walk through the API, every state change durable before the next step.
 
-Each job walks ``submitting → processing → completed → downloaded`` (or ends
-``failed``); every transition is written to the lock journal and fsynced
-*before* the step that depends on it, so a crash at any instant leaves a lock
-that says exactly what may have happened:
+Each job walks ``submitting → processing → completed`` (or ends ``failed``), and a
+completed job's download is recorded as its entry's artifact; every transition is
+written to the lock journal and fsynced *before* the step that depends on it, so a
+crash at any instant leaves a lock that says exactly what may have happened:
 
 - ``submitting`` with no request id: the POST may or may not have landed, so
   the next run resends it with the same ``Idempotency-Key``;
@@ -14,7 +14,7 @@ Durability is group-committed: one writer task drains every pending change
 into a single journal append + fsync, so 10,000 jobs cost a few fsyncs per
 second, not one per event. A finished status, needed only if its download
 fails, rides along with the next batch; the artifact that supersedes it is put
-in place and recorded by the writer in one go (see ``_lockwriter``).
+in place and recorded by the writer in one go (see ``lockfile/_writer``).
 """
 
 from __future__ import annotations
@@ -328,7 +328,7 @@ class JobWalker:
         staged = await self.client.fetch(entry.output_url, dest)
         artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
         entry = replace(entry, artifact=artifact)
-        # The writer puts the file in place and records it in one go (see _lockwriter).
+        # The writer puts the file in place and records it in one go (see lockfile/_writer).
         await self.writer.write(entry, publish=staged)
         return entry
 

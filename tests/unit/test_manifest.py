@@ -100,7 +100,7 @@ def test_schema_copy_is_private() -> None:
 
 
 def test_kinds_take_exactly_the_api_fields() -> None:
-    # shared/api/lipsync-studio.md, the formState columns.
+    # docs/api-contract.md, the formState columns.
     assert kind_fields() == {
         "avatar": ("image", "audio", "resolution", "mask_image", "prompt", "seed"),
         "dialog": ("image", "left_audio", "right_audio", "order", "resolution", "prompt", "seed"),
