@@ -158,6 +158,8 @@ def _explain(
         return [(node, where, "the jobs list is empty: add at least one job")]
     if validator == "minLength":
         return [(node, where, "must not be empty")]
+    if validator == "maxLength":
+        return [(node, where, f"at most {arg:,} characters (the API refuses more), not {len(instance):,}")]
     return [(node, where, error.message)]
 
 

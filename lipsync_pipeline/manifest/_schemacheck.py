@@ -100,6 +100,10 @@ def _min_length_check(n: int) -> Check:
     return lambda v: type(v) is not str or len(v) >= n
 
 
+def _max_length_check(n: int) -> Check:
+    return lambda v: type(v) is not str or len(v) <= n
+
+
 def _min_items_check(n: int) -> Check:
     return lambda v: type(v) is not list or len(v) >= n
 
@@ -127,6 +131,7 @@ _SIMPLE_KEYWORDS: Final[Mapping[str, Callable[[Any], Check]]] = {
     "minimum": _minimum_check,
     "maximum": _maximum_check,
     "minLength": _min_length_check,
+    "maxLength": _max_length_check,
     "minItems": _min_items_check,
 }
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema
@@ -448,3 +448,21 @@ def test_valid_files_load_without_jsonschema(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "value_of"),
+    [
+        ("prompt", 4000, lambda n: "x" * n),
+        ("mask_image", 4096, lambda n: "https://cdn.example.com/" + "a" * (n - 24)),
+    ],
+)
+def test_limits_the_api_enforces_are_found_by_validate(
+    tmp_path: Path, field: str, limit: int, value_of: Callable[[int], str]
+) -> None:
+    """The studio (and the API) refuse a 4,001-character prompt; validate must say so
+    before a run pays for the jobs ahead of it."""
+    parse(doc(avatar(f"    {field}: {value_of(limit)}")), tmp_path)  # at the limit: fine
+    problem = only(doc(avatar(f"    {field}: {value_of(limit + 1)}")), tmp_path)
+    assert problem.where == f"jobs[0].{field}"
+    assert f"at most {limit:,} characters" in problem.message
