@@ -159,7 +159,8 @@ def _explain(
     if validator == "minLength":
         return [(node, where, "must not be empty")]
     if validator == "maxLength":
-        return [(node, where, f"at most {arg:,} characters (the API refuses more), not {len(instance):,}")]
+        limit = f"at most {arg:,} characters (the API refuses more)"
+        return [(node, where, f"{limit}, not {len(instance):,}")]
     return [(node, where, error.message)]
 
 
