@@ -44,6 +44,7 @@ _STATE_ORDER: Final = (
     "error",
     "timed_out",
     "cancelled",
+    "in_flight",
 )
 
 

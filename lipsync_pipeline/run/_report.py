@@ -17,13 +17,20 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # the job itself failed at the API: final for this run
     ERROR = "error"  # we could not finish talking to the API; the next run resumes
     TIMED_OUT = "timed_out"  # still processing after --job-timeout; the next run resumes
-    CANCELLED = "cancelled"  # not started or interrupted (Ctrl-C, --fail-fast)
+    CANCELLED = "cancelled"  # not started (Ctrl-C, --fail-fast, an unreachable API)
+    IN_FLIGHT = "in_flight"  # interrupted while submitted or processing; the next run resumes
     REMOVED = "removed"  # dropped from the lock
     UNSELECTED = "unselected"  # outside --only
 
     @property
     def is_problem(self) -> bool:
-        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMED_OUT, Outcome.CANCELLED)
+        return self in (
+            Outcome.FAILED,
+            Outcome.ERROR,
+            Outcome.TIMED_OUT,
+            Outcome.CANCELLED,
+            Outcome.IN_FLIGHT,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _DEFAULT_OPTIONS: Final = RunOptions()  # frozen, so one shared default is safe
+_RESUMES: Final = "interrupted in flight; the next run resumes it"
 
 
 def _history(plan: Plan) -> list[tuple[RenderKey, float]]:
@@ -103,7 +104,7 @@ async def execute(
             try:
                 async with trio.open_nursery() as jobs:
                     for step in active:
-                        jobs.start_soon(run.job, step)
+                        await run.admit(step, jobs)
             finally:
                 outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
@@ -113,7 +114,13 @@ async def execute(
             # (The writer task flushed what was pending on its way out.)
             finished = {r.job_id for r in run.results}
             for step in active:
-                if step.job_id not in finished:
+                if step.job_id in finished:
+                    continue
+                if step.job_id in run.started:
+                    # Submitted or being submitted: the lock knows it, the next run resumes.
+                    began = run.started[step.job_id]
+                    run.finish(step, Outcome.IN_FLIGHT, step.entry, began, _RESUMES)
+                else:
                     run.finish(step, Outcome.CANCELLED, step.entry, started, "interrupted")
             report.results = sorted(run.results, key=lambda r: order[r.job_id])
             report.requests = dict(client.requests)

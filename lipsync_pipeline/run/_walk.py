@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -115,7 +116,9 @@ class JobWalker:
         self.options = options
         self.resolve_inputs = resolve_inputs
         self.progress = progress
-        self.limiter = trio.CapacityLimiter(concurrency)
+        # Jobs in flight at the service; taken in the plan's order by admit().
+        self._slots = trio.Semaphore(concurrency)
+        self.started: dict[str, float] = {}  # job id -> when its walk began
         self.stop_submitting = False
         self.stop_reason = ""
         self._shielded: set[trio.CancelScope] = set()
@@ -123,10 +126,30 @@ class JobWalker:
         self.results: list[JobResult] = []
         self._lock_path = lock_path
 
+    async def admit(self, step: Step, nursery: trio.Nursery) -> None:
+        """Start ``step``'s walk in ``nursery`` once a slot is free.
+
+        Called for each step in the plan's order, so jobs start in the manifest's order
+        (tasks started all at once reach a limiter in trio's random order), and a job's
+        time counts from its start, not from its wait in the queue."""
+        if self.stop_submitting and step.action.submits:
+            self.finish(step, Outcome.CANCELLED, step.entry, time.monotonic(), self.stop_reason)
+            return
+        await self._slots.acquire()
+        nursery.start_soon(self.job, step)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """The slot admit() took, given back when the walk ends however it ends."""
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     async def job(self, step: Step) -> None:
         assert step.job is not None
-        started = time.monotonic()
-        async with self.limiter:
+        started = self.started[step.job_id] = time.monotonic()
+        async with self._slot():
             if self.stop_submitting and step.action.submits:
                 self.finish(step, Outcome.CANCELLED, step.entry, started, self.stop_reason)
                 return

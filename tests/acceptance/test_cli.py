@@ -107,12 +107,14 @@ def test_local_paths_need_local_mode(tmp_path: Path) -> None:
     assert TEST_KEY not in result.stderr + result.stdout
 
 
-async def _spawn_run(path: Path, root: str, *extra: str) -> trio.Process:
+async def _spawn_run(
+    path: Path, root: str, *extra: str, stdout: int = subprocess.DEVNULL
+) -> trio.Process:
     return await trio.lowlevel.open_process(
         [*CLI, "run", str(path), "--base-url", f"{root}/api/v1", "--poll-interval", "0.1",
          "-q", *extra],
         env=_env(LIPSYNC_API_KEY=TEST_KEY),
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
     )
 
@@ -150,12 +152,20 @@ async def test_sigint_records_in_flight_jobs_and_exits_130(
     root = await start_studio(fast=True, render_delay=2.0)
     path = tmp_path / "renders.yaml"
     path.write_text(avatar_manifest(root, ["a", "b"]))
-    proc = await _spawn_run(path, root)
+    proc = await _spawn_run(path, root, "--format", "json", stdout=subprocess.PIPE)
     with trio.move_on_after(30):
         while (await studio_stats(root))["jobs_created"] < 2:
             await trio.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     assert await proc.wait() == 130
+    assert proc.stdout is not None
+    out = b""
+    while chunk := await proc.stdout.receive_some(65536):
+        out += chunk
+    report = json.loads(out)
+    # Not "cancelled": these were submitted and the next run picks them up.
+    assert {j["job"]: j["outcome"] for j in report["jobs"]} == {"a": "in_flight", "b": "in_flight"}
+    assert all("next run resumes" in j["error"] for j in report["jobs"])
     lock = load_lock(path.with_suffix(".lock"))
     assert {e.status for e in lock.entries.values()} == {"processing"}
 

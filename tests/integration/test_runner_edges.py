@@ -72,14 +72,13 @@ async def test_changed_output_dir_downloads_there_without_rendering(
     assert load_lock(tmp_path / "r.lock").entries["a"].artifact.path == "elsewhere/a.mp4"  # type: ignore[union-attr]
 
 
-async def test_a_rejected_submission_is_a_failure_not_an_interruption(
-    start_studio: StartStudio, tmp_path: Path
-) -> None:
-    root = await start_studio(fast=True)
+async def test_a_rejected_submission_is_a_failure_not_an_interruption(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text(avatar_manifest(root, ["a"], extra=f"prompt: {'x' * 5000}"))
+    path.write_text(URL_JOB)
+    rejected = Reply(422, json={"error": "prompt must be at most 4000 characters"})
 
-    report = await run_pipeline(remote_request(path, root))
+    async with scripted_server(default=rejected) as api:
+        report = await run_pipeline(remote_request(path, api.url))
 
     assert [r.outcome for r in report.results] == [Outcome.FAILED]
     assert "422" in report.results[0].error

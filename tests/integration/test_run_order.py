@@ -1,0 +1,67 @@
+"""What a user sees of a run's order and timing: jobs start in the manifest's order,
+and a job's TIME is its own, not its wait behind the concurrency limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _scripted_server import Reply, scripted_server
+from _support import remote_request
+
+from lipsync_pipeline.run import Outcome
+from lipsync_pipeline.usecases import run_pipeline
+
+# Not sorted, so neither alphabetical order nor chance passes for the manifest's.
+IDS = ["dl-001", "av-027", "zz-9", "aa-1", "mm-5", "bb-2", "yy-8", "cc-3", "xx-7"]
+REJECTED = Reply(422, json={"error": "Invalid audio format"})  # final at once: no polling
+
+
+def _manifest(path: Path, ids: list[str]) -> Path:
+    lines = ["version: 1", "jobs:"]
+    for job_id in ids:
+        lines += [
+            f"  - id: {job_id}",
+            "    kind: avatar",
+            "    image: https://cdn.example.com/face.png",
+            f"    audio: https://cdn.example.com/{job_id}.mp3",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _posted(received: list) -> list[str]:  # type: ignore[type-arg]
+    return [
+        r.json()["formState"]["audio"].rsplit("/", 1)[-1].removesuffix(".mp3")
+        for r in received
+        if r.method == "POST"
+    ]
+
+
+async def test_one_at_a_time_jobs_are_submitted_in_the_manifests_order(tmp_path: Path) -> None:
+    path = _manifest(tmp_path / "r.yaml", IDS)
+    async with scripted_server(default=REJECTED) as api:
+        await run_pipeline(remote_request(path, api.url, concurrency=1))
+    assert _posted(api.received) == IDS
+
+
+async def test_with_more_in_flight_no_job_jumps_the_queue(tmp_path: Path) -> None:
+    """With N in flight, the k-th submission is one of the first k+N jobs: a job at
+    the end of the manifest never goes first (tasks started at once reach a limiter
+    in trio's random order)."""
+    path = _manifest(tmp_path / "r.yaml", IDS)
+    async with scripted_server(default=REJECTED) as api:
+        await run_pipeline(remote_request(path, api.url, concurrency=3))
+    posted = _posted(api.received)
+    assert sorted(posted) == sorted(IDS)
+    assert all(IDS.index(job_id) < k + 3 for k, job_id in enumerate(posted)), posted
+
+
+async def test_a_jobs_time_is_its_own_not_its_wait_for_a_slot(tmp_path: Path) -> None:
+    path = _manifest(tmp_path / "r.yaml", ["slow", "quick"])
+    slow = Reply(422, json={"error": "Invalid audio format"}, delay=1.0)
+    async with scripted_server(slow, default=REJECTED) as api:
+        report = await run_pipeline(remote_request(path, api.url, concurrency=1))
+    seconds = {r.job_id: r.seconds for r in report.results}
+    assert {r.outcome for r in report.results} == {Outcome.FAILED}
+    # "quick" waited a second for the only slot; that second is not its own time.
+    assert seconds["slow"] >= 1.0 > seconds["quick"]
