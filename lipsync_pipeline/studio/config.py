@@ -27,6 +27,9 @@ class StudioConfig:
     # HTTP_PROXY & co. and SSL_CERT_FILE for fetching remote inputs (`serve`). `run
     # --local` turns them off: its inputs and webhooks are all on loopback.
     env_proxies: bool = True
+    # A request body must arrive within this many seconds (slow-body clients hold a
+    # connection and a task each); an idle connection is closed after as long.
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -35,3 +38,5 @@ class StudioConfig:
             raise ValueError("render_delay must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if self.body_timeout <= 0:
+            raise ValueError("body_timeout must be > 0")

@@ -5,7 +5,10 @@ bounds the jobs that download/decode/encode at once; the others wait as
 ``processing``, like a GPU queue. Downloads are async (so a job may fetch the
 studio's own ``/assets/`` over loopback without deadlocking the event loop);
 decoding and encoding run in ``trio.to_thread.run_sync`` because they would
-otherwise stall every request for a second or more.
+otherwise stall every request for a second or more. Those threads share a second
+limiter of ``MAX_CONCURRENT_DECODES``, whatever ``workers`` says: decoded inputs
+are what costs memory, and a thread abandoned by a timed-out job keeps its slot
+until it really ends.
 
 Whatever happens, a job ends ``completed`` or ``failed`` with a clear ``error``:
 bad media raise ``MediaError``; anything unexpected is logged and reported as an
@@ -32,7 +35,7 @@ from .render import RenderResult, probe, render, render_placeholder
 from .store import Job, JobStore
 from .validate import URL_FIELDS
 
-__all__ = ["JOB_TIMEOUT", "MAX_DOWNLOAD_BYTES", "JobRunner"]
+__all__ = ["JOB_TIMEOUT", "MAX_CONCURRENT_DECODES", "MAX_DOWNLOAD_BYTES", "JobRunner"]
 
 logger = structlog.get_logger(__name__)
 
@@ -42,6 +45,7 @@ JOB_TIMEOUT: Final = 30 * 60.0
 WEBHOOK_ATTEMPTS: Final = 4
 WEBHOOK_BACKOFF: Final = 0.5  # seconds, doubled after each failed attempt
 WEBHOOK_TIMEOUT: Final = 10.0
+MAX_CONCURRENT_DECODES: Final = 2
 
 
 class JobRunner:
@@ -62,6 +66,7 @@ class JobRunner:
         for directory in (self.outputs, self._work, self._cache):
             directory.mkdir(parents=True, exist_ok=True)
         self._limiter = trio.CapacityLimiter(config.workers)
+        self._decodes = trio.CapacityLimiter(MAX_CONCURRENT_DECODES)
         # fast mode: the probe of each distinct request is done once (load tests repeat them).
         self._probes: dict[tuple[str, ...], RenderResult] = {}
         self._placeholder_lock = trio.Lock()  # concurrent jobs must not write one file twice
@@ -138,6 +143,7 @@ class JobRunner:
                     result = await trio.to_thread.run_sync(
                         partial(probe, job.model, resolution, inputs, order=order),
                         abandon_on_cancel=True,
+                        limiter=self._decodes,
                     )
                     self._probes[key] = result
                 else:
@@ -145,6 +151,7 @@ class JobRunner:
                     result = await trio.to_thread.run_sync(
                         partial(render, job.model, resolution, inputs, out, order=order),
                         abandon_on_cancel=True,
+                        limiter=self._decodes,
                     )
                     job.output_path = out
             if self.config.fast:
