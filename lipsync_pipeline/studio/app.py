@@ -4,6 +4,8 @@ Routes: ``POST /api/v1/{model}``, ``GET /api/v1/jobs/{id}`` (the contract);
 ``GET /outputs/{id}.mp4`` (public, like a CDN URL: no key needed, ids are
 unguessable), ``GET /assets/…`` (read-only ``assets_dir``), ``GET /_studio/stats``,
 ``GET /openapi.json``. Every error is a JSON body (see ``validate``), never HTML.
+The stats need an API key (any key the studio accepts): they tell how busy the
+studio is and what it spent, which is no business of an anonymous caller.
 
 Middleware, outermost first: ``_Observe`` (clears structlog contextvars and counts
 requests by method and status; ``/_studio/…`` is not counted), then ``BodyGuard``
@@ -156,6 +158,10 @@ class _Handlers:
         return FileResponse(job.output_path, media_type="video/mp4")
 
     async def stats(self, request: Request) -> Response:
+        try:
+            check_api_key(request.headers.get("authorization"), self.config.api_keys)
+        except RequestProblem as problem:
+            return JSONResponse(problem.body(), status_code=problem.status)
         extra: dict[str, Any] = {
             "faults_injected": dict(sorted(self.injector.injected.items())),
             "workers": self.config.workers,

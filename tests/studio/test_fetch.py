@@ -13,7 +13,7 @@ from functools import partial
 import httpx
 import pytest
 import trio
-from studio_helpers import AUTH, StartStudio, submit, wait_job
+from studio_helpers import AUTH, KEY, StartStudio, submit, wait_job
 
 from lipsync_pipeline._net import AddressClass, AddressPolicy, classify, is_plain_loopback
 from lipsync_pipeline.studio import StudioConfig
@@ -217,3 +217,12 @@ async def test_a_webhook_is_never_posted_to_a_redirect_target(
     assert target.requests == []
     assert stats["webhooks"] == {"delivered": 0, "failed": 2, "attempts": 2}
 
+
+async def test_stats_need_an_accepted_key(start: StartStudio) -> None:
+    root = await start(api_keys=frozenset({KEY}))
+    async with httpx.AsyncClient(base_url=root) as client:
+        assert (await client.get("/_studio/stats")).status_code == 401
+        wrong = {"Authorization": "Bearer sk_other_secret"}
+        assert (await client.get("/_studio/stats", headers=wrong)).status_code == 401
+        response = await client.get("/_studio/stats", headers=AUTH)
+    assert response.status_code == 200 and "jobs_created" in response.json()

@@ -1,4 +1,4 @@
-"""`lipsync-pipeline serve` as a real process: its peak memory under hostile inputs.
+"""`lipsync-pipeline serve` as a real process: its peak memory under hostile inputs, its keys.
 
 Peak memory is the kernel's high-water mark of the process's resident set
 (``VmHWM`` in ``/proc/PID/status``): what the hostile requests cost at their
@@ -20,7 +20,8 @@ import pytest
 import trio
 from studio_helpers import huge_png, wait_job
 
-ENV_KEYS = ("sk_env_first0secret",)
+ENV_KEYS = ("sk_env_first0secret", "sk_env_second0secret")
+FILE_KEY = "sk_file_only0secret"
 MAX_PEAK_MB = 300
 HUGE_BODY = 300 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -51,9 +52,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Iterator[Se
     huge_png(assets / "huge.png")
     for name in ("face.png", "a.wav"):
         shutil.copy(media / name, assets / name)
+    key_file = assets.parent / "studio-keys.txt"
+    key_file.write_text(f"# keys of the test studio\n\n{FILE_KEY}\n")
     argv = [sys.executable, "-m", "lipsync_pipeline", "serve", "-q", "--port", "0"]
-    argv += ["--assets", str(assets)]
-    env = {"PATH": "/usr/bin:/bin"}
+    argv += ["--assets", str(assets), "--api-key-file", str(key_file)]
+    env = {"PATH": "/usr/bin:/bin", "LIPSYNC_STUDIO_API_KEYS": ",".join(ENV_KEYS)}
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
@@ -125,3 +128,25 @@ async def test_peak_memory_under_hostile_inputs_stays_bounded(served: Served) ->
     peak = _peak_mb(served.pid)
     print(f"studio peak RSS under hostile inputs: {peak:.0f} MB")
     assert peak < MAX_PEAK_MB
+
+
+async def test_keys_come_from_the_environment_and_a_file(served: Served) -> None:
+    assert not any(key in " ".join(served.argv) for key in (*ENV_KEYS, FILE_KEY))
+    async with httpx.AsyncClient(base_url=served.root, timeout=10) as client:
+        for key, status in [
+            *((k, 200) for k in (*ENV_KEYS, FILE_KEY)),
+            ("sk_not_accepted0secret", 401),
+        ]:
+            auth = {"Authorization": f"Bearer {key}"}
+            assert (await client.get("/_studio/stats", headers=auth)).status_code == status
+        assert (await client.get("/_studio/stats")).status_code == 401
+
+
+def test_an_unreadable_key_file_is_a_usage_error(tmp_path: Path) -> None:
+    empty = tmp_path / "keys.txt"
+    empty.write_text("# nothing but a comment: sk_not_a_key_here\n")
+    for path in (tmp_path / "missing.txt", empty):
+        argv = [sys.executable, "-m", "lipsync_pipeline", "serve", "--api-key-file", str(path)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2, done.stderr
+        assert str(path) in done.stderr and "sk_not_a_key_here" not in done.stderr
