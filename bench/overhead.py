@@ -146,7 +146,10 @@ class Studio:
     cpu: float = 0.0  # filled in when it stops
 
     def stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.root}/_studio/stats", timeout=30).json()
+        auth = {"Authorization": f"Bearer {API_KEY}"}  # the stats need a key the studio accepts
+        data: dict[str, Any] = httpx.get(
+            f"{self.root}/_studio/stats", headers=auth, timeout=30
+        ).json()
         return data
 
 

@@ -1,10 +1,142 @@
-"""Small facts about addresses, shared by the manifest runner and the studio."""
+"""Small facts about addresses, shared by the manifest runner and the studio.
+
+``AddressPolicy`` decides which resolved addresses the studio may fetch from or
+POST to. The tables are explicit (not ``ipaddress``'s ``is_global``/``is_private``)
+because those properties changed between Python releases (3.11 and 3.13 classify
+v4-mapped and several special ranges differently), and a security rule must not
+change with the interpreter.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
 
-__all__ = ["is_loopback_host"]
+__all__ = [
+    "AddressClass",
+    "AddressPolicy",
+    "IPAddress",
+    "classify",
+    "is_loopback_host",
+    "is_plain_loopback",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class AddressClass(Enum):
+    PUBLIC = "public"
+    LOOPBACK = "loopback"
+    PRIVATE = "private"  # RFC 1918, shared (CGNAT), unique-local IPv6
+    LINK_LOCAL = "link-local"  # includes the cloud metadata services
+    UNSPECIFIED = "unspecified"
+    MULTICAST = "multicast"
+    RESERVED = "reserved"  # documentation, benchmarking, future use, broadcast, tunnels
+
+
+def _nets(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+# Order matters: the first table that contains an address names its class.
+_TABLES: Final = (
+    (AddressClass.UNSPECIFIED, _nets("0.0.0.0/8", "::/128")),
+    (AddressClass.LOOPBACK, _nets("127.0.0.0/8", "::1/128")),
+    (AddressClass.LINK_LOCAL, _nets("169.254.0.0/16", "fe80::/10")),
+    (
+        AddressClass.PRIVATE,
+        _nets(
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",  # shared address space (carrier NAT)
+            "fc00::/7",
+            "fec0::/10",  # deprecated site-local
+            "64:ff9b:1::/48",  # local-use NAT64
+        ),
+    ),
+    (AddressClass.MULTICAST, _nets("224.0.0.0/4", "ff00::/8")),
+    (
+        AddressClass.RESERVED,
+        _nets(
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "240.0.0.0/4",  # future use and 255.255.255.255
+            "::/96",  # deprecated IPv4-compatible: an old way to spell 127.0.0.1
+            "100::/64",  # discard
+            "2001::/23",  # IETF protocol assignments, Teredo (hides an IPv4 address)
+            "2001:db8::/32",
+        ),
+    ),
+)
+# Metadata services that are not link-local: refused whatever the policy says,
+# because they hand out the host's cloud credentials.
+_METADATA: Final = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
+)
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+_SIXTOFOUR: Final = ipaddress.ip_network("2002::/16")
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 spelling carries: v4-mapped, NAT64 or 6to4."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _SIXTOFOUR:
+        return ip.sixtofour
+    return None
+
+
+def classify(ip: IPAddress) -> AddressClass:
+    """The class of an address; an IPv6 spelling of an IPv4 address is classed by that."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = ip if ip.scope_id is None else ipaddress.IPv6Address(str(ip).split("%")[0])
+        inner = _embedded_v4(ip)
+        if inner is not None:
+            return classify(inner)
+    for kind, networks in _TABLES:
+        if any(ip in net for net in networks if net.version == ip.version):
+            return kind
+    return AddressClass.PUBLIC
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """Which resolved addresses may be fetched from.
+
+    ``allow_loopback``: plain loopback URLs (``localhost``, ``127.x.x.x``, ``[::1]``
+    spelled canonically) are fine; a loopback address reached by another spelling
+    (``2130706433``, ``0x7f.1``, ``[::ffff:127.0.0.1]``) or by a DNS name is not,
+    unless ``allow_private`` also holds. ``allow_private``: private and loopback
+    addresses are fine, however spelled. Link-local (cloud metadata), unspecified,
+    multicast and reserved addresses are always refused.
+    """
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+
+    def refusal(self, ip: IPAddress, host: str) -> AddressClass | None:
+        """None if ``ip`` (one resolution of URL host ``host``) may be used, else its class."""
+        if ip in _METADATA or (
+            isinstance(ip, ipaddress.IPv6Address) and _embedded_v4(ip) in _METADATA
+        ):
+            return AddressClass.LINK_LOCAL
+        kind = classify(ip)
+        if kind is AddressClass.PUBLIC:
+            return None
+        if kind is AddressClass.LOOPBACK and self.allow_loopback and is_plain_loopback(host):
+            return None
+        if kind in (AddressClass.PRIVATE, AddressClass.LOOPBACK) and self.allow_private:
+            return None
+        return kind
 
 
 def is_loopback_host(host: str) -> bool:
@@ -15,3 +147,21 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_plain_loopback(host: str) -> bool:
+    """``localhost``, a canonical dotted-quad 127.x.x.x, or ``::1``: no trick spellings.
+
+    ``ipaddress`` is strict (no ``127.1``, no octal or hex parts, no bare integers),
+    unlike the C resolver, which accepts them all: that strictness is the point.
+    """
+    host = host.lower().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return ip == ipaddress.IPv6Address("::1")
+    return ip.is_loopback

@@ -27,9 +27,12 @@ def remote_request(path: Path, root: str, **kw: Any) -> RunRequest:
     return RunRequest(path, base_url=f"{root}/api/v1", api_key=TEST_KEY, **kw)
 
 
-async def studio_stats(root: str) -> dict[str, Any]:
+async def studio_stats(root: str, key: str = TEST_KEY) -> dict[str, Any]:
+    """The studio's counters; they need a key the studio accepts."""
     async with httpx.AsyncClient() as client:
-        response = await client.get(f"{root}/_studio/stats")
+        response = await client.get(
+            f"{root}/_studio/stats", headers={"Authorization": f"Bearer {key}"}
+        )
         response.raise_for_status()
         stats: dict[str, Any] = response.json()
         return stats

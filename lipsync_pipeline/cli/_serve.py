@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -48,7 +49,22 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY",
-        help="accept only these keys (repeatable; default: any sk_<id>_<secret>)",
+        help="accept only these keys (repeatable; visible in `ps`: prefer "
+        "$LIPSYNC_STUDIO_API_KEYS or --api-key-file; default: any sk_<id>_<secret>)",
+    )
+    p.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="PATH",
+        help="accept the keys in PATH (one per line, # comments), with those of "
+        "$LIPSYNC_STUDIO_API_KEYS (comma-separated) and --api-key",
+    )
+    p.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        help="let inputs and webhooks be on private networks and loopback (default: "
+        "public addresses only, plus plain loopback URLs while listening on loopback; "
+        "link-local and cloud metadata addresses are always refused)",
     )
     p.add_argument(
         "--workers", type=bounded(int, 1), default=2, help="parallel renders (default 2)"
@@ -95,14 +111,20 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from lipsync_pipeline.studio import Faults, StudioConfig, serve_studio
+    from lipsync_pipeline.studio.keys import API_KEYS_ENV, KeySourceError, collect_api_keys
 
     if args.assets is not None and not args.assets.is_dir():
         raise UsageError(f"--assets {args.assets}: not a directory")
+    try:
+        keys = collect_api_keys(args.api_key, os.environ.get(API_KEYS_ENV), args.api_key_file)
+    except KeySourceError as exc:
+        raise UsageError(str(exc)) from None
     config = StudioConfig(
         host=args.host,
         port=args.port,
         assets_dir=args.assets.resolve() if args.assets else None,
-        api_keys=frozenset(args.api_key),
+        api_keys=keys,
+        allow_private_networks=args.allow_private_networks,
         render_delay=args.render_delay,
         workers=args.workers,
         fast=args.fast,

@@ -4,16 +4,18 @@ Routes: ``POST /api/v1/{model}``, ``GET /api/v1/jobs/{id}`` (the contract);
 ``GET /outputs/{id}.mp4`` (public, like a CDN URL: no key needed, ids are
 unguessable), ``GET /assets/…`` (read-only ``assets_dir``), ``GET /_studio/stats``,
 ``GET /openapi.json``. Every error is a JSON body (see ``validate``), never HTML.
+The stats need an API key (any key the studio accepts): they tell how busy the
+studio is and what it spent, which is no business of an anonymous caller.
 
 Middleware, outermost first: ``_Observe`` (clears structlog contextvars and counts
-requests by method and status; ``/_studio/…`` is not counted), then
-``FaultsMiddleware``, then starlette.
+requests by method and status; ``/_studio/…`` is not counted), then ``BodyGuard``
+(body size and deadline, see ``limits``), then ``FaultsMiddleware``, then starlette.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 from urllib.parse import unquote
 
 import structlog
@@ -29,6 +31,7 @@ from ._asgi import ASGIApp, Message, Receive, Scope, Send
 from .config import StudioConfig
 from .faults import FaultInjector, FaultsMiddleware
 from .jobs import JobRunner
+from .limits import BodyGuard, BodyRefused
 from .openapi import openapi_document
 from .store import JobStore, owner_of
 from .validate import (
@@ -41,8 +44,6 @@ from .validate import (
 )
 
 __all__ = ["build_app"]
-
-MAX_BODY_BYTES: Final = 1024 * 1024
 
 
 def _error(
@@ -106,12 +107,7 @@ class _Handlers:
         try:
             key = check_api_key(request.headers.get("authorization"), self.config.api_keys)
             idem = check_idempotency_key(request.headers.get("idempotency-key"))
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                return _error(413, "too_large", "Request body larger than 1 MB")
-            raw = await request.body()
-            if len(raw) > MAX_BODY_BYTES:
-                return _error(413, "too_large", "Request body larger than 1 MB")
+            raw = await request.body()  # BodyGuard bounds its size and its time
             form, webhook = parse_envelope(raw, model)
         except RequestProblem as problem:
             return JSONResponse(problem.body(), status_code=problem.status)
@@ -162,6 +158,10 @@ class _Handlers:
         return FileResponse(job.output_path, media_type="video/mp4")
 
     async def stats(self, request: Request) -> Response:
+        try:
+            check_api_key(request.headers.get("authorization"), self.config.api_keys)
+        except RequestProblem as problem:
+            return JSONResponse(problem.body(), status_code=problem.status)
         extra: dict[str, Any] = {
             "faults_injected": dict(sorted(self.injector.injected.items())),
             "workers": self.config.workers,
@@ -180,7 +180,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    structlog.get_logger(__name__).exception("studio.request_crashed", path=request.url.path)
+    if not isinstance(exc, BodyRefused):  # BodyGuard has answered 413/408: no crash
+        structlog.get_logger(__name__).exception("studio.request_crashed", path=request.url.path)
     return _error(500, "internal_error", "Internal server error")
 
 
@@ -219,4 +220,5 @@ def build_app(
         routes=routes,
         exception_handlers={HTTPException: _http_error, 500: _server_error},
     )
-    return _Observe(FaultsMiddleware(app, injector), store)
+    guarded = BodyGuard(FaultsMiddleware(app, injector), timeout=config.body_timeout)
+    return _Observe(guarded, store)

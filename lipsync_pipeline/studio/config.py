@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._net import AddressPolicy, is_loopback_host
 from .faults import Faults
 
 __all__ = ["StudioConfig"]
@@ -27,6 +28,13 @@ class StudioConfig:
     # HTTP_PROXY & co. and SSL_CERT_FILE for fetching remote inputs (`serve`). `run
     # --local` turns them off: its inputs and webhooks are all on loopback.
     env_proxies: bool = True
+    # Inputs and webhooks on private networks (RFC 1918, fc00::/7) and loopback, however
+    # spelled. Off: only public addresses, plus plain loopback URLs while the studio
+    # itself listens on loopback (its own /assets/). Link-local (cloud metadata) never.
+    allow_private_networks: bool = False
+    # A request body must arrive within this many seconds (slow-body clients hold a
+    # connection and a task each); an idle connection is closed after as long.
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -35,3 +43,13 @@ class StudioConfig:
             raise ValueError("render_delay must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if self.body_timeout <= 0:
+            raise ValueError("body_timeout must be > 0")
+
+    @property
+    def fetch_policy(self) -> AddressPolicy:
+        """Which addresses inputs and webhooks may resolve to (see ``studio.fetch``)."""
+        return AddressPolicy(
+            allow_loopback=self.allow_private_networks or is_loopback_host(self.host),
+            allow_private=self.allow_private_networks,
+        )

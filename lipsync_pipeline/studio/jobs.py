@@ -5,7 +5,15 @@ bounds the jobs that download/decode/encode at once; the others wait as
 ``processing``, like a GPU queue. Downloads are async (so a job may fetch the
 studio's own ``/assets/`` over loopback without deadlocking the event loop);
 decoding and encoding run in ``trio.to_thread.run_sync`` because they would
-otherwise stall every request for a second or more.
+otherwise stall every request for a second or more. Those threads share a second
+limiter of ``MAX_CONCURRENT_DECODES``, whatever ``workers`` says: decoded inputs
+are what costs memory, and a thread abandoned by a timed-out job keeps its slot
+until it really ends.
+
+Downloads and webhooks go through ``fetch.Fetcher`` (allowed addresses only).
+A failed download says which input and, if one came, the HTTP status: nothing
+else about what answered (no body, no server header, no address, no error class,
+which would tell a closed port from a filtered one).
 
 Whatever happens, a job ends ``completed`` or ``failed`` with a clear ``error``:
 bad media raise ``MediaError``; anything unexpected is logged and reported as an
@@ -27,12 +35,13 @@ import trio
 from .. import pricing
 from .config import StudioConfig
 from .faults import FaultInjector
+from .fetch import Fetcher, FetchRefused
 from .media import MediaError
 from .render import RenderResult, probe, render, render_placeholder
 from .store import Job, JobStore
 from .validate import URL_FIELDS
 
-__all__ = ["JOB_TIMEOUT", "MAX_DOWNLOAD_BYTES", "JobRunner"]
+__all__ = ["JOB_TIMEOUT", "MAX_CONCURRENT_DECODES", "MAX_DOWNLOAD_BYTES", "JobRunner"]
 
 logger = structlog.get_logger(__name__)
 
@@ -42,6 +51,7 @@ JOB_TIMEOUT: Final = 30 * 60.0
 WEBHOOK_ATTEMPTS: Final = 4
 WEBHOOK_BACKOFF: Final = 0.5  # seconds, doubled after each failed attempt
 WEBHOOK_TIMEOUT: Final = 10.0
+MAX_CONCURRENT_DECODES: Final = 2
 
 
 class JobRunner:
@@ -50,18 +60,19 @@ class JobRunner:
         config: StudioConfig,
         store: JobStore,
         injector: FaultInjector,
-        http: httpx.AsyncClient,
+        fetcher: Fetcher,
         nursery: trio.Nursery,
         data_dir: Path,
     ) -> None:
         self.config, self.store, self.injector = config, store, injector
-        self._http, self._nursery = http, nursery
+        self._fetcher, self._nursery = fetcher, nursery
         self.outputs = data_dir / "outputs"
         self._work = data_dir / "work"
         self._cache = data_dir / "placeholders"
         for directory in (self.outputs, self._work, self._cache):
             directory.mkdir(parents=True, exist_ok=True)
         self._limiter = trio.CapacityLimiter(config.workers)
+        self._decodes = trio.CapacityLimiter(MAX_CONCURRENT_DECODES)
         # fast mode: the probe of each distinct request is done once (load tests repeat them).
         self._probes: dict[tuple[str, ...], RenderResult] = {}
         self._placeholder_lock = trio.Lock()  # concurrent jobs must not write one file twice
@@ -138,6 +149,7 @@ class JobRunner:
                     result = await trio.to_thread.run_sync(
                         partial(probe, job.model, resolution, inputs, order=order),
                         abandon_on_cancel=True,
+                        limiter=self._decodes,
                     )
                     self._probes[key] = result
                 else:
@@ -145,6 +157,7 @@ class JobRunner:
                     result = await trio.to_thread.run_sync(
                         partial(render, job.model, resolution, inputs, out, order=order),
                         abandon_on_cancel=True,
+                        limiter=self._decodes,
                     )
                     job.output_path = out
             if self.config.fast:
@@ -172,28 +185,32 @@ class JobRunner:
         return inputs
 
     async def _download(self, url: str, dest: Path, field: str) -> Path:
-        what = f"Could not download {field}"
+        what = f"Could not fetch input `{field}`"
+        too_large = MediaError(f"{what}: larger than {MAX_DOWNLOAD_BYTES >> 20} MB")
         try:
             with trio.fail_after(DOWNLOAD_TIMEOUT):
-                async with self._http.stream("GET", url) as response:
+                async with self._fetcher.get(url) as response:
                     if response.status_code != 200:
                         raise MediaError(f"{what}: HTTP {response.status_code}")
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
-                        raise MediaError(f"{what}: larger than {MAX_DOWNLOAD_BYTES >> 20} MB")
+                        raise too_large
                     size = 0
                     with dest.open("wb") as sink:
                         async for chunk in response.aiter_bytes():
                             size += len(chunk)
                             if size > MAX_DOWNLOAD_BYTES:
-                                raise MediaError(
-                                    f"{what}: larger than {MAX_DOWNLOAD_BYTES >> 20} MB"
-                                )
+                                raise too_large
                             sink.write(chunk)
+        except FetchRefused:
+            raise MediaError(
+                f"{what}: its address is not allowed (only public addresses are fetched; "
+                "see `serve --allow-private-networks`)"
+            ) from None
         except trio.TooSlowError:
             raise MediaError(f"{what}: timed out after {DOWNLOAD_TIMEOUT:.0f} s") from None
-        except httpx.HTTPError as exc:
-            raise MediaError(f"{what}: {type(exc).__name__}") from exc
+        except httpx.HTTPError:
+            raise MediaError(what) from None
         if size == 0:
             raise MediaError(f"{what}: the file is empty")
         return dest
@@ -208,16 +225,26 @@ class JobRunner:
         for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
             stats["attempts"] += 1
             try:
-                response = await self._http.post(job.webhook, json=body, timeout=WEBHOOK_TIMEOUT)
-                if response.is_success:
+                with trio.fail_after(WEBHOOK_TIMEOUT):  # name resolution included
+                    status = await self._fetcher.post(job.webhook, body, WEBHOOK_TIMEOUT)
+                if 200 <= status < 300:
                     stats["delivered"] += 1
                     return
-                outcome = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
+                if 300 <= status < 400:
+                    # Not a delivery, and the target is never POSTed to (it could be
+                    # anywhere); nor is the same URL retried: it will say the same.
+                    logger.warning("studio.webhook_redirected", job_id=job.id, status=status)
+                    break
+                outcome = f"HTTP {status}"
+            except FetchRefused:
+                # Refused before connecting; its address will not become allowed.
+                logger.warning("studio.webhook_refused", job_id=job.id)
+                break
+            except (httpx.HTTPError, trio.TooSlowError) as exc:
                 outcome = type(exc).__name__
             logger.debug("studio.webhook_retry", job_id=job.id, attempt=attempt, outcome=outcome)
             if attempt < WEBHOOK_ATTEMPTS:
                 await trio.sleep(delay)
                 delay *= 2
         stats["failed"] += 1
-        logger.warning("studio.webhook_failed", job_id=job.id, attempts=WEBHOOK_ATTEMPTS)
+        logger.warning("studio.webhook_failed", job_id=job.id, attempts=attempt)

@@ -6,6 +6,12 @@ user's file can cause becomes a ``MediaError`` whose text is the job's ``error``
 never a traceback: ``av.open()`` happily opens garbage, so each input is validated
 by actually decoding it.
 
+Memory is bounded before anything is decoded: a picture's size is read from its
+header (``imagesize``) or its container and refused over ``MAX_IMAGE_PIXELS`` /
+``MAX_VIDEO_PIXELS``; and every ``av.open`` (FFmpeg's probing decodes a PNG whole
+to learn its size) and every decoder gets FFmpeg's ``max_pixels``, which covers
+the formats no header is read for, and an "audio" that is really a huge picture.
+
 Audio is kept as mono 32-bit float PCM at ``AUDIO_RATE`` in plain ``bytes``; numpy
 is not a runtime dependency, so the few computations on samples use ``array``
 slices, whose ``max``/``min`` run at C speed.
@@ -20,21 +26,30 @@ from typing import Final
 
 import av
 
+from .imagesize import header_size
+
 __all__ = [
     "AUDIO_RATE",
+    "MAX_IMAGE_PIXELS",
     "MAX_MEDIA_SECONDS",
+    "MAX_VIDEO_PIXELS",
     "AudioTrack",
     "MediaError",
     "levels",
     "load_audio",
     "load_image",
     "load_mask_box",
+    "open_media",
     "probe_video",
 ]
 
 # Speech survives 24 kHz well, and it halves the memory of a 10-minute input.
 AUDIO_RATE: Final = 24_000
 MAX_MEDIA_SECONDS: Final = 600.0  # the model family caps a generation at ~10 minutes
+# Outputs are 480p or 720p: 16.8 megapixels is plenty, and decodes to at most 128 MB
+# (16-bit RGBA). A video frame up to 4096x2160 (DCI 4K).
+MAX_IMAGE_PIXELS: Final = 4096 * 4096
+MAX_VIDEO_PIXELS: Final = 4096 * 2160
 _SAMPLE_BYTES: Final = 4  # float32
 _MIN_IMAGE_SIDE: Final = 16
 _MASK_PROBE: Final = 64  # masks are analysed at 64x64: only a bounding box is needed
@@ -117,6 +132,24 @@ class AudioTrack:
         return self.samples / AUDIO_RATE
 
 
+def open_media(path: Path, max_pixels: int = MAX_VIDEO_PIXELS) -> av.container.InputContainer:
+    """``av.open`` whose probing and decoders refuse pictures over ``max_pixels``."""
+    limit = {"max_pixels": str(max_pixels)}
+    container = av.open(str(path), options=limit)
+    for stream in container.streams.video:
+        # The probe's decoder had the option; the decoder opened for decode() needs it too.
+        stream.codec_context.options = dict(limit)
+    return container
+
+
+def _check_pixels(size: tuple[int, int] | None, limit: int, what: str, field: str) -> None:
+    if size is not None and size[0] * size[1] > limit:
+        raise MediaError(
+            f"{what} too large: {field} is {size[0]}x{size[1]} pixels; "
+            f"the limit is {limit / 1e6:.1f} megapixels"
+        )
+
+
 def _too_long(field: str) -> MediaError:
     return MediaError(
         f"Media too long: {field} exceeds the {MAX_MEDIA_SECONDS / 60:.0f}-minute limit"
@@ -129,7 +162,7 @@ def load_audio(path: Path, field: str) -> AudioTrack:
     chunks: list[bytes] = []
     size = 0
     try:
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             if not container.streams.audio:
                 raise MediaError(f"Invalid audio format: {field} has no audio stream")
             if not container.streams.audio[0].codec_context.name.startswith(_AUDIO_CODEC_PREFIXES):
@@ -157,12 +190,15 @@ def load_audio(path: Path, field: str) -> AudioTrack:
 
 def load_image(path: Path, field: str) -> av.VideoFrame:
     """Decode the first frame of an image (PNG, JPEG, ...)."""
+    _check_pixels(header_size(path), MAX_IMAGE_PIXELS, "Image", field)
     try:
-        with av.open(str(path)) as container:
+        with open_media(path, MAX_IMAGE_PIXELS) as container:
             if not container.streams.video:
                 raise MediaError(f"Invalid image format: {field} is not an image")
-            if container.streams.video[0].codec_context.name not in _IMAGE_CODECS:
+            context = container.streams.video[0].codec_context
+            if context.name not in _IMAGE_CODECS:
                 raise MediaError(f"Invalid image format: {field} is not a PNG/JPEG/WebP image")
+            _check_pixels((context.width, context.height), MAX_IMAGE_PIXELS, "Image", field)
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise MediaError(f"Invalid image format: {field} could not be decoded") from exc
@@ -176,12 +212,14 @@ def load_image(path: Path, field: str) -> av.VideoFrame:
 def probe_video(path: Path, field: str) -> tuple[float, int, int]:
     """(seconds, width, height) of a video, after decoding its first frame."""
     try:
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             if not container.streams.video:
                 raise MediaError(f"Invalid video format: {field} has no video stream")
             stream = container.streams.video[0]
-            if stream.codec_context.name not in _VIDEO_CODECS:
+            context = stream.codec_context
+            if context.name not in _VIDEO_CODECS:
                 raise MediaError(f"Invalid video format: {field} is not a supported video codec")
+            _check_pixels((context.width, context.height), MAX_VIDEO_PIXELS, "Video", field)
             first = next(container.decode(stream), None)
             if first is None:
                 raise MediaError(f"Invalid video format: {field} contains no frames")

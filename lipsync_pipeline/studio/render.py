@@ -32,6 +32,7 @@ from .media import (
     load_audio,
     load_image,
     load_mask_box,
+    open_media,
     probe_video,
 )
 
@@ -131,7 +132,7 @@ def _looped_video(path: Path, frames: int, size: tuple[int, int]) -> Iterator[Pi
         current: Picture | None = None
         start: float | None = None
         last_time, frame_len = 0.0, 1 / FPS
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if stream.average_rate:

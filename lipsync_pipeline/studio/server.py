@@ -25,11 +25,13 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from lipsync_pipeline.api import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
+from lipsync_pipeline.api._http import HttpPool
 from lipsync_pipeline.errors import StudioError
 
 from .app import build_app
 from .config import StudioConfig
 from .faults import FaultInjector
+from .fetch import Fetcher
 from .jobs import JobRunner
 from .store import JobStore
 
@@ -82,11 +84,14 @@ async def serve_studio(
         limits = httpx.Limits(max_connections=_DOWNLOAD_CONNECTIONS)
         timeout = httpx.Timeout(30.0, connect=10.0)
         try:
-            http = httpx.AsyncClient(
+            tls = httpx.create_ssl_context(trust_env=config.env_proxies)
+            # Requests to checked addresses (the URL's host replaced by the IP): no
+            # proxy, as NO_PROXY entries name hosts and would not match an IP.
+            direct = httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls, trust_env=False)
+            proxied = httpx.AsyncClient(
                 limits=limits,
                 timeout=timeout,
-                follow_redirects=True,
-                max_redirects=5,
+                verify=tls,
                 trust_env=config.env_proxies,
                 # Environment proxies apply to remote inputs, never to this machine,
                 # where no proxy could reach.
@@ -96,8 +101,15 @@ async def serve_studio(
             raise unusable_proxy(exc) from None
         except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable
             raise unusable_ca_bundle(exc) from None
-        async with http, trio.open_nursery() as nursery:
-            runner = JobRunner(config, store, injector, http, nursery, data_dir)
+        # Which hops go through a proxy: the runner's rule (urllib's reading of NO_PROXY).
+        proxy_for = (
+            HttpPool(timeout=timeout, connections=1, user_agent="").proxy_for
+            if config.env_proxies
+            else None
+        )
+        fetcher = Fetcher(config.fetch_policy, direct, proxied, proxy_for)
+        async with direct, proxied, trio.open_nursery() as nursery:
+            runner = JobRunner(config, store, injector, fetcher, nursery, data_dir)
             app = build_app(config, store, runner, injector)
             try:
                 binds = await nursery.start(serve, app, _hypercorn_config(config))

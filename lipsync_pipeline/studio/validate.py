@@ -185,6 +185,12 @@ def parse_envelope(raw: bytes, model: str) -> tuple[dict[str, Any], str | None]:
         raise RequestProblem(
             400, "invalid_json", [(None, "Request body is not valid JSON")]
         ) from None
+    except RecursionError:
+        # json's C parser guards its recursion: `[[[[…` a few thousand deep (well
+        # within 1 MB) raises this, which is the client's fault, not a crash.
+        raise RequestProblem(
+            400, "invalid_json", [(None, "Request body is nested too deeply")]
+        ) from None
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid_request", [(None, "Request body must be a JSON object")])
     unknown = sorted(set(body) - {"formState", "webhook"})

@@ -88,7 +88,8 @@ def studios() -> Iterator[queue.Queue[str]]:
 
 
 def _stats(root: str) -> tuple[int, int]:
-    stats = httpx.get(f"{root}/_studio/stats", timeout=10).json()
+    auth = {"Authorization": f"Bearer {TEST_KEY}"}
+    stats = httpx.get(f"{root}/_studio/stats", headers=auth, timeout=10).json()
     return int(stats["requests_total"]), int(stats["jobs_created"])
 
 

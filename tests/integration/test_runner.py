@@ -272,7 +272,7 @@ async def test_refused_key_aborts_the_run_with_an_auth_error(
     with pytest.raises(AuthError) as caught:
         await run_pipeline(remote_request(path, root))
     assert TEST_KEY not in str(caught.value)
-    assert (await studio_stats(root))["jobs_created"] == 0
+    assert (await studio_stats(root, "sk_only_thisone"))["jobs_created"] == 0
 
 
 async def test_cancelled_run_resumes_in_flight_jobs_by_id(
