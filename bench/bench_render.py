@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lipsync_pipeline.studio.render import render  # noqa: E402
+from lipsync_pipeline.studio._render import render  # noqa: E402
 
 ASSETS = ROOT / "manifests" / "assets"
 

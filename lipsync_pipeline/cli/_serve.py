@@ -111,7 +111,7 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from lipsync_pipeline.studio import Faults, StudioConfig, serve_studio
-    from lipsync_pipeline.studio.keys import API_KEYS_ENV, KeySourceError, collect_api_keys
+    from lipsync_pipeline.studio._keys import API_KEYS_ENV, KeySourceError, collect_api_keys
 
     if args.assets is not None and not args.assets.is_dir():
         raise UsageError(f"--assets {args.assets}: not a directory")

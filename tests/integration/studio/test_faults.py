@@ -12,7 +12,7 @@ import trio
 from studio_helpers import AUTH, StartStudio, submit, wait_job
 
 from lipsync_pipeline.studio import Faults
-from lipsync_pipeline.studio.faults import FaultInjector
+from lipsync_pipeline.studio._faults import FaultInjector
 
 
 def _form(root: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import pytest
 import trio
 from studio_helpers import AUTH, HUGE_SIDE, StartStudio, huge_png, submit, wait_job
 
-from lipsync_pipeline.studio.imagesize import header_size
-from lipsync_pipeline.studio.media import MAX_IMAGE_PIXELS, MediaError, load_audio, load_image
+from lipsync_pipeline.studio._imagesize import header_size
+from lipsync_pipeline.studio._media import MAX_IMAGE_PIXELS, MediaError, load_audio, load_image
 
 HUGE_BODY = 300 * 1024 * 1024
 CHUNK = 1024 * 1024

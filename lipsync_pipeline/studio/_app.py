@@ -28,13 +28,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ._asgi import ASGIApp, Message, Receive, Scope, Send
-from .config import StudioConfig
-from .faults import FaultInjector, FaultsMiddleware
-from .jobs import JobRunner
-from .limits import BodyGuard, BodyRefused
-from .openapi import openapi_document
-from .store import JobStore, owner_of
-from .validate import (
+from ._config import StudioConfig
+from ._faults import FaultInjector, FaultsMiddleware
+from ._jobs import JobRunner
+from ._limits import BodyGuard, BodyRefused
+from ._openapi import openapi_document
+from ._store import JobStore, owner_of
+from ._validate import (
     MODELS,
     RequestProblem,
     check_api_key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import pricing
-from .validate import MODELS, RESOLUTIONS, URL_FIELDS
+from ._validate import MODELS, RESOLUTIONS, URL_FIELDS
 
 __all__ = ["openapi_document"]
 

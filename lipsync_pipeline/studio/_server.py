@@ -28,12 +28,12 @@ from lipsync_pipeline.api import PROXY_ERRORS, unusable_ca_bundle, unusable_prox
 from lipsync_pipeline.api._http import HttpPool
 from lipsync_pipeline.errors import StudioError
 
-from .app import build_app
-from .config import StudioConfig
-from .faults import FaultInjector
-from .fetch import Fetcher
-from .jobs import JobRunner
-from .store import JobStore
+from ._app import build_app
+from ._config import StudioConfig
+from ._faults import FaultInjector
+from ._fetch import Fetcher
+from ._jobs import JobRunner
+from ._store import JobStore
 
 __all__ = ["HYPERCORN_LOGGER", "serve_studio"]
 

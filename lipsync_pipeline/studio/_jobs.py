@@ -33,13 +33,13 @@ import structlog
 import trio
 
 from .. import pricing
-from .config import StudioConfig
-from .faults import FaultInjector
-from .fetch import Fetcher, FetchRefused
-from .media import MediaError
-from .render import RenderResult, probe, render, render_placeholder
-from .store import Job, JobStore
-from .validate import URL_FIELDS
+from ._config import StudioConfig
+from ._faults import FaultInjector
+from ._fetch import Fetcher, FetchRefused
+from ._media import MediaError
+from ._render import RenderResult, probe, render, render_placeholder
+from ._store import Job, JobStore
+from ._validate import URL_FIELDS
 
 __all__ = ["JOB_TIMEOUT", "MAX_CONCURRENT_DECODES", "MAX_DOWNLOAD_BYTES", "JobRunner"]
 

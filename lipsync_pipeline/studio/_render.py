@@ -22,8 +22,8 @@ from typing import Final
 import av
 
 from .. import pricing
-from .draw import Overlay, Picture, frame_from_picture, picture_from_frame
-from .media import (
+from ._draw import Overlay, Picture, frame_from_picture, picture_from_frame
+from ._media import (
     AUDIO_RATE,
     MAX_MEDIA_SECONDS,
     AudioTrack,

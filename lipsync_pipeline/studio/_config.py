@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._net import AddressPolicy, is_loopback_host
-from .faults import Faults
+from ._faults import Faults
 
 __all__ = ["StudioConfig"]
 

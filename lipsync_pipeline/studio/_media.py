@@ -26,7 +26,7 @@ from typing import Final
 
 import av
 
-from .imagesize import header_size
+from ._imagesize import header_size
 
 __all__ = [
     "AUDIO_RATE",
