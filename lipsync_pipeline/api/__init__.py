@@ -1,14 +1,16 @@
 """The lipsync.studio HTTP contract as the runner speaks it: submit, get job, fetch.
 
-Private modules: ``_client`` (ApiClient, JobStatus), ``_http`` (httpx transports,
-proxies, CA bundles), ``_retry`` (what to retry and when).
+Private modules: ``_client`` (ApiClient), ``_jobstatus`` (a job's status, read
+tolerantly), ``_http`` (httpx transports, proxies, CA bundles, connection slots),
+``_retry`` (what to retry and when).
 Downloads are staged by :mod:`lipsync_pipeline._staging`, shared with the object store.
 """
 
 from __future__ import annotations
 
-from lipsync_pipeline.api._client import ApiClient, JobStatus
+from lipsync_pipeline.api._client import ApiClient
 from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
+from lipsync_pipeline.api._jobstatus import JobStatus
 from lipsync_pipeline.api._retry import RetryPolicy
 
 __all__ = [

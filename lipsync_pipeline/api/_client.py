@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -42,7 +40,8 @@ from lipsync_pipeline._staging import (
     put_in_place,
     staging_path,
 )
-from lipsync_pipeline.api._http import HttpPool, origin
+from lipsync_pipeline.api._http import HttpPool, Slots, origin
+from lipsync_pipeline.api._jobstatus import JobStatus, milliseconds
 from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
 from lipsync_pipeline.errors import (
     ApiError,
@@ -63,63 +62,12 @@ _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
 _AUTH_STATUSES: Final = frozenset({401, 403})
-_FINISHED: Final = frozenset({"completed", "failed"})
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
 _SCHEMES: Final = frozenset({"http", "https"})
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatus:
-    """``GET /jobs/{id}``, read tolerantly: unknown statuses mean "not finished yet"."""
-
-    id: str
-    model: str  # not stable: "lipsync" while processing, the endpoint's name at the end
-    status: str
-    output: str | None
-    error: str  # "" when none
-    execution_time_ms: int | None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in _FINISHED
-
-
-class _Slots:
-    """A semaphore whose free slot is taken without a trip through the scheduler.
-
-    ``trio.Semaphore`` yields on every acquire, even a free one; with polls spread
-    out in time each such yield is a loop iteration of its own (an epoll call and
-    the task bookkeeping), measured at ~8 per status request. The request that
-    follows has checkpoints of its own, so cancellation is still seen at once.
-    """
-
-    __slots__ = ("_semaphore",)
-
-    def __init__(self, size: int) -> None:
-        self._semaphore = trio.Semaphore(size)
-
-    async def __aenter__(self) -> None:
-        try:
-            self._semaphore.acquire_nowait()
-        except trio.WouldBlock:
-            await self._semaphore.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._semaphore.release()
-
-
-def _milliseconds(value: Any) -> int | None:
-    """executionTime as a count of ms, or None for anything else (negative, NaN, inf,
-    a string): a bad value from the server must not make our lockfile unreadable."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return round(value)
 
 
 class ApiClient:
@@ -155,8 +103,8 @@ class ApiClient:
         # of the runner's CPU with 100 jobs queueing for 10 connections). Its scan is also
         # quadratic in the pool's connections, so API calls and downloads get a small
         # pool each: a long download never holds up the polls, and neither pool grows.
-        self._slots = _Slots(max_connections)
-        self._download_slots = _Slots(max_connections)
+        self._slots = Slots(max_connections)
+        self._download_slots = Slots(max_connections)
         limits = httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT))
         agent = f"lipsync-pipeline/{__version__}"
         self._http = HttpPool(
@@ -405,7 +353,7 @@ class ApiClient:
             # our Authorization header must not put the key there.
             output=self._redact(output) if isinstance(output, str) and output else None,
             error=self._redact(error_text),
-            execution_time_ms=_milliseconds(data.get("executionTime")),
+            execution_time_ms=milliseconds(data.get("executionTime")),
         )
 
     async def _stream_into(self, what: str, url: httpx.URL, f: Any) -> tuple[str, int]:

@@ -1,4 +1,4 @@
-"""``/openapi.json``: the contract of ``shared/api/lipsync-studio.md`` as OpenAPI 3.1.
+"""``/openapi.json``: the contract of ``docs/api-contract.md`` as OpenAPI 3.1.
 
 Built from the same tables the validator uses (``validate.MODELS``), so the
 document cannot drift from what the studio accepts.
