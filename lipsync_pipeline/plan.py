@@ -22,7 +22,9 @@ job not in the manifest                   remove     dropped from the lock
 ========================================  =========  ===================================
 
 ``--replace ID`` turns a job's action into ``submit``; ``--only ID`` leaves every
-other job (and every removal) untouched.
+other job (and every removal) untouched. ``local=True`` (``--local``): the built-in
+studio forgets its jobs when the run that started it ends, so a job to download,
+resume or resend renders again there (free) instead.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Action(enum.StrEnum):
 
 
 _SUBMITTING = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY})
+# Actions that need the studio that rendered the job to remember it.
+_ASKS_A_PAST_STUDIO = frozenset({Action.DOWNLOAD, Action.RESUME, Action.RESUBMIT})
+_LOCAL_FORGETS = "the local studio forgets its jobs, so it renders again (free)"
 
 
 class ArtifactState(enum.StrEnum):
@@ -102,6 +107,7 @@ def plan(
     artifacts: Mapping[str, ArtifactState] | None = None,
     only: Collection[str] = (),
     replace: Collection[str] = (),
+    local: bool = False,
 ) -> Plan:
     """Decide each job's action. ``artifacts`` maps job ids of completed entries
     to what is on disk; a completed job absent from it counts as ``OK``."""
@@ -117,6 +123,8 @@ def plan(
             steps.append(Step(job.id, Action.SUBMIT, "forced by --replace", job, entry))
             continue
         action, reason = _decide(job, entry, artifacts.get(job.id, ArtifactState.OK))
+        if local and action in _ASKS_A_PAST_STUDIO:
+            action, reason = Action.SUBMIT, f"{reason.split(':')[0]}; {_LOCAL_FORGETS}"
         steps.append(Step(job.id, action, reason, job, entry))
     if not selected:
         present = {job.id for job in manifest.jobs}

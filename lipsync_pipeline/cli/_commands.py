@@ -51,7 +51,13 @@ def _schema(args: argparse.Namespace, out: Reporter) -> int:
 
 
 def _checked(args: argparse.Namespace) -> Checked:
-    return check(args.manifest, args.lock, only=args.only, replace=getattr(args, "replace", ()))
+    return check(
+        args.manifest,
+        args.lock,
+        only=args.only,
+        replace=getattr(args, "replace", ()),
+        local=getattr(args, "local", False),
+    )
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:

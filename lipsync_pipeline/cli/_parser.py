@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show each job's action (submit, resume, retry, download, "
         "skip, remove) and why, without any API call or write.",
     )
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="plan for `run --local` (the built-in studio renders again what it forgot)",
+    )
 
     p = sub.add_parser(
         "run",

@@ -40,11 +40,12 @@ def check(
     only: Collection[str] = (),
     replace: Collection[str] = (),
     verify_artifacts: bool = True,
+    local: bool = False,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
-    once, under its run lock)."""
+    once, under its run lock); ``local``: plan for the built-in studio."""
     manifest = load_manifest(manifest_path)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
@@ -56,7 +57,7 @@ def check(
     return Checked(
         manifest,
         lock,
-        plan(manifest, lock, artifacts=artifacts, only=only, replace=replace),
+        plan(manifest, lock, artifacts=artifacts, only=only, replace=replace, local=local),
         artifacts,
     )
 

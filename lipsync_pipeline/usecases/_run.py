@@ -75,6 +75,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         only=request.only,
         replace=request.replace,
         verify_artifacts=False,
+        local=request.local,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
@@ -93,6 +94,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                     artifacts=check_artifacts(manifest, current),
                     only=request.only,
                     replace=request.replace,
+                    local=request.local,
                 )
                 report = await _execute(
                     request, manifest, journal, the_plan, remote, concurrency, progress

@@ -1,15 +1,16 @@
-"""What a user sees of a run's order and timing: jobs start in the manifest's order,
-and a job's TIME is its own, not its wait behind the concurrency limit."""
+"""What a user sees of a run: jobs start in the manifest's order, a job's TIME is its
+own (not its wait behind the concurrency limit), and `plan` says what `run` does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from _scripted_server import Reply, scripted_server
-from _support import remote_request
+from _support import ASSETS, FAST_POLL, remote_request
 
+from lipsync_pipeline.plan import Action
 from lipsync_pipeline.run import Outcome
-from lipsync_pipeline.usecases import run_pipeline
+from lipsync_pipeline.usecases import RunRequest, check, run_pipeline
 
 # Not sorted, so neither alphabetical order nor chance passes for the manifest's.
 IDS = ["dl-001", "av-027", "zz-9", "aa-1", "mm-5", "bb-2", "yy-8", "cc-3", "xx-7"]
@@ -65,3 +66,27 @@ async def test_a_jobs_time_is_its_own_not_its_wait_for_a_slot(tmp_path: Path) ->
     assert {r.outcome for r in report.results} == {Outcome.FAILED}
     # "quick" waited a second for the only slot; that second is not its own time.
     assert seconds["slow"] >= 1.0 > seconds["quick"]
+
+
+async def test_plan_local_says_what_run_local_does_after_output_dir_changes(
+    tmp_path: Path,
+) -> None:
+    """The local studio forgets its jobs: after output_dir changes, `run --local`
+    renders again (free), so `plan --local` must say so, not "download, 0 paid"."""
+    (tmp_path / "assets").mkdir()
+    for name in ("face.png", "voice-a.wav"):
+        (tmp_path / "assets" / name).write_bytes((ASSETS / name).read_bytes())
+    path = tmp_path / "r.yaml"
+    job = "jobs:\n  - id: a\n    kind: avatar\n    image: assets/face.png\n"
+    job += "    audio: assets/voice-a.wav\n"
+    path.write_text("version: 1\n" + job)
+    await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
+    path.write_text("version: 1\noutput_dir: elsewhere\n" + job)
+
+    assert [s.action for s in check(path).plan.steps] == [Action.DOWNLOAD]  # hosted API
+    (step,) = check(path, local=True).plan.steps
+    assert step.action is Action.SUBMIT and "renders again" in step.reason
+
+    report = await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
+    assert [(r.action, r.outcome) for r in report.results] == [(Action.SUBMIT, Outcome.COMPLETED)]
+    assert (tmp_path / "elsewhere" / "a.mp4").exists()
