@@ -49,6 +49,7 @@ def validation_json(result: Validation) -> dict[str, Any]:
             if f.lock.entries is not None:
                 item["lock"]["entries"] = f.lock.entries
         item["errors"] = [p.as_dict() for p in f.problems]
+        item["warnings"] = [p.as_dict() for p in f.warnings]
         files.append(item)
     return {"valid": result.valid, "files": files}
 
@@ -62,6 +63,8 @@ class TextReporter:
                 print(f"{f.file}: valid ({f.jobs} jobs){note}")
             for problem in f.problems:
                 print(problem, file=sys.stderr)
+            for warning in f.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
 
     def plan(self, checked: Checked, credits: Credits) -> None:
         stdout_console().print(plan_table(checked, credits))

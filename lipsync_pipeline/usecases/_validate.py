@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
-from lipsync_pipeline.manifest import load_manifest
+from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
 
 __all__ = ["FileValidation", "LockValidation", "Validation", "validate"]
@@ -29,6 +29,7 @@ class FileValidation:
     jobs: int | None  # None when the manifest itself is invalid
     lock: LockValidation | None  # None when there is no lock yet (or the manifest failed)
     problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()  # valid, but a run may refuse it (local paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +63,24 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
         bad = LockValidation(lock_file, False, None)
         return FileValidation(str(path), False, jobs, bad, tuple(exc.problems))
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
-    return FileValidation(str(path), True, jobs, good, ())
+    return FileValidation(str(path), True, jobs, good, (), _local_path_warnings(manifest))
+
+
+def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
+    """Valid, and yet a run against the hosted API would refuse it: say so now, once
+    per manifest, at the first local path (a demo has a dozen; one line is enough)."""
+    places = {
+        (job.marks.get(name, (job.line, job.column)), f"jobs[{index}].{name}")
+        for index, job in enumerate(manifest.jobs)
+        for name in job.local_inputs
+    }
+    if not places:
+        return ()
+    (line, column), where = min(places)
+    count = len({position for position, _ in places})
+    paths = "a local file" if count == 1 else f"local files ({count} places)"
+    message = (
+        f"{paths}: `run --local` renders on the built-in studio, but the hosted API "
+        "downloads inputs itself and refuses paths: give https:// URLs for it"
+    )
+    return (Problem(manifest.display_name, line, column, where, message),)

@@ -325,3 +325,21 @@ async def test_json_logs_stay_json_lines_with_third_party_debug_logs(
     records = [json.loads(line) for line in lines]  # every line, httpcore's included
     assert any(r.get("logger", "").startswith("httpcore") for r in records)
     assert any(r["event"] == "submitted" for r in records)
+
+
+def test_validate_warns_that_local_paths_need_local_once_per_manifest(tmp_path: Path) -> None:
+    """The demo's local files are valid, but a run against the hosted API refuses
+    them: validate says so at the first one (exit 0), instead of the run saying it."""
+    result = cli("validate", ROOT / "manifests" / "demo.yaml")
+    assert result.returncode == 0
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("warning: ") and "demo.yaml:16:12: jobs[0].image:" in warning
+    assert "13 places" in warning and "--local" in warning
+    urls = tmp_path / "urls.yaml"
+    urls.write_text(
+        "version: 1\njobs:\n  - id: a\n    kind: avatar\n"
+        "    image: https://cdn.example.com/a.png\n    audio: https://cdn.example.com/a.mp3\n"
+    )
+    quiet = cli("validate", urls, "--format", "json")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert json.loads(quiet.stdout)["files"][0]["warnings"] == []
