@@ -122,10 +122,18 @@ def stdout_console() -> Console:
     return Console(file=sys.stdout, soft_wrap=False, highlight=False, width=width)
 
 
+# Only prose wraps (at spaces). Every other cell is one word that people copy or
+# search for (an id, a path, a state): on a narrow terminal it is shortened with an
+# ellipsis (the JSON output has it whole), never broken across lines mid-word.
+_PROSE_COLUMNS: Final = frozenset({"WHY", "NEXT RUN", "ERROR"})
+_MAX_WIDTH: Final = {"REQUEST": 12}  # a uuid's first blocks are enough to tell them apart
+
+
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:
     out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
-        out.add_column(name, overflow="fold")
+        overflow = "fold" if name in _PROSE_COLUMNS else "ellipsis"
+        out.add_column(name, overflow=overflow, max_width=_MAX_WIDTH.get(name))
     for row in rows:
         out.add_row(*row)
     return out
