@@ -466,3 +466,23 @@ def test_limits_the_api_enforces_are_found_by_validate(
     problem = only(doc(avatar(f"    {field}: {value_of(limit + 1)}")), tmp_path)
     assert problem.where == f"jobs[0].{field}"
     assert f"at most {limit:,} characters" in problem.message
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "  image: /abs/x.png\n",
+        "  image: missing.png\n",
+        "  resolution: 1080p\n  image: https://cdn.example.com/a.png\n",
+        "  seed: -1\n  image: https://cdn.example.com/a.png\n",
+        "  prompt: yes\n  image: https://cdn.example.com/a.png\n",
+    ],
+)
+def test_a_mistake_under_defaults_is_reported_once_at_its_own_line(
+    tmp_path: Path, mistake: str
+) -> None:
+    jobs = "".join(
+        f"  - id: j{n}\n    kind: avatar\n    audio: {URL}/a.mp3\n" for n in range(4)
+    )
+    problem = only("version: 1\ndefaults:\n" + mistake + "jobs:\n" + jobs, tmp_path)
+    assert problem.where.startswith("defaults.") and problem.line in (3, 4)
