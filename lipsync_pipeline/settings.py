@@ -1,5 +1,6 @@
 """Where the hosted API is and how to authenticate: the one module that reads the
-environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``) and checks a base URL.
+environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``, and ``serve``'s
+``LIPSYNC_STUDIO_API_KEYS``) and checks a base URL.
 
 A flag given on the command line wins over the environment; the key is read
 only from the environment (a flag would show it in ``ps`` and shell history).
@@ -19,14 +20,18 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "STUDIO_API_KEYS_ENV",
     "Remote",
     "check_base_url",
     "remote_from_env",
+    "studio_keys_from_env",
 ]
 
 API_KEY_ENV: Final = "LIPSYNC_API_KEY"
 BASE_URL_ENV: Final = "LIPSYNC_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://lipsync.studio/api/v1"
+# The keys `serve` accepts (commas or spaces between them), kept out of `ps`.
+STUDIO_API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
 _SCHEMES: Final = frozenset({"http", "https"})
 
 
@@ -72,3 +77,8 @@ def remote_from_env(
     if not KEY_PATTERN.fullmatch(key):
         raise ConfigError(f"{API_KEY_ENV} does not look like sk_<id>_<secret>")
     return Remote(url, key)
+
+
+def studio_keys_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The keys ``serve`` accepts from ``$LIPSYNC_STUDIO_API_KEYS`` (unparsed), if set."""
+    return (os.environ if environ is None else environ).get(STUDIO_API_KEYS_ENV)

@@ -22,6 +22,7 @@ from lipsync_pipeline.usecases import (
     poll_interval,
     refresh,
     run_pipeline,
+    schema_document,
     validate,
 )
 
@@ -37,16 +38,7 @@ def _validate(args: argparse.Namespace, out: Reporter) -> int:
 
 
 def _schema(args: argparse.Namespace, out: Reporter) -> int:
-    # The same functions the loaders validate with: what is printed is what is enforced.
-    if args.lock:
-        from lipsync_pipeline.lockfile import lock_schema
-
-        schema: Mapping[str, object] = lock_schema()
-    else:
-        from lipsync_pipeline.manifest import manifest_schema
-
-        schema = manifest_schema()
-    print(json.dumps(schema, indent=2))
+    print(json.dumps(schema_document(lock=args.lock), indent=2))
     return EXIT_OK
 
 

@@ -132,8 +132,11 @@ _MAX_WIDTH: Final = {"REQUEST": 12}  # a uuid's first blocks are enough to tell 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> Table:
     out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
-        overflow = "fold" if name in _PROSE_COLUMNS else "ellipsis"
-        out.add_column(name, overflow=overflow, max_width=_MAX_WIDTH.get(name))
+        out.add_column(
+            name,
+            overflow="fold" if name in _PROSE_COLUMNS else "ellipsis",
+            max_width=_MAX_WIDTH.get(name),
+        )
     for row in rows:
         out.add_row(*row)
     return out

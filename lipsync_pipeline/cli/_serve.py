@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Final
 
-import trio
-
 from lipsync_pipeline.cli._argtypes import bounded
-from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, unwrap_group
+from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK
+from lipsync_pipeline.usecases import ServeRequest, serve
 
 __all__ = ["add_serve_parser"]
 
@@ -110,53 +107,35 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from lipsync_pipeline.studio import Faults, StudioConfig, serve_studio
-    from lipsync_pipeline.studio._keys import API_KEYS_ENV, KeySourceError, collect_api_keys
-
-    if args.assets is not None and not args.assets.is_dir():
-        raise UsageError(f"--assets {args.assets}: not a directory")
-    try:
-        keys = collect_api_keys(args.api_key, os.environ.get(API_KEYS_ENV), args.api_key_file)
-    except KeySourceError as exc:
-        raise UsageError(str(exc)) from None
-    config = StudioConfig(
+    request = ServeRequest(
         host=args.host,
         port=args.port,
-        assets_dir=args.assets.resolve() if args.assets else None,
-        api_keys=keys,
+        assets=args.assets,
+        api_keys=tuple(args.api_key),
+        api_key_file=args.api_key_file,
         allow_private_networks=args.allow_private_networks,
         render_delay=args.render_delay,
         workers=args.workers,
         fast=args.fast,
-        faults=Faults(
-            error_rate=args.fail_rate,
-            rate_limit_rate=args.rate_limit_rate,
-            retry_after=args.retry_after,
-            drop_rate=args.drop_rate,
-            slow_rate=args.slow_rate,
-            slow_seconds=args.slow_seconds,
-            job_failure_rate=args.job_failure_rate,
-            seed=args.fault_seed,
-        ),
+        faults={
+            "error_rate": args.fail_rate,
+            "rate_limit_rate": args.rate_limit_rate,
+            "retry_after": args.retry_after,
+            "drop_rate": args.drop_rate,
+            "slow_rate": args.slow_rate,
+            "slow_seconds": args.slow_seconds,
+            "job_failure_rate": args.job_failure_rate,
+            "seed": args.fault_seed,
+        },
     )
 
-    async def serve() -> None:
-        async with trio.open_nursery() as nursery:
-            root = await nursery.start(serve_studio, config)
-            print(
-                f"lipsync studio on {root}  (API: {root}/api/v1, stats: {root}/_studio/stats)",
-                flush=True,
-            )
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    break
-            nursery.cancel_scope.cancel()
+    def announce(root: str) -> None:
+        print(f"lipsync studio on {root}  (API: {root}/api/v1, stats: {root}/_studio/stats)")
+        sys.stdout.flush()
 
     try:
-        trio.run(serve)
+        serve(request, announce)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except BaseExceptionGroup as group:
-        raise unwrap_group(group) from None
     print("studio stopped", file=sys.stderr)
     return EXIT_OK

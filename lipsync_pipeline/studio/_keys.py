@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
 
-__all__ = ["API_KEYS_ENV", "KeySourceError", "collect_api_keys"]
-
-API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
+__all__ = ["KeySourceError", "collect_api_keys"]
 
 
 class KeySourceError(Exception):

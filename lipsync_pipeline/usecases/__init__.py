@@ -3,7 +3,8 @@ result that the CLI shows; none of them prints.
 
 Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan),
 ``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
-``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk).
+``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
+``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_be
 from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
 from lipsync_pipeline.usecases._refresh import refresh
 from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
+from lipsync_pipeline.usecases._schema import schema_document
+from lipsync_pipeline.usecases._serve import ServeRequest, serve
 from lipsync_pipeline.usecases._validate import (
     FileValidation,
     LockValidation,
@@ -26,6 +29,7 @@ __all__ = [
     "FileValidation",
     "LockValidation",
     "RunRequest",
+    "ServeRequest",
     "Validation",
     "check",
     "check_lock",
@@ -33,5 +37,7 @@ __all__ = [
     "poll_interval",
     "refresh",
     "run_pipeline",
+    "schema_document",
+    "serve",
     "validate",
 ]

@@ -73,3 +73,22 @@ def test_every_folder_says_what_lives_there() -> None:
         if hasattr(module, "__path__") and len((module.__doc__ or "").strip()) < 40
     ]
     assert undocumented == []
+
+
+def test_the_cli_holds_no_use_case() -> None:
+    """The CLI parses, calls a use case and shows the result: it never loads a
+    manifest or a lock, nor starts the studio, by itself."""
+    import ast
+    from pathlib import Path
+
+    cli = Path(lipsync_pipeline.__file__).parent / "cli"
+    loaders = {"load_manifest", "parse_manifest", "load_lock", "read_lock", "LockJournal"}
+    found = []
+    for source in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            names = {alias.name for alias in node.names}
+            if (node.module or "").startswith("lipsync_pipeline.studio") or names & loaders:
+                found.append(f"{source.name}: from {node.module} import {sorted(names)}")
+    assert found == []
