@@ -52,6 +52,7 @@ from lipsync_pipeline.errors import (
     TransientApiError,
     redact,
 )
+from lipsync_pipeline.settings import check_base_url
 
 __all__ = [
     "ApiClient",
@@ -65,7 +66,6 @@ _AUTH_STATUSES: Final = frozenset({401, 403})
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
 _SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
-_SCHEMES: Final = frozenset({"http", "https"})
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
 
@@ -83,12 +83,11 @@ class ApiClient:
         retry: RetryPolicy = _DEFAULT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        checked = check_base_url(base_url)  # the one definition of a usable base URL
         try:
-            base = httpx.URL(base_url.rstrip("/"))
-        except httpx.InvalidURL as exc:
-            raise ConfigError(f"bad API base URL {base_url!r}: {exc}") from None
-        if base.scheme not in _SCHEMES or not base.host:
-            raise ConfigError(f"bad API base URL {base_url!r}: expected http(s)://host/...")
+            base = httpx.URL(checked)
+        except httpx.InvalidURL as exc:  # a URL urllib accepts and httpx does not
+            raise ConfigError(f"base URL {checked!r} is not a valid URL: {exc}") from None
         self.base_url = str(base)
         self._base = base
         self._key = api_key
