@@ -18,14 +18,15 @@ from typing import Any
 
 import trio
 
+from lipsync_pipeline._staging import StagedFile, staging_path
 from lipsync_pipeline.api import JobStatus
-from lipsync_pipeline.api._staging import StagedFile, staging_path
 from lipsync_pipeline.errors import RequestRejected, TransientApiError
 
-__all__ = ["Call", "FakeApi", "Render", "manifest_text", "request_id"]
+__all__ = ["MAX_POLLS", "Call", "FakeApi", "Render", "manifest_text", "request_id"]
 
 _CDN = "https://cdn.example.com"
 _OUTPUTS = f"{_CDN}/out/"
+MAX_POLLS = 1000  # per request id; more means a walk that does not stop polling
 
 
 def manifest_text(*job_ids: str, extra: str = "") -> str:
@@ -202,6 +203,8 @@ class FakeApi:
             raise error
         render = self.renders.get(request_id, self.default_render)
         self._polls[request_id] += 1
+        # A walk that never stops polling would spin forever in virtual time: fail instead.
+        assert self._polls[request_id] <= MAX_POLLS, f"{request_id} polled {MAX_POLLS} times"
         status = render.busy_status
         if render.end is not None and self._polls[request_id] > render.busy_polls:
             status = render.end
