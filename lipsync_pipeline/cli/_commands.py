@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Final
 
 import trio
@@ -20,6 +21,7 @@ from lipsync_pipeline.usecases import (
     RunRequest,
     check,
     poll_interval,
+    pull,
     refresh,
     run_pipeline,
     validate,
@@ -51,7 +53,13 @@ def _schema(args: argparse.Namespace, out: Reporter) -> int:
 
 
 def _checked(args: argparse.Namespace) -> Checked:
-    return check(args.manifest, args.lock, only=args.only, replace=getattr(args, "replace", ()))
+    return check(
+        args.manifest,
+        args.lock,
+        only=args.only,
+        replace=getattr(args, "replace", ()),
+        store=getattr(args, "store", None),
+    )
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
@@ -87,6 +95,8 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         ),
         only=tuple(args.only),
         replace=tuple(args.replace),
+        store=args.store,
+        verify=args.verify,
     )
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     with display.live():
@@ -99,10 +109,17 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     return EXIT_OK
 
 
+def _pull(args: argparse.Namespace, out: Reporter) -> int:
+    report = trio.run(partial(pull, args.manifest, args.lock, only=args.only, store=args.store))
+    out.pull(report)
+    return EXIT_OK if report.ok else EXIT_JOBS_FAILED
+
+
 COMMANDS: Final[Mapping[str, Command]] = {
     "validate": _validate,
     "schema": _schema,
     "plan": _plan,
     "status": _status,
     "run": _run,
+    "pull": _pull,
 }

@@ -14,6 +14,7 @@ from lipsync_pipeline.run._walk import (
     DEFAULT_JOB_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     InputResolver,
+    KeepRender,
     ProgressSink,
     RunOptions,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Api",
     "InputResolver",
     "JobResult",
+    "KeepRender",
     "Outcome",
     "ProgressSink",
     "RunOptions",

@@ -29,6 +29,7 @@ from lipsync_pipeline.run._walk import (
     MS,
     InputResolver,
     JobWalker,
+    KeepRender,
     NullProgress,
     ProgressSink,
     RunOptions,
@@ -65,9 +66,11 @@ async def execute(
     resolve_inputs: InputResolver | None = None,
     progress: ProgressSink | None = None,
     report: RunReport | None = None,
+    keep_render: KeepRender | None = None,
 ) -> RunReport:
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
     recorded. ``client`` may be None only when no step needs the API.
+    ``keep_render`` (with an object store) uploads each render before it is recorded.
 
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
@@ -82,6 +85,7 @@ async def execute(
         max(1, concurrency),
         journal.path,
         PollSchedule(options.poll_interval, _history(plan)),
+        keep_render,
     )
     report = report if report is not None else RunReport()
     started = time.monotonic()

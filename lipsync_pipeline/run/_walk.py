@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -29,12 +29,14 @@ from typing import Any, Final, Protocol
 import structlog
 import trio
 
+from lipsync_pipeline._staging import StagedFile
 from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
     RequestRejected,
     StorageError,
+    StoreError,
     TransientApiError,
 )
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
@@ -50,6 +52,7 @@ __all__ = [
     "MS",
     "InputResolver",
     "JobWalker",
+    "KeepRender",
     "NullProgress",
     "ProgressSink",
     "RunOptions",
@@ -86,6 +89,8 @@ class ProgressSink(Protocol):
 
 
 InputResolver = Callable[[Job], Mapping[str, Any]]
+# With an object store: upload a downloaded render (job id, staged file) -> its key.
+KeepRender = Callable[[str, StagedFile], Awaitable[str]]
 
 
 class NullProgress:
@@ -108,8 +113,10 @@ class JobWalker:
         concurrency: int,
         lock_path: Path,
         schedule: PollSchedule,
+        keep_render: KeepRender | None = None,
     ) -> None:
         self.manifest = manifest
+        self.keep_render = keep_render
         self.schedule = schedule
         self.writer = writer
         self.options = options
@@ -139,6 +146,12 @@ class JobWalker:
                     raise  # the lock itself cannot be written: nothing is safe any more
                 # An output could not be written (disk full?): the render is paid and
                 # recorded, the next run downloads it; do not pay for more meanwhile.
+                self._stop(f"not submitted: {exc}")
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                return
+            except StoreError as exc:
+                # The render is paid and recorded "completed"; the next run downloads it
+                # again and keeps it. A store that refuses one write refuses the next.
                 self._stop(f"not submitted: {exc}")
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
@@ -326,7 +339,16 @@ class JobWalker:
         self.progress.job_state(job.id, "downloading")
         dest = self.manifest.output_path(job.id)
         staged = await self.client.fetch(entry.output_url, dest)
-        artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
+        store_key = None
+        if self.keep_render is not None:
+            # Before the lock records the key: a lock never names an object not stored.
+            try:
+                store_key = await self.keep_render(job.id, staged)
+            except BaseException:
+                staged.discard()
+                raise
+        relpath = artifact_relpath(dest, self._lock_path)
+        artifact = Artifact(relpath, staged.sha256, staged.size, store_key)
         entry = replace(entry, artifact=artifact)
         # The writer puts the file in place and records it in one go (see _lockwriter).
         await self.writer.write(entry, publish=staged)

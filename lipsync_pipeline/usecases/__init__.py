@@ -3,13 +3,15 @@ result that the CLI shows; none of them prints.
 
 Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan),
 ``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
-``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk).
+``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
+``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull).
 """
 
 from __future__ import annotations
 
 from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_beside
 from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
+from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
 from lipsync_pipeline.usecases._refresh import refresh
 from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
 from lipsync_pipeline.usecases._validate import (
@@ -25,12 +27,16 @@ __all__ = [
     "Checked",
     "FileValidation",
     "LockValidation",
+    "PullOutcome",
+    "PullReport",
+    "Pulled",
     "RunRequest",
     "Validation",
     "check",
     "check_lock",
     "lock_beside",
     "poll_interval",
+    "pull",
     "refresh",
     "run_pipeline",
     "validate",
