@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from lipsync_pipeline.api._staging import StagedFile, staging_path
 
 from lipsync_pipeline.api import JobStatus
-from lipsync_pipeline.api._staging import StagedFile, staging_path
 from lipsync_pipeline.errors import RequestRejected, TransientApiError
 
 __all__ = ["Call", "FakeApi", "Render", "manifest_text", "request_id"]
