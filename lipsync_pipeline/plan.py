@@ -14,6 +14,7 @@ nothing                                   submit     new job
 completed, same fingerprint, artifact ok  skip       up to date: zero API calls
 completed, same fingerprint, artifact bad download   fetch the output again, never re-render
                                                      (missing, altered, or output_dir moved)
+completed, the store holds the render     skip       the file on disk is optional (`pull`)
 processing (request id), same fingerprint resume     poll the recorded id, never resubmit
 submitting (no id), same fingerprint      resubmit   same Idempotency-Key: the POST may have landed
 failed, same fingerprint                  retry      the job's own failure: submit again
@@ -73,6 +74,7 @@ class ArtifactState(enum.StrEnum):
     MISSING = "missing"
     CORRUPT = "corrupt"
     MOVED = "moved"  # output_dir changed since it was downloaded
+    STORED = "stored"  # not on disk as recorded, but the run's object store holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,8 @@ def _decide(job: Job, entry: LockEntry | None, artifact: ArtifactState) -> tuple
             return Action.DOWNLOAD, "completed, output file does not match its digest"
         if artifact is ArtifactState.MOVED:
             return Action.DOWNLOAD, "completed, output_dir changed: downloading it there"
+        if artifact is ArtifactState.STORED:
+            return Action.SKIP, "up to date (in the store)"
         return Action.SKIP, "up to date"
     if entry.status == "processing" and entry.request_id:
         return Action.RESUME, f"still processing as {entry.request_id}: polling it"

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Final
 
 import trio
@@ -20,6 +21,7 @@ from lipsync_pipeline.usecases import (
     RunRequest,
     check,
     poll_interval,
+    pull,
     refresh,
     run_pipeline,
     schema_document,
@@ -49,6 +51,7 @@ def _checked(args: argparse.Namespace) -> Checked:
         only=args.only,
         replace=getattr(args, "replace", ()),
         local=getattr(args, "local", False),
+        store=getattr(args, "store", None),
     )
 
 
@@ -85,6 +88,8 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         ),
         only=tuple(args.only),
         replace=tuple(args.replace),
+        store=args.store,
+        verify=args.verify,
     )
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     with display.live():
@@ -97,10 +102,17 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     return EXIT_OK
 
 
+def _pull(args: argparse.Namespace, out: Reporter) -> int:
+    report = trio.run(partial(pull, args.manifest, args.lock, only=args.only, store=args.store))
+    out.pull(report)
+    return EXIT_OK if report.ok else EXIT_JOBS_FAILED
+
+
 COMMANDS: Final[Mapping[str, Command]] = {
     "validate": _validate,
     "schema": _schema,
     "plan": _plan,
     "status": _status,
     "run": _run,
+    "pull": _pull,
 }

@@ -50,6 +50,13 @@ _STATE_ORDER: Final = (
 
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
+        if "?" in value and "://" in value:
+            # A URL with a query may be presigned (a store's input URL, an API's output
+            # link): httpx logs every request's URL at INFO. Imported here, not at the
+            # top: the store package costs ~0.3 s of start-up that most commands never need.
+            from lipsync_pipeline.store import redact_urls
+
+            value = redact_urls(value)
         return redact(value)
     return value
 

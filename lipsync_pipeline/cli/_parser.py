@@ -22,6 +22,7 @@ examples:
   lipsync-pipeline run manifests/demo.yaml --local      # built-in studio, no key, no network
   {API_KEY_ENV}=sk_... lipsync-pipeline run renders.yaml  # the hosted API
   lipsync-pipeline status renders.yaml --format json
+  lipsync-pipeline pull renders.yaml                    # renders from the store to output_dir
 
 exit codes:
   0    everything valid / every job completed
@@ -100,6 +101,15 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
     return flags
 
 
+def _store_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--store",
+        metavar="URL",
+        help="object store in place of the manifest's store: (s3://bucket/prefix, gs://, "
+        "az://, file:///abs/path); credentials from the environment (AWS_ACCESS_KEY_ID, ...)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="lipsync-pipeline",
@@ -167,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the built-in reference studio: no key, no network",
     )
     remote.add_argument("--base-url", metavar="URL", help=f"API base URL (env {BASE_URL_ENV})")
+    _store_flag(remote)
+    remote.add_argument(
+        "--verify",
+        action="store_true",
+        help="with a store: check each stored render's size and digest (one HEAD each) "
+        "instead of trusting the lock",
+    )
     tuning = p.add_argument_group("how")
     tuning.add_argument(
         "--concurrency",
@@ -203,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--refresh", action="store_true", help="ask the API (read-only)")
     p.add_argument("--base-url", metavar="URL", help=f"API base URL (env {BASE_URL_ENV})")
+    _store_flag(p)
+
+    p = sub.add_parser(
+        "pull",
+        parents=[fmt, logs, _manifest_flags(replace=False)],
+        help="copy renders from the store into output_dir",
+        description="Copy each completed render the lock says the store keeps into the "
+        "manifest's output_dir, verifying its sha256; files already there and intact are "
+        "left alone. No API call. Exit 1 if a render could not be restored.",
+    )
+    _store_flag(p)
 
     add_serve_parser(sub, logs)
     return top

@@ -16,6 +16,8 @@ from lipsync_pipeline.cli._console import emit_json, stdout_console
 from lipsync_pipeline.cli._views import (
     plan_json,
     plan_table,
+    pull_json,
+    pull_table,
     report_json,
     report_table,
     status_json,
@@ -23,7 +25,7 @@ from lipsync_pipeline.cli._views import (
 )
 from lipsync_pipeline.errors import InputError, LipsyncError, redact
 from lipsync_pipeline.run import RunReport
-from lipsync_pipeline.usecases import Checked, Validation
+from lipsync_pipeline.usecases import Checked, PullReport, Validation
 
 __all__ = ["JsonReporter", "Reporter", "TextReporter", "reporter_for"]
 
@@ -35,6 +37,7 @@ class Reporter(Protocol):
     def plan(self, checked: Checked, credits: Credits) -> None: ...
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None: ...
     def run(self, report: RunReport) -> None: ...
+    def pull(self, report: PullReport) -> None: ...
     def error(self, exc: LipsyncError) -> None: ...
 
 
@@ -75,6 +78,9 @@ class TextReporter:
     def run(self, report: RunReport) -> None:
         stdout_console().print(report_table(report))
 
+    def pull(self, report: PullReport) -> None:
+        stdout_console().print(pull_table(report))
+
     def error(self, exc: LipsyncError) -> None:
         """A user's mistake: the message, never a traceback."""
         message = redact(str(exc))
@@ -94,6 +100,9 @@ class JsonReporter:
 
     def run(self, report: RunReport) -> None:
         emit_json(report_json(report))
+
+    def pull(self, report: PullReport) -> None:
+        emit_json(pull_json(report))
 
     def error(self, exc: LipsyncError) -> None:
         errors: list[dict[str, object]]

@@ -12,12 +12,22 @@ from rich.text import Text
 
 from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.cli._console import table
+from lipsync_pipeline.lockfile import LockEntry
 from lipsync_pipeline.manifest import INPUT_FIELDS
-from lipsync_pipeline.plan import Step
+from lipsync_pipeline.plan import ArtifactState, Step
 from lipsync_pipeline.run import RunReport
-from lipsync_pipeline.usecases import Checked
+from lipsync_pipeline.usecases import Checked, PullReport
 
-__all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
+__all__ = [
+    "plan_json",
+    "plan_table",
+    "pull_json",
+    "pull_table",
+    "report_json",
+    "report_table",
+    "status_json",
+    "status_table",
+]
 
 
 def _inputs(step: Step) -> dict[str, str]:
@@ -127,6 +137,7 @@ def status_json(checked: Checked, live: Mapping[str, JobStatus | str]) -> dict[s
                 "artifact_state": str(checked.artifacts[step.job_id])
                 if step.job_id in checked.artifacts
                 else None,
+                "location": _location(entry, checked.artifacts.get(step.job_id)),
             }
         if step.job_id in live:
             status = live[step.job_id]
@@ -137,6 +148,19 @@ def status_json(checked: Checked, live: Mapping[str, JobStatus | str]) -> dict[s
             )
         jobs.append(row)
     return {"manifest": checked.manifest.display_name, "lock": str(checked.lock.path), "jobs": jobs}
+
+
+def _location(entry: LockEntry, state: ArtifactState | None) -> str | None:
+    """Where the render lives, as far as the lock and the disk tell (no store request):
+    "disk", "store", "both", or None when it is nowhere we know of."""
+    artifact = entry.artifact
+    if artifact is None:
+        return None
+    on_disk = state is ArtifactState.OK
+    in_store = artifact.store_key is not None
+    return {(True, True): "both", (True, False): "disk", (False, True): "store"}.get(
+        (on_disk, in_store)
+    )
 
 
 def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table:
@@ -153,13 +177,13 @@ def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table
                 state,
                 recorded.get("request_id") or "",
                 artifact.get("path", ""),
-                str(recorded.get("artifact_state") or ""),
+                recorded.get("location") or str(recorded.get("artifact_state") or ""),
                 f"{item['next']}: {item['reason']}",
             ]
         )
     return table(
         f"status of {checked.manifest.display_name}",
-        ["JOB", "STATUS", "REQUEST", "ARTIFACT", "FILE", "NEXT RUN"],
+        ["JOB", "STATUS", "REQUEST", "ARTIFACT", "WHERE", "NEXT RUN"],
         rows,
     )
 
@@ -169,6 +193,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "interrupted": report.interrupted,
         "elapsed_seconds": round(report.elapsed, 3),
         "requests": report.requests,
+        "store_requests": report.store_requests,
         "counts": dict(Counter(str(r.outcome) for r in report.results)),
         "jobs": [
             {
@@ -201,6 +226,40 @@ def report_table(report: RunReport) -> Group:
     counts = Counter(str(r.outcome) for r in report.results)
     calls = sum(report.requests.values())
     foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
+    if report.store_requests:
+        foot += f", {sum(report.store_requests.values())} store request(s)"
     if report.interrupted:
         foot += "; interrupted: run again to resume"
     return Group(out, Text(foot))
+
+
+def pull_json(report: PullReport) -> dict[str, Any]:
+    return {
+        "manifest": report.manifest,
+        "store": report.store,
+        "ok": report.ok,
+        "counts": dict(Counter(str(r.outcome) for r in report.results)),
+        "store_requests": report.store_requests,
+        "jobs": [
+            {
+                "job": r.job_id,
+                "outcome": str(r.outcome),
+                "path": r.path,
+                "store_key": r.store_key,
+                "bytes": r.bytes,
+                "error": r.error,
+            }
+            for r in report.results
+        ],
+    }
+
+
+def pull_table(report: PullReport) -> Group:
+    rows = [
+        [r.job_id, str(r.outcome), r.path, "" if r.bytes is None else str(r.bytes), r.error]
+        for r in report.results
+    ]
+    out = table(f"pull from {report.store}", ["JOB", "OUTCOME", "FILE", "BYTES", "ERROR"], rows)
+    counts = Counter(str(r.outcome) for r in report.results)
+    calls = sum(report.store_requests.values())
+    return Group(out, Text(f"{_summary(counts)}; {calls} store request(s)"))

@@ -26,14 +26,20 @@ STATUSES: Final = frozenset(get_args(Status))
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """A downloaded result: ``path`` is POSIX, relative to the lockfile's directory."""
+    """A downloaded result: ``path`` is POSIX, relative to the lockfile's directory;
+    ``store_key`` where the object store keeps it (relative to the store's URL), if
+    the run had a store."""
 
     path: str
     sha256: str
     bytes: int
+    store_key: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"bytes": self.bytes, "path": self.path, "sha256": self.sha256}
+        data: dict[str, Any] = {"bytes": self.bytes, "path": self.path, "sha256": self.sha256}
+        if self.store_key is not None:
+            data["store_key"] = self.store_key
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,8 @@ def _quick_checker() -> Callable[[Any], bool]:
     entry_keys = frozenset(props)
     required = frozenset(defs["entry"]["required"])
     art_keys = frozenset(art)
+    art_required = frozenset(defs["artifact"]["required"])
+    store_key = re.compile(art["store_key"]["pattern"])
     fingerprint = re.compile(props["fingerprint"]["pattern"])
     sha = re.compile(art["sha256"]["pattern"])
     rel_path = re.compile(art["path"]["pattern"])
@@ -189,13 +191,20 @@ def _quick_checker() -> Callable[[Any], bool]:
                 a is None
                 or (
                     isinstance(a, dict)
-                    and a.keys() == art_keys
+                    and art_required <= a.keys() <= art_keys
                     and isinstance(a["path"], str)
                     and rel_path.search(a["path"]) is not None
                     and isinstance(a["sha256"], str)
                     and sha.search(a["sha256"]) is not None
                     and is_int(a["bytes"])
                     and a["bytes"] >= 0
+                    and (
+                        "store_key" not in a
+                        or (
+                            isinstance(a["store_key"], str)
+                            and bool(store_key.search(a["store_key"]))
+                        )
+                    )
                 )
             )
         )
@@ -244,7 +253,9 @@ def _entry_from_json(job_id: str, data: Mapping[str, Any]) -> LockEntry:
         output_url=data.get("output_url"),
         error=data.get("error"),
         execution_time_ms=data.get("execution_time_ms"),
-        artifact=None if art is None else Artifact(art["path"], art["sha256"], art["bytes"]),
+        artifact=None
+        if art is None
+        else Artifact(art["path"], art["sha256"], art["bytes"], art.get("store_key")),
     )
 
 

@@ -8,7 +8,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.store import StoreConfig
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -66,6 +69,8 @@ class Manifest:
     concurrency: int | None
     output_dir: Path
     jobs: tuple[Job, ...]
+    # The manifest's ``store:`` (or ``run --store``); None: renders live on disk only.
+    store: StoreConfig | None = None
 
     def output_path(self, job_id: str) -> Path:
         """Where job ``job_id``'s render lands: named by the id, so a rename renders anew."""

@@ -179,6 +179,10 @@ def _unknown_key(
         )
     if path == ("defaults",):
         return f"unknown field {key!r} in defaults{_did_you_mean(key, allowed)}"
+    if path == ("store",):
+        return f"unknown setting {key!r}{_did_you_mean(key, allowed)}; store: takes " + ", ".join(
+            allowed
+        )
     takers = [k for k, fields in kind_fields.items() if key in fields]
     if kind is not None and takers:
         # A real field of another kind: the most likely mistake is the kind, not the spelling.

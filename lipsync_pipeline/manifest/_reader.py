@@ -27,6 +27,7 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -50,6 +51,7 @@ from lipsync_pipeline.manifest._schema import (
     full_validator,
     kind_fields,
 )
+from lipsync_pipeline.manifest._store import read_store
 from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml, no_gc
 
 __all__ = ["load_manifest", "parse_manifest"]
@@ -153,9 +155,15 @@ class _Reader:
             if isinstance(job, dict):
                 job_inputs.append(self.check_inputs(job, ("jobs", index), root, invalid))
                 self.check_url(job.get("webhook"), ("jobs", index, "webhook"), root, invalid)
+        store = None
+        if "store" in value and not any(path[:1] == ("store",) for path in invalid):
+            store, problem = read_store(value["store"], root, self.name)
+            if problem is not None:
+                self.problems.append(problem)
         if self.problems:
             raise self.fail()
-        return self.build(value, root, defaults, resolved_defaults, job_inputs)
+        manifest = self.build(value, root, defaults, resolved_defaults, job_inputs)
+        return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
         """Schema problems; returns the data paths they concern, to skip further checks."""

@@ -1,22 +1,24 @@
 """Executing a plan: one trio nursery, bounded concurrency, every state change durable.
 
 Private modules: ``_runner`` (execute), ``_api`` (the Api protocol the runner needs),
-``_walk`` (one job's walk through the API), ``_polling`` (the poll schedule),
-``_report`` (what a run did, job by job).
+``_walk`` (one job's walk through the API), ``_options`` (RunOptions, progress and
+the hooks a use case plugs in), ``_polling`` (the poll schedule), ``_report`` (what
+a run did, job by job).
 """
 
 from __future__ import annotations
 
 from lipsync_pipeline.run._api import Api
-from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
-from lipsync_pipeline.run._runner import execute
-from lipsync_pipeline.run._walk import (
+from lipsync_pipeline.run._options import (
     DEFAULT_JOB_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     InputResolver,
+    KeepRender,
     ProgressSink,
     RunOptions,
 )
+from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._runner import execute
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -24,6 +26,7 @@ __all__ = [
     "Api",
     "InputResolver",
     "JobResult",
+    "KeepRender",
     "Outcome",
     "ProgressSink",
     "RunOptions",

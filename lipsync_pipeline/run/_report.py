@@ -48,5 +48,6 @@ class JobResult:
 class RunReport:
     results: list[JobResult] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    store_requests: dict[str, int] = field(default_factory=dict)  # HEAD/PUT/GET/... to the store
     elapsed: float = 0.0
     interrupted: bool = False

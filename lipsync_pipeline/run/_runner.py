@@ -23,17 +23,17 @@ from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.run._api import Api
-from lipsync_pipeline.run._polling import PollSchedule, RenderKey
-from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
-from lipsync_pipeline.run._walk import (
+from lipsync_pipeline.run._options import (
     MS,
     InputResolver,
-    JobWalker,
+    KeepRender,
     NullProgress,
     ProgressSink,
     RunOptions,
-    render_key,
 )
+from lipsync_pipeline.run._polling import PollSchedule, RenderKey
+from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._walk import JobWalker, render_key
 
 __all__ = [
     "execute",
@@ -66,9 +66,11 @@ async def execute(
     resolve_inputs: InputResolver | None = None,
     progress: ProgressSink | None = None,
     report: RunReport | None = None,
+    keep_render: KeepRender | None = None,
 ) -> RunReport:
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
     recorded. ``client`` may be None only when no step needs the API.
+    ``keep_render`` (with an object store) uploads each render before it is recorded.
 
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
@@ -83,6 +85,7 @@ async def execute(
         max(1, concurrency),
         journal.path,
         PollSchedule(options.poll_interval, _history(plan)),
+        keep_render,
     )
     report = report if report is not None else RunReport()
     started = time.monotonic()

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final
 
 import structlog
 import trio
@@ -36,62 +36,32 @@ from lipsync_pipeline.errors import (
     AuthError,
     RequestRejected,
     StorageError,
+    StoreError,
     TransientApiError,
 )
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Step
 from lipsync_pipeline.run._api import Api
+from lipsync_pipeline.run._options import (
+    MS,
+    InputResolver,
+    KeepRender,
+    ProgressSink,
+    RunOptions,
+)
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
 from lipsync_pipeline.run._report import JobResult, Outcome
 
-__all__ = [
-    "DEFAULT_JOB_TIMEOUT",
-    "DEFAULT_POLL_INTERVAL",
-    "MS",
-    "InputResolver",
-    "JobWalker",
-    "NullProgress",
-    "ProgressSink",
-    "RunOptions",
-    "render_key",
-]
+__all__ = ["JobWalker", "render_key"]
 
 _log = structlog.get_logger(__name__)
 
-# The API page asks for a poll every 5-10 s: 7 s ± 25 % (see _polling) is 5.25-8.75 s,
-# inside that band, and keeps thousands of pollers from marching in step.
-DEFAULT_POLL_INTERVAL: Final = 7.0
-MS: Final = 1000.0
 # Jobs that exhaust their retries before the API ever answered: then stop submitting.
 _UNREACHABLE_AFTER: Final = 3
 # How long an interrupted run still waits for POSTs in flight to answer.
 _SUBMIT_GRACE: Final = 30.0
-# Generations are capped at ~10 minutes of output; an hour covers a slow queue.
-DEFAULT_JOB_TIMEOUT: Final = 3600.0
 _HTTP_NOT_FOUND: Final = 404
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    poll_interval: float = DEFAULT_POLL_INTERVAL
-    job_timeout: float = DEFAULT_JOB_TIMEOUT
-    fail_fast: bool = False
-    # The in-process studio forgets its jobs when the process ends, so a resumed
-    # request id can be unknown there; only then is resubmitting the right answer.
-    resubmit_unknown: bool = False
-
-
-class ProgressSink(Protocol):
-    def job_state(self, job_id: str, state: str) -> None: ...
-
-
-InputResolver = Callable[[Job], Mapping[str, Any]]
-
-
-class NullProgress:
-    def job_state(self, job_id: str, state: str) -> None:
-        pass
 
 
 class JobWalker:
@@ -109,8 +79,10 @@ class JobWalker:
         concurrency: int,
         lock_path: Path,
         schedule: PollSchedule,
+        keep_render: KeepRender | None = None,
     ) -> None:
         self.manifest = manifest
+        self.keep_render = keep_render
         self.schedule = schedule
         self.writer = writer
         self.options = options
@@ -162,6 +134,12 @@ class JobWalker:
                     raise  # the lock itself cannot be written: nothing is safe any more
                 # An output could not be written (disk full?): the render is paid and
                 # recorded, the next run downloads it; do not pay for more meanwhile.
+                self._stop(f"not submitted: {exc}")
+                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                return
+            except StoreError as exc:
+                # The render is paid and recorded "completed"; the next run downloads it
+                # again and keeps it. A store that refuses one write refuses the next.
                 self._stop(f"not submitted: {exc}")
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
@@ -349,7 +327,16 @@ class JobWalker:
         self.progress.job_state(job.id, "downloading")
         dest = self.manifest.output_path(job.id)
         staged = await self.client.fetch(entry.output_url, dest)
-        artifact = Artifact(artifact_relpath(dest, self._lock_path), staged.sha256, staged.size)
+        store_key = None
+        if self.keep_render is not None:
+            # Before the lock records the key: a lock never names an object not stored.
+            try:
+                store_key = await self.keep_render(job.id, staged)
+            except BaseException:
+                staged.discard()
+                raise
+        relpath = artifact_relpath(dest, self._lock_path)
+        artifact = Artifact(relpath, staged.sha256, staged.size, store_key)
         entry = replace(entry, artifact=artifact)
         # The writer puts the file in place and records it in one go (see lockfile/_writer).
         await self.writer.write(entry, publish=staged)

@@ -4,13 +4,15 @@ result that the CLI shows; none of them prints.
 Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan),
 ``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
 ``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
-``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas).
+``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
+``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull).
 """
 
 from __future__ import annotations
 
 from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_beside
 from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
+from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
 from lipsync_pipeline.usecases._refresh import refresh
 from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
 from lipsync_pipeline.usecases._schema import schema_document
@@ -28,6 +30,9 @@ __all__ = [
     "Checked",
     "FileValidation",
     "LockValidation",
+    "PullOutcome",
+    "PullReport",
+    "Pulled",
     "RunRequest",
     "ServeRequest",
     "Validation",
@@ -35,6 +40,7 @@ __all__ = [
     "check_lock",
     "lock_beside",
     "poll_interval",
+    "pull",
     "refresh",
     "run_pipeline",
     "schema_document",

@@ -19,6 +19,7 @@ from lipsync_pipeline.lockfile import (
 from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
 from lipsync_pipeline.usecases._outputs import check_artifacts
+from lipsync_pipeline.usecases._store import with_store
 
 __all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside"]
 
@@ -41,12 +42,14 @@ def check(
     replace: Collection[str] = (),
     verify_artifacts: bool = True,
     local: bool = False,
+    store: str | None = None,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
-    once, under its run lock); ``local``: plan for the built-in studio."""
-    manifest = load_manifest(manifest_path)
+    once, under its run lock); ``local``: plan for the built-in studio; ``store``: a
+    store URL in place of the manifest's (``--store``)."""
+    manifest = with_store(load_manifest(manifest_path), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
     if only and set(replace) - set(only):

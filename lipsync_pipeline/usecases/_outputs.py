@@ -7,7 +7,7 @@ import os
 
 from lipsync_pipeline._fs import file_digest
 from lipsync_pipeline._staging import PARTIAL_DOWNLOAD
-from lipsync_pipeline.lockfile import LockSnapshot, artifact_relpath
+from lipsync_pipeline.lockfile import Artifact, LockSnapshot, artifact_relpath
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import ArtifactState
 
@@ -19,26 +19,38 @@ def check_artifacts(manifest: Manifest, lock: LockSnapshot) -> dict[str, Artifac
 
     Only the file where the manifest puts it now is read, never a path taken from
     the lock: a changed output_dir means 'fetch it there', and a hostile lockfile
-    cannot make us read elsewhere."""
+    cannot make us read elsewhere.
+
+    With a store (the manifest's, or ``--store``), a render the lock says the store
+    keeps is STORED when the disk copy is not as recorded: the file on disk is then
+    optional (``pull`` fetches it), and a fresh clone needs no API call."""
     found: dict[str, ArtifactState] = {}
+    stored = manifest.store is not None
     for job in manifest.jobs:
         entry = lock.entries.get(job.id)
         if entry is None or entry.status != "completed" or entry.artifact is None:
             continue
-        path = manifest.output_path(job.id)
-        if entry.artifact.path != artifact_relpath(path, lock.path):
-            found[job.id] = ArtifactState.MOVED
-            continue
-        try:
-            size = path.stat().st_size
-        except OSError:
-            found[job.id] = ArtifactState.MISSING
-            continue
-        # A size mismatch settles it without reading the file.
-        digest = file_digest(path) if size == entry.artifact.bytes else None
-        ok = digest is not None and digest[0] == entry.artifact.sha256
-        found[job.id] = ArtifactState.OK if ok else ArtifactState.CORRUPT
+        state = _on_disk(manifest, lock, job.id, entry.artifact)
+        if stored and state is not ArtifactState.OK and entry.artifact.store_key is not None:
+            state = ArtifactState.STORED
+        found[job.id] = state
     return found
+
+
+def _on_disk(
+    manifest: Manifest, lock: LockSnapshot, job_id: str, artifact: Artifact
+) -> ArtifactState:
+    path = manifest.output_path(job_id)
+    if artifact.path != artifact_relpath(path, lock.path):
+        return ArtifactState.MOVED
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return ArtifactState.MISSING
+    # A size mismatch settles it without reading the file.
+    digest = file_digest(path) if size == artifact.bytes else None
+    ok = digest is not None and digest[0] == artifact.sha256
+    return ArtifactState.OK if ok else ArtifactState.CORRUPT
 
 
 def remove_partial_downloads(manifest: Manifest) -> None:

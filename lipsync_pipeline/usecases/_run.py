@@ -7,7 +7,7 @@ import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import structlog
 import trio
@@ -17,11 +17,16 @@ from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_g
 from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
-from lipsync_pipeline.run import InputResolver, ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.usecases._check import check
 from lipsync_pipeline.usecases._local import start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
+from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.store import TrioObjectStore
+    from lipsync_pipeline.usecases._store import StoreSession
 
 __all__ = ["DEFAULT_CONCURRENCY", "MAX_CONNECTIONS", "RunRequest", "resolve_remote", "run_pipeline"]
 
@@ -47,19 +52,25 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     only: Collection[str] = ()
     replace: Collection[str] = ()
+    store: str | None = None  # --store URL: in place of the manifest's store:
+    verify: bool = False  # --verify: ask the store about each render the lock says it keeps
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
-    """The hosted API's base URL and key, or a ConfigError before any work."""
+    """The hosted API's base URL and key, or a ConfigError before any work.
+
+    Local inputs need ``--local`` or a store (they are uploaded and the API gets URLs)."""
     local_inputs = [
         Problem(
             manifest.display_name,
             *job.marks.get(name, (job.line, job.column)),
             f"jobs[{index}].{name}",
-            "a local path works only with --local (the reference studio); the hosted "
-            "API downloads inputs itself, so give an https:// URL",
+            "a local path works only with --local (the reference studio) or with a store: "
+            "(object storage the API can fetch from); the hosted API downloads inputs "
+            "itself, so give an https:// URL or configure a store",
         )
         for index, job in enumerate(manifest.jobs)
+        if manifest.store is None
         for name in sorted(job.local_inputs)
     ]
     if local_inputs:
@@ -76,9 +87,11 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         replace=request.replace,
         verify_artifacts=False,
         local=request.local,
+        store=request.store,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
+    store = open_store(manifest)  # settings only; the network is asked under the lock
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
     try:
@@ -88,17 +101,23 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
             try:
                 # Planned again under the run lock: another run may have finished meanwhile.
                 current = LockSnapshot(lock_path, journal.entries)
+                artifacts = check_artifacts(manifest, current)
+                if request.verify and store is not None:
+                    artifacts = await verify_stored(store, manifest, current, artifacts)
                 the_plan = plan(
                     manifest,
                     current,
-                    artifacts=check_artifacts(manifest, current),
+                    artifacts=artifacts,
                     only=request.only,
                     replace=request.replace,
                     local=request.local,
                 )
                 report = await _execute(
-                    request, manifest, journal, the_plan, remote, concurrency, progress
+                    _Run(request, manifest, journal, the_plan, remote, concurrency, store),
+                    progress,
                 )
+                if store is not None:
+                    report.store_requests = dict(store.store.requests)
             finally:
                 journal.compact()
                 journal.close()
@@ -109,24 +128,29 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     return report
 
 
-async def _execute(
-    request: RunRequest,
-    manifest: Manifest,
-    journal: LockJournal,
-    the_plan: Plan,
-    remote: Remote | None,
-    concurrency: int,
-    progress: ProgressSink | None,
-) -> RunReport:
-    options = request.options
-    if not any(step.action.touches_api for step in the_plan.steps):
-        # Up to date: no studio, no client, no request.
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What ``_execute`` works with, settled under the run lock."""
+
+    request: RunRequest
+    manifest: Manifest
+    journal: LockJournal
+    plan: Plan
+    remote: Remote | None  # None: --local
+    concurrency: int
+    store: TrioObjectStore | None
+
+
+async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
+    options, manifest, remote = run.request.options, run.manifest, run.remote
+    if not any(step.action.touches_api for step in run.plan.steps):
+        # Up to date: no studio, no client, no request (to the API or the store).
         return await execute(
-            the_plan,
+            run.plan,
             manifest,
-            journal,
+            run.journal,
             None,
-            concurrency=concurrency,
+            concurrency=run.concurrency,
             options=options,
             progress=progress,
         )
@@ -145,27 +169,42 @@ async def _execute(
 
             nursery.start_soon(watch_signals)
             with run_scope:
-                resolver: InputResolver | None = None
+                # Before the studio, the client and the first record: fail before paying.
+                kept = None if run.store is None else await _prepare_store(run)
+                resolver: InputResolver | None = None if kept is None else kept.inputs
                 if remote is None:
                     studio = await start_local_studio(nursery, manifest, options)
                     remote, manifest = studio.remote, studio.manifest
                     resolver, options = studio.resolve_inputs, studio.options
-                connections = min(concurrency, MAX_CONNECTIONS)
+                connections = min(run.concurrency, MAX_CONNECTIONS)
                 async with ApiClient(
                     remote.base_url, remote.api_key, max_connections=connections
                 ) as client:
+                    api: Api = client if kept is None else kept.wrap(client)
                     await execute(
-                        the_plan,
+                        run.plan,
                         manifest,
-                        journal,
-                        client,
-                        concurrency=concurrency,
+                        run.journal,
+                        api,
+                        concurrency=run.concurrency,
                         options=options,
                         resolve_inputs=resolver,
                         progress=progress,
                         report=report,
+                        keep_render=None if kept is None else kept.keeper,
                     )
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise unwrap_group(group) from None
     return report
+
+
+async def _prepare_store(run: _Run) -> StoreSession:
+    """Preflight, then the inputs of the jobs to submit (not with --local: the studio
+    serves them from disk). Raises StoreConfigError / StoreError before any record."""
+    from lipsync_pipeline.usecases._store import StoreSession
+
+    assert run.store is not None
+    await run.store.preflight()
+    keys = {} if run.remote is None else await upload_inputs(run.store, run.manifest, run.plan)
+    return StoreSession.start(run.store, keys)

@@ -1,0 +1,53 @@
+"""How a run is tuned and what it reports to: options, progress, and the hooks a
+use case plugs in (where inputs come from, where renders are kept)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from lipsync_pipeline._staging import StagedFile
+from lipsync_pipeline.manifest import Job
+
+__all__ = [
+    "DEFAULT_JOB_TIMEOUT",
+    "DEFAULT_POLL_INTERVAL",
+    "MS",
+    "InputResolver",
+    "KeepRender",
+    "NullProgress",
+    "ProgressSink",
+    "RunOptions",
+]
+
+# The API page asks for a poll every 5-10 s: 7 s ± 25 % (see _polling) is 5.25-8.75 s,
+# inside that band, and keeps thousands of pollers from marching in step.
+DEFAULT_POLL_INTERVAL: Final = 7.0
+MS: Final = 1000.0
+# Generations are capped at ~10 minutes of output; an hour covers a slow queue.
+DEFAULT_JOB_TIMEOUT: Final = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
+    fail_fast: bool = False
+    # The in-process studio forgets its jobs when the process ends, so a resumed
+    # request id can be unknown there; only then is resubmitting the right answer.
+    resubmit_unknown: bool = False
+
+
+class ProgressSink(Protocol):
+    def job_state(self, job_id: str, state: str) -> None: ...
+
+
+InputResolver = Callable[[Job], Mapping[str, Any]]
+# With an object store: upload a downloaded render (job id, staged file) -> its key.
+KeepRender = Callable[[str, StagedFile], Awaitable[str]]
+
+
+class NullProgress:
+    def job_state(self, job_id: str, state: str) -> None:
+        pass
