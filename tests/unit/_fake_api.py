@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from lipsync_pipeline.api._staging import StagedFile, staging_path
 
 from lipsync_pipeline._staging import StagedFile, staging_path
 from lipsync_pipeline.api import JobStatus
