@@ -161,7 +161,7 @@ async def test_an_expired_input_url_is_named_in_the_job_error(
     result = next(r for r in report.results if r.job_id == "anna-1")
     assert result.outcome is Outcome.FAILED
     # The studio refused it as unreachable (the store said 403); we say why.
-    assert "Could not download audio: HTTP 403" in result.error
+    assert "Could not fetch input `audio`: HTTP 403" in result.error
     assert "input audio: its presigned URL expired" in result.error
     assert "X-Amz" not in result.error
     lock = (tmp_path / "renders.lock").read_text()
