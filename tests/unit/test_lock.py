@@ -53,9 +53,8 @@ def store_with(path: Path, *entries: LockEntry) -> LockJournal:
 entries_st = st.lists(
     st.builds(
         entry,
-        job_id=st.text(
-            st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
-        ),
+        # Any id the lock accepts: the manifest's id shape (no control characters).
+        job_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,11}", fullmatch=True),
         status=st.sampled_from(["submitting", "processing", "completed", "failed"]),
         error=st.none() | st.text(max_size=20),
         execution_time_ms=st.none() | st.integers(0, 10**9),
@@ -166,6 +165,24 @@ def test_every_lockfile_error_is_located(
     assert (first.file, first.line, first.column) == (str(path), line, column), str(info.value)
     assert message in str(info.value)
     assert str(info.value).startswith(f"{path}:{line}:{column}: ")
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F], ids=lambda c: f"0x{c:02x}")
+def test_a_control_character_in_a_job_id_is_refused(tmp_path: Path, code: int) -> None:
+    """Lock ids are manifest ids: a hostile lock cannot smuggle a newline (or an escape
+    sequence for the terminal `status` prints to) into an id (issue 10)."""
+    bad = f"a\\u{code:04x}"  # JSON-escaped, as a lock would spell it
+    path = tmp_path / "r.lock"
+    path.write_text(GOOD.replace('"a": {', f'"{bad}": {{'))
+    with pytest.raises(LockfileError) as info:
+        load_lock(path)
+    first = info.value.problems[0]
+    assert (first.line, first.column) == (4, 5), str(info.value)
+    # The same id in a journal record (the lock itself valid and empty).
+    path.write_text('{\n  "version": 1,\n  "jobs": {}\n}\n')
+    journal_path(path).write_text(f'{{"drop": ["{bad}"]}}\n')
+    with pytest.raises(LockfileError):
+        load_lock(path)
 
 
 def test_duplicate_job_ids_name_both_lines(tmp_path: Path) -> None:
@@ -470,3 +487,4 @@ def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEnt
     doc = {"version": 1, "jobs": {k: entry_json(by_id[k]) for k in sorted(by_id)}}
     expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
     assert render_lock(entries) == expected
+

@@ -176,6 +176,28 @@ def test_output_dir_is_normalized_and_may_leave_the_folder(tmp_path: Path) -> No
     assert manifest.concurrency == 8
 
 
+CONTROL_CHARACTERS = [*range(0x20), 0x7F]
+
+
+@pytest.mark.parametrize("code", CONTROL_CHARACTERS, ids=lambda c: f"0x{c:02x}")
+@pytest.mark.parametrize("where", ["end", "middle"])
+def test_a_control_character_in_an_id_is_refused(tmp_path: Path, code: int, where: str) -> None:
+    """Python's `$` matches before a final newline: "job\\n" once passed the id check and
+    became a file name with a newline in it (issue 10)."""
+    escaped = f"\\x{code:02x}"
+    job_id = f"job{escaped}" if where == "end" else f"jo{escaped}b"
+    p = only(doc(avatar(job_id=f'"{job_id}"')), tmp_path)
+    assert (p.line, p.column, p.where) == (3, 9, "jobs[0].id")
+    # The fast check alone must say "invalid" too, or jsonschema is never asked.
+    from lipsync_pipeline.manifest._schema import fast_check
+
+    check = fast_check()
+    assert check is not None
+    value = {"version": 1, "jobs": [{"id": f"job{chr(code)}", "kind": "avatar",
+                                     "image": f"{URL}/a.png", "audio": f"{URL}/a.mp3"}]}
+    assert not check(value)
+
+
 def test_integer_given_as_float_is_sent_as_integer(tmp_path: Path) -> None:
     (job,) = parse(doc(avatar("    seed: 7.0\n")), tmp_path).jobs
     assert job.form_state["seed"] == 7 and type(job.form_state["seed"]) is int
