@@ -51,7 +51,13 @@ def _schema(args: argparse.Namespace, out: Reporter) -> int:
 
 
 def _checked(args: argparse.Namespace) -> Checked:
-    return check(args.manifest, args.lock, only=args.only, replace=getattr(args, "replace", ()))
+    return check(
+        args.manifest,
+        args.lock,
+        only=args.only,
+        replace=getattr(args, "replace", ()),
+        output_dir=args.output_dir,
+    )
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
@@ -77,6 +83,7 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     request = RunRequest(
         manifest_path=args.manifest,
         lock_path=args.lock,
+        output_dir=args.output_dir,
         local=args.local,
         base_url=args.base_url,
         concurrency=args.concurrency,

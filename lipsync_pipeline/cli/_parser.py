@@ -83,6 +83,13 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
         help="lockfile (default: the manifest's name with .lock)",
     )
     flags.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="write renders here (relative to the working directory) instead of the "
+        "manifest's output_dir; the only way to write outside the manifest's directory",
+    )
+    flags.add_argument(
         "--only",
         action="append",
         default=[],

@@ -8,9 +8,12 @@ the file is collected and raised at once as one :class:`ManifestError`.
 
 Decisions a user may notice:
 
-- ``output_dir`` must be relative, may point outside the manifest's directory
-  (``../renders``) and is normalized; local inputs must stay inside it (with
-  ``--local`` the studio serves exactly that directory).
+- ``output_dir`` must be relative and is normalized, and it must resolve (symlinks
+  followed) inside the manifest's directory, like local inputs (with ``--local`` the
+  studio serves exactly that directory): CI runs whatever a pull request commits, and
+  a committed ``output_dir: ../../x`` or a ``renders -> /elsewhere`` symlink must not
+  choose where a run writes. Writing elsewhere takes ``--output-dir`` on the command
+  line (the ``output_dir`` argument here), which replaces the manifest's unchecked.
 - A local input is kept in ``form_state`` as a normalized relative POSIX path;
   the fingerprint hashes the file's bytes, so editing an asset renders again and
   moving it (with the manifest edited to match) does not.
@@ -58,8 +61,13 @@ __all__ = ["load_manifest", "parse_manifest"]
 _PLAIN_URL: Final = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?:[/?#]|$)")
 
 
-def load_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Read and validate a manifest file. Raises ManifestError listing every problem."""
+def load_manifest(
+    path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None
+) -> Manifest:
+    """Read and validate a manifest file. Raises ManifestError listing every problem.
+
+    ``output_dir``: the user's ``--output-dir`` (relative to the working directory),
+    used instead of the manifest's and trusted wherever it leads."""
     display_name = os.fspath(path)
     absolute = Path(os.path.abspath(display_name))
 
@@ -80,21 +88,29 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise fail("file not found") from None
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror or exc}") from None
-    return parse_manifest(data, path=absolute, display_name=display_name)
+    return parse_manifest(data, path=absolute, display_name=display_name, output_dir=output_dir)
 
 
-def parse_manifest(data: bytes | str, *, path: Path, display_name: str) -> Manifest:
+def parse_manifest(
+    data: bytes | str,
+    *,
+    path: Path,
+    display_name: str,
+    output_dir: str | os.PathLike[str] | None = None,
+) -> Manifest:
     """Validate manifest text; ``path`` places relative inputs. Raises ManifestError."""
     path = Path(os.path.abspath(path))
+    override = None if output_dir is None else Path(os.path.abspath(output_dir))
     with no_gc():
-        return _Reader(path, display_name).read(data)
+        return _Reader(path, display_name, override).read(data)
 
 
 class _Reader:
     """One validation: collects problems, caches file checks and digests."""
 
-    def __init__(self, path: Path, display_name: str) -> None:
+    def __init__(self, path: Path, display_name: str, output_override: Path | None) -> None:
         self.path = path
+        self.output_override = output_override
         self.base = os.path.dirname(path)
         self.real_base = os.path.realpath(self.base)
         self.name = display_name
@@ -153,9 +169,39 @@ class _Reader:
             if isinstance(job, dict):
                 job_inputs.append(self.check_inputs(job, ("jobs", index), root, invalid))
                 self.check_url(job.get("webhook"), ("jobs", index, "webhook"), root, invalid)
+        output_dir = self.check_output_dir(value, root, invalid)
         if self.problems:
             raise self.fail()
-        return self.build(value, root, defaults, resolved_defaults, job_inputs)
+        return self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
+
+    def check_output_dir(
+        self, value: dict[str, Any], root: Any, invalid: set[tuple[str | int, ...]]
+    ) -> Path:
+        """The absolute output directory; a problem if the manifest's leads outside its tree."""
+        if self.output_override is not None:
+            return self.output_override
+        raw = value.get("output_dir", DEFAULT_OUTPUT_DIR)
+        if not isinstance(raw, str) or ("output_dir",) in invalid:
+            raw = DEFAULT_OUTPUT_DIR  # the schema problem is reported already
+        absolute = os.path.normpath(os.path.join(self.base, raw))
+        real = os.path.realpath(absolute)
+        if os.path.commonpath([real, self.real_base]) != self.real_base:
+            given = "output_dir" in value
+            line, column = mark_of(node_at(root, ["output_dir"])) if given else (None, None)
+            how = (
+                "through a symbolic link"
+                if os.path.commonpath([absolute, self.base]) == self.base
+                else "outside the manifest's directory"
+            )
+            self.problem(
+                line,
+                column,
+                "output_dir",
+                f"{raw!r}{'' if given else ' (the default)'} leads {how} (to {real}); a "
+                "manifest may write only inside its own directory: to write there, pass "
+                "--output-dir on the command line",
+            )
+        return Path(absolute)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
         """Schema problems; returns the data paths they concern, to skip further checks."""
@@ -298,6 +344,7 @@ class _Reader:
         defaults: Mapping[str, Any],
         resolved_defaults: Mapping[str, tuple[str, str | None]],
         job_inputs: list[dict[str, tuple[str, str | None]]],
+        output_dir: Path,
     ) -> Manifest:
         defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
         jobs_node = node_at(root, ["jobs"])
@@ -312,13 +359,12 @@ class _Reader:
             for index, raw in enumerate(value["jobs"])
         ]
         concurrency = value.get("concurrency")
-        output_dir = os.path.join(self.base, value.get("output_dir", DEFAULT_OUTPUT_DIR))
         return Manifest(
             self.path,
             self.name,
             MANIFEST_VERSION,
             None if concurrency is None else int(concurrency),
-            Path(os.path.normpath(output_dir)),
+            output_dir,
             tuple(jobs),
         )
 

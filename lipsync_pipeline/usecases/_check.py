@@ -40,12 +40,13 @@ def check(
     only: Collection[str] = (),
     replace: Collection[str] = (),
     verify_artifacts: bool = True,
+    output_dir: Path | None = None,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
-    once, under its run lock)."""
-    manifest = load_manifest(manifest_path)
+    once, under its run lock). ``output_dir``: the user's ``--output-dir``."""
+    manifest = load_manifest(manifest_path, output_dir=output_dir)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
     if only and set(replace) - set(only):

@@ -3,6 +3,7 @@ and execute; the lock is compacted whatever happens."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -13,8 +14,20 @@ import structlog
 import trio
 
 from lipsync_pipeline.api import ApiClient
-from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
-from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
+from lipsync_pipeline.errors import (
+    ConfigError,
+    Problem,
+    StorageError,
+    UnsafePathError,
+    unwrap_group,
+)
+from lipsync_pipeline.lockfile import (
+    LockJournal,
+    LockSnapshot,
+    RunLock,
+    journal_path,
+    run_lock_path,
+)
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import InputResolver, ProgressSink, RunOptions, RunReport, execute
@@ -40,6 +53,8 @@ class RunRequest:
 
     manifest_path: Path
     lock_path: Path | None = None
+    # --output-dir: replaces the manifest's output_dir, and may lead outside its tree.
+    output_dir: Path | None = None
     local: bool = False
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
@@ -75,36 +90,61 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         only=request.only,
         replace=request.replace,
         verify_artifacts=False,
+        output_dir=request.output_dir,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
+    # Before anything is written or paid: a link committed where we write is refused
+    # now, not after the renders it would have recorded.
+    refuse_links(manifest, lock_path)
+    run_lock = RunLock(lock_path)
     try:
-        with RunLock(lock_path):
-            remove_partial_downloads(manifest)
-            journal = LockJournal.open(lock_path)
-            try:
-                # Planned again under the run lock: another run may have finished meanwhile.
-                current = LockSnapshot(lock_path, journal.entries)
-                the_plan = plan(
-                    manifest,
-                    current,
-                    artifacts=check_artifacts(manifest, current),
-                    only=request.only,
-                    replace=request.replace,
-                )
-                report = await _execute(
-                    request, manifest, journal, the_plan, remote, concurrency, progress
-                )
-            finally:
-                journal.compact()
-                journal.close()
+        run_lock.acquire()
+    except OSError as exc:
+        raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc
+    try:
+        remove_partial_downloads(manifest)
+        journal = LockJournal.open(lock_path)
+        try:
+            # Planned again under the run lock: another run may have finished meanwhile.
+            current = LockSnapshot(lock_path, journal.entries)
+            the_plan = plan(
+                manifest,
+                current,
+                artifacts=check_artifacts(manifest, current),
+                only=request.only,
+                replace=request.replace,
+            )
+            report = await _execute(
+                request, manifest, journal, the_plan, remote, concurrency, progress
+            )
+        finally:
+            journal.compact()
+            journal.close()
     except OSError as exc:
         # The lock's directory is missing, read-only or full: no traceback, and the
         # lock as it was (every step before this was journalled and fsynced).
         raise StorageError(f"{lock_path}: {exc.strerror or exc}") from exc
+    finally:
+        run_lock.release()
     return report
+
+
+def refuse_links(manifest: Manifest, lock_path: Path) -> None:
+    """UnsafePathError naming every file this run could write that is a symbolic link.
+
+    The writers open each with O_NOFOLLOW anyway; this says it before any work, and
+    all at once. (A linked output *directory* is the manifest reader's to refuse.)"""
+    candidates = [lock_path, journal_path(lock_path), run_lock_path(lock_path)]
+    candidates += [manifest.output_path(job.id) for job in manifest.jobs]
+    links = [path for path in candidates if os.path.islink(path)]
+    if links:
+        raise UnsafePathError(
+            links[0],
+            "\n".join(f"refusing to write through a symbolic link: {path}" for path in links),
+        )
 
 
 async def _execute(

@@ -488,3 +488,32 @@ def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEnt
     expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
     assert render_lock(entries) == expected
 
+
+# --- symbolic links (issue 10): each writer refuses one on its own, not only the run ---
+
+
+def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
+    from lipsync_pipeline._fs import atomic_write
+    from lipsync_pipeline._staging import StagedFile
+    from lipsync_pipeline.errors import UnsafePathError
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    lock = tmp_path / "r.lock"
+    run_lock_path(lock).symlink_to(tmp_path / "nowhere")  # dangling: O_CREAT would follow
+    with pytest.raises(UnsafePathError, match=r"r\.lock\.run$"):
+        RunLock(lock).acquire()
+    journal_path(lock).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(UnsafePathError, match=r"r\.lock\.journal$"):
+        store_with(lock, entry("a"))
+    lock.symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=r"r\.lock$"):
+        atomic_write(lock, b"{}")
+    staged = tmp_path / ".a.mp4.000000000000.part"
+    staged.write_bytes(b"video")
+    (tmp_path / "a.mp4").symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=r"a\.mp4$"):
+        StagedFile(staged, tmp_path / "a.mp4", "0" * 64, 5).publish()
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == [staged.name,
+                                                                                "victim"]
