@@ -13,8 +13,15 @@ import trio
 
 from lipsync_pipeline.cli._console import ProgressDisplay
 from lipsync_pipeline.cli._reporters import Reporter
-from lipsync_pipeline.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
-from lipsync_pipeline.run import RunOptions
+from lipsync_pipeline.errors import (
+    EXIT_API,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    EXIT_STORAGE,
+)
+from lipsync_pipeline.run import RunOptions, RunReport
 from lipsync_pipeline.usecases import (
     Checked,
     RunRequest,
@@ -25,7 +32,7 @@ from lipsync_pipeline.usecases import (
     validate,
 )
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "run_exit_code"]
 
 Command = Callable[[argparse.Namespace, Reporter], int]
 
@@ -99,8 +106,19 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     with display.live():
         report = trio.run(run_pipeline, request, display)
     out.run(report)
+    return run_exit_code(report)
+
+
+def run_exit_code(report: RunReport) -> int:
+    """The exit code of a run that ended (the table in ``--help``), most urgent first:
+    an interruption, a disk that refused an output, an API that let nothing through,
+    then any job's own problem."""
     if report.interrupted:
         return EXIT_INTERRUPTED
+    if report.storage_error:
+        return EXIT_STORAGE
+    if report.api_error:
+        return EXIT_API
     if any(r.outcome.is_problem for r in report.results):
         return EXIT_JOBS_FAILED
     return EXIT_OK

@@ -28,8 +28,10 @@ exit codes:
   1    some job failed, timed out or could not finish (the next run resumes it)
   2    invalid manifest, lockfile or command line (nothing was changed)
   3    another run holds the lockfile
-  4    the API refused us (bad key, unreachable, repeated server errors)
-  5    a write failed (disk full, read-only, permissions); what was recorded stays
+  4    the API refused us or let no job through (bad key, unreachable, repeated
+       server errors)
+  5    a write failed (disk full, read-only, permissions); what was recorded stays.
+       An up-to-date run writes nothing, so it succeeds on a read-only checkout
   130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
 
 environment:

@@ -37,7 +37,8 @@ class RunLock:
         return self
 
     def acquire(self) -> None:
-        """Take the lock or raise RunLockHeld."""
+        """Take the lock or raise RunLockHeld; OSError when the file cannot be written
+        (the caller may then decide that a run with nothing to write needs no lock)."""
         while True:
             # Never through a link: a committed `renders.lock.run -> ~/.bashrc` would
             # otherwise get our JSON written into it.
@@ -65,8 +66,15 @@ class RunLock:
             "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except OSError:
+            # Disk full at start: take back the file we may have just created (we hold
+            # its flock, so it is ours to remove) rather than leave a 0-byte run lock.
+            self._fd = fd
+            self.release()
+            raise
         self._fd = fd
 
     def __exit__(

@@ -3,6 +3,7 @@ and execute; the lock is compacted whatever happens."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections.abc import Collection
@@ -32,7 +33,7 @@ from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
-from lipsync_pipeline.usecases._check import check
+from lipsync_pipeline.usecases._check import Checked, check
 from lipsync_pipeline.usecases._local import start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 
@@ -45,6 +46,11 @@ DEFAULT_CONCURRENCY: Final = 4
 # connections (pitfalls.md), and jobs wait between polls far longer than they hold
 # a connection: 4 served 100 jobs in flight at 1 poll/s each with CPU to spare.
 MAX_CONNECTIONS: Final = 4
+# Errors of a lock directory that cannot take the run lock file: read-only checkouts
+# (EROFS; EACCES/EPERM for a user without write permission) and full disks.
+_CANNOT_WRITE: Final = frozenset(
+    {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,10 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     try:
         run_lock.acquire()
     except OSError as exc:
+        if exc.errno in _CANNOT_WRITE:
+            report = await _unlocked_noop(request, checked, concurrency, progress)
+            if report is not None:
+                return report
         raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc
     try:
         remove_partial_downloads(manifest)
@@ -145,6 +155,40 @@ def refuse_links(manifest: Manifest, lock_path: Path) -> None:
             links[0],
             "\n".join(f"refusing to write through a symbolic link: {path}" for path in links),
         )
+
+
+async def _unlocked_noop(
+    request: RunRequest, checked: Checked, concurrency: int, progress: ProgressSink | None
+) -> RunReport | None:
+    """The report of a run that has nothing to write, or None if it has something.
+
+    Taking the run lock means creating a file; a read-only checkout (or a full disk)
+    refuses that, yet "is everything up to date?" needs no write. Nobody can race a
+    run that writes nothing, so it goes ahead unlocked: the outputs verified, no
+    journal, no compaction. A pending journal means the lock needs folding: a write."""
+    manifest, lock = checked.manifest, checked.lock
+    if os.path.lexists(journal_path(lock.path)):
+        return None
+    the_plan = plan(
+        manifest,
+        lock,
+        artifacts=check_artifacts(manifest, lock),
+        only=request.only,
+        replace=request.replace,
+    )
+    if not the_plan.is_noop:
+        return None
+    _log.info("the lock's directory cannot be written, and nothing is due: not locking it")
+    journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
+    return await execute(
+        the_plan,
+        manifest,
+        journal,
+        None,
+        concurrency=concurrency,
+        options=request.options,
+        progress=progress,
+    )
 
 
 async def _execute(
