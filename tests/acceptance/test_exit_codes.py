@@ -58,6 +58,13 @@ URL_JOBS: Final = "".join(
 )
 
 
+@pytest.fixture(autouse=True)
+def _leave_logging_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() in-process must not configure structlog: its cache_logger_on_first_use
+    would freeze module loggers for the rest of the session (other tests capture logs)."""
+    monkeypatch.setattr("lipsync_pipeline.cli._main.configure_logging", lambda *_: None)
+
+
 def local_checkout(folder: Path) -> Path:
     """A manifest of one job with local inputs (renders with --local, no network)."""
     folder.mkdir(parents=True, exist_ok=True)

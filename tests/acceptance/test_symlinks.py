@@ -31,6 +31,13 @@ jobs:
 VICTIM: Final = b"someone's file: must keep these bytes\n"
 
 
+@pytest.fixture(autouse=True)
+def _leave_logging_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() in-process must not configure structlog: its cache_logger_on_first_use
+    would freeze module loggers for the rest of the session (other tests capture logs)."""
+    monkeypatch.setattr("lipsync_pipeline.cli._main.configure_logging", lambda *_: None)
+
+
 def outside_files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
