@@ -1,23 +1,78 @@
-"""File-system primitives every writer shares: durable renames, atomic rewrites, digests.
+"""File-system primitives every writer shares: durable renames, atomic rewrites, digests,
+and opening files without following symbolic links.
 
 Nothing here knows what a lock or a render is; the lock journal, the download
 staging and the lock writer build on these so that "durable" means one thing.
+
+Symlinks: in a GitOps setup CI runs whatever a pull request commits, and git stores
+symlinks. A committed ``renders.lock.run -> ~/.bashrc`` would make a run overwrite
+that file, a dangling ``renders.lock.journal -> /elsewhere/x`` create one outside
+the checkout. So every file the runner creates or appends to is opened with
+``O_NOFOLLOW`` (:func:`open_nofollow`), and a rename onto a destination that is a
+link is refused (:func:`refuse_symlink`) rather than silently replacing it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Final
 
-from lipsync_pipeline.errors import StorageError
+from lipsync_pipeline.errors import StorageError, UnsafePathError
 
-__all__ = ["TMP_SUFFIX", "atomic_write", "cannot_write", "file_digest", "fsync_directory"]
+__all__ = [
+    "TMP_SUFFIX",
+    "atomic_write",
+    "cannot_write",
+    "create_exclusive",
+    "file_digest",
+    "fsync_directory",
+    "open_nofollow",
+    "refuse_symlink",
+]
 
 TMP_SUFFIX: Final = ".tmp"
 _DIGEST_CHUNK: Final = 1 << 20
+# 0o666 and the umask: the usual 0644 that git expects, not mkstemp's 0600.
+_FILE_MODE: Final = 0o666
+
+
+def refuse_symlink(path: Path) -> None:
+    """Raise UnsafePathError if ``path`` itself (not its directory) is a symbolic link.
+
+    For a rename onto ``path``: ``os.replace`` would replace the link, not write
+    through it, but a link there is either a trap or someone's deliberate setup, and
+    neither should be silently undone. A missing ``path`` is fine."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+    if stat.S_ISLNK(mode):
+        raise UnsafePathError(path)
+
+
+def open_nofollow(path: Path, flags: int, mode: int = _FILE_MODE) -> int:
+    """``os.open`` that refuses (UnsafePathError) when ``path``'s last component is a
+    symbolic link, dangling or not, instead of writing through it. Other OSErrors
+    propagate for the caller to word."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        # ELOOP is what O_NOFOLLOW answers for a link; EEXIST with O_EXCL may be one too.
+        if exc.errno in (errno.ELOOP, errno.EEXIST) and os.path.islink(path):
+            raise UnsafePathError(path) from None
+        raise
+
+
+def create_exclusive(path: Path) -> int:
+    """A new file for writing that did not exist before (temp files): never a link."""
+    return open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
 
 
 def fsync_directory(directory: Path) -> None:
@@ -45,14 +100,17 @@ def file_digest(path: Path) -> tuple[str, int] | None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes."""
+    # Checked before the temp file exists, so a refusal leaves nothing behind.
+    refuse_symlink(path)
     # A random name via O_EXCL (not mkstemp) so the umask gives the usual 0644, as git expects.
     tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{TMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    fd = create_exclusive(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        refuse_symlink(path)  # again: the data took time, the directory may have changed
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

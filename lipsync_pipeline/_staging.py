@@ -1,5 +1,8 @@
 """Downloads land in a temp file beside their destination, then move in place.
 
+The temp file is created with ``O_EXCL | O_NOFOLLOW`` (``_fs.create_exclusive``)
+and a ``dest`` that is a symbolic link is refused, never replaced.
+
 A reader of ``dest`` sees either its old self or the complete new file, never a
 prefix: the bytes go to ``.<name>.<12 hex>.part`` in the same directory (so the
 final rename is atomic), are fsynced, and only then renamed. A run killed
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from lipsync_pipeline._fs import fsync_directory
+from lipsync_pipeline._fs import fsync_directory, open_nofollow, refuse_symlink
 
 __all__ = ["PARTIAL_DOWNLOAD", "StagedFile", "put_in_place", "staging_path"]
 
@@ -41,11 +44,12 @@ class StagedFile:
     def publish(self) -> None:
         """fsync the file, then rename it over ``dest`` (blocking). The caller fsyncs the
         directory, once for many files."""
-        fd = os.open(self.tmp, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_nofollow(self.tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        refuse_symlink(self.dest)  # a link at dest is replaced by nothing of ours
         os.replace(self.tmp, self.dest)
 
     def discard(self) -> None:

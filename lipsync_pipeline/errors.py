@@ -10,7 +10,8 @@ Hierarchy::
     LipsyncError                    base; ``exit_code`` says how the CLI exits
     ├── UsageError                  bad flags or environment (exit 2)
     │   └── ConfigError             missing API key, bad base URL, local paths on a remote API
-    │       └── StoreConfigError    bad store URL/ttl, missing bucket, wrong credentials, clock skew
+    │       ├── StoreConfigError    bad store URL/ttl, missing bucket, wrong credentials, clock skew
+    │       └── UnsafePathError     a write would go through a symbolic link or outside the tree
     ├── InputError                  a user's file is wrong; carries ``problems`` (exit 2)
     │   ├── ManifestError           the manifest: YAML, schema, semantic checks
     │   └── LockfileError           the lockfile: corrupt, future version, contradicts the manifest
@@ -63,6 +64,7 @@ __all__ = [
     "StoreIntegrityError",
     "StudioError",
     "TransientApiError",
+    "UnsafePathError",
     "UsageError",
     "format_where",
     "redact",
@@ -257,3 +259,13 @@ class StoreConfigError(ConfigError):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.detail = message
+
+
+class UnsafePathError(ConfigError):
+    """A file we would write is a symbolic link (or the output directory leads outside
+    the manifest's tree). A pull request can commit a symlink; CI then runs whatever it
+    committed, so a write must never follow one. ``path`` is the path as we spell it."""
+
+    def __init__(self, path: object, message: str | None = None) -> None:
+        super().__init__(message or f"refusing to write through a symbolic link: {path}")
+        self.path = path

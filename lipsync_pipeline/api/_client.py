@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -34,7 +35,7 @@ import structlog
 import trio
 
 from lipsync_pipeline import __version__
-from lipsync_pipeline._fs import cannot_write
+from lipsync_pipeline._fs import cannot_write, create_exclusive
 from lipsync_pipeline._staging import (
     StagedFile,
     put_in_place,
@@ -216,7 +217,8 @@ class ApiClient:
             self.requests["DOWNLOAD"] += 1
             tmp = staging_path(dest)
             try:
-                with tmp.open("wb") as f:
+                # O_EXCL | O_NOFOLLOW: a link planted at the temp name is refused.
+                with os.fdopen(create_exclusive(tmp), "wb") as f:
                     async with self._download_slots:
                         digest, size = await self._stream_into(what, target, f)
             except OSError as exc:

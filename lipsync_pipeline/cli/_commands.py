@@ -14,8 +14,15 @@ import trio
 
 from lipsync_pipeline.cli._console import ProgressDisplay
 from lipsync_pipeline.cli._reporters import Reporter
-from lipsync_pipeline.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
-from lipsync_pipeline.run import RunOptions
+from lipsync_pipeline.errors import (
+    EXIT_API,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    EXIT_STORAGE,
+)
+from lipsync_pipeline.run import RunOptions, RunReport
 from lipsync_pipeline.usecases import (
     Checked,
     RunRequest,
@@ -28,7 +35,7 @@ from lipsync_pipeline.usecases import (
     validate,
 )
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "run_exit_code"]
 
 Command = Callable[[argparse.Namespace, Reporter], int]
 
@@ -52,6 +59,7 @@ def _checked(args: argparse.Namespace) -> Checked:
         replace=getattr(args, "replace", ()),
         local=getattr(args, "local", False),
         store=getattr(args, "store", None),
+        output_dir=args.output_dir,
     )
 
 
@@ -78,6 +86,7 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     request = RunRequest(
         manifest_path=args.manifest,
         lock_path=args.lock,
+        output_dir=args.output_dir,
         local=args.local,
         base_url=args.base_url,
         concurrency=args.concurrency,
@@ -95,8 +104,19 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     with display.live():
         report = trio.run(run_pipeline, request, display)
     out.run(report)
+    return run_exit_code(report)
+
+
+def run_exit_code(report: RunReport) -> int:
+    """The exit code of a run that ended (the table in ``--help``), most urgent first:
+    an interruption, a disk that refused an output, an API that let nothing through,
+    then any job's own problem."""
     if report.interrupted:
         return EXIT_INTERRUPTED
+    if report.storage_error:
+        return EXIT_STORAGE
+    if report.api_error:
+        return EXIT_API
     if any(r.outcome.is_problem for r in report.results):
         return EXIT_JOBS_FAILED
     return EXIT_OK

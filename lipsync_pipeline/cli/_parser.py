@@ -29,8 +29,10 @@ exit codes:
   1    some job failed, timed out or could not finish (the next run resumes it)
   2    invalid manifest, lockfile or command line (nothing was changed)
   3    another run holds the lockfile
-  4    the API refused us (bad key, unreachable, repeated server errors)
-  5    a write failed (disk full, read-only, permissions); what was recorded stays
+  4    the API refused us or let no job through (bad key, unreachable, repeated
+       server errors)
+  5    a write failed (disk full, read-only, permissions); what was recorded stays.
+       An up-to-date run writes nothing, so it succeeds on a read-only checkout
   130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
 
 environment:
@@ -82,6 +84,13 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="lockfile (default: the manifest's name with .lock)",
+    )
+    flags.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="write renders here (relative to the working directory) instead of the "
+        "manifest's output_dir; the only way to write outside the manifest's directory",
     )
     flags.add_argument(
         "--only",

@@ -191,6 +191,8 @@ def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table
 def report_json(report: RunReport) -> dict[str, Any]:
     return {
         "interrupted": report.interrupted,
+        "storage_error": report.storage_error or None,
+        "api_error": report.api_error or None,
         "elapsed_seconds": round(report.elapsed, 3),
         "requests": report.requests,
         "store_requests": report.store_requests,
@@ -230,6 +232,10 @@ def report_table(report: RunReport) -> Group:
         foot += f", {sum(report.store_requests.values())} store request(s)"
     if report.interrupted:
         foot += "; interrupted: run again to resume"
+    elif report.storage_error:
+        foot += f"; stopped: {report.storage_error}"
+    elif report.api_error:
+        foot += f"; no job got through to the API: {report.api_error}"
     return Group(out, Text(foot))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from lipsync_pipeline._ecma import ecma_regex, strict_validator
 from lipsync_pipeline.errors import LockfileError, Problem
 from lipsync_pipeline.lockfile._entries import (
     LOCK_VERSION,
@@ -67,10 +68,8 @@ def _validator(definition: str | None) -> jsonschema.protocols.Validator:
     if definition is not None:
         # A sub-schema that keeps the shared $defs, so "#/$defs/..." references still resolve.
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    # Imported here: valid locks never need it, and it costs ~50 ms of start-up.
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(schema)
+    # ECMA's `$` (end of string), not Python's (also before a final newline).
+    return strict_validator(schema)
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -136,6 +135,9 @@ _PATTERN_HINTS: Final = {
     "fingerprint": "expected 'sha256:' and 64 lowercase hex digits",
     "sha256": "expected 64 lowercase hex digits",
     "path": "expected a relative POSIX path (from the lockfile's directory)",
+    # A key of "jobs": the only property names the schema constrains by pattern.
+    "propertyNames": "not a job id: expected a letter or digit, then letters, digits, "
+    "'.', '_' or '-', as in the manifest",
 }
 
 
@@ -155,10 +157,10 @@ def _quick_checker() -> Callable[[Any], bool]:
     required = frozenset(defs["entry"]["required"])
     art_keys = frozenset(art)
     art_required = frozenset(defs["artifact"]["required"])
-    store_key = re.compile(art["store_key"]["pattern"])
-    fingerprint = re.compile(props["fingerprint"]["pattern"])
-    sha = re.compile(art["sha256"]["pattern"])
-    rel_path = re.compile(art["path"]["pattern"])
+    store_key = ecma_regex(art["store_key"]["pattern"])
+    fingerprint = ecma_regex(props["fingerprint"]["pattern"])
+    sha = ecma_regex(art["sha256"]["pattern"])
+    rel_path = ecma_regex(art["path"]["pattern"])
     key_max = props["idempotency_key"]["maxLength"]
 
     def is_int(v: object) -> bool:
@@ -213,7 +215,16 @@ def _quick_checker() -> Callable[[Any], bool]:
 
 
 def _job_id_ok(job_id: object) -> bool:
-    return isinstance(job_id, str) and 0 < len(job_id) <= _JOB_ID_MAX
+    return (
+        isinstance(job_id, str)
+        and len(job_id) <= _JOB_ID_MAX
+        and _job_id_pattern().search(job_id) is not None
+    )
+
+
+@cache
+def _job_id_pattern() -> re.Pattern[str]:
+    return ecma_regex(lock_schema()["$defs"]["jobId"]["pattern"])
 
 
 def _quick_lock_ok(value: Any) -> bool:

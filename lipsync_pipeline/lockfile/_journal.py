@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, fsync_directory
+from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, fsync_directory, open_nofollow
 from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._format import entry_json, read_bytes, read_lock, render_lock
 from lipsync_pipeline.lockfile._paths import journal_path
@@ -82,9 +82,9 @@ class LockJournal:
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         if self._journal_fd is None:
             jpath = journal_path(self.path)
-            self._journal_fd = os.open(
-                jpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
-            )
+            # Never through a link: a dangling committed `renders.lock.journal` symlink
+            # would otherwise make us create a file wherever it points.
+            self._journal_fd = open_nofollow(jpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             fsync_directory(jpath.parent)  # the new journal's name must survive a crash too
         view = memoryview(line)
         while view:

@@ -178,6 +178,13 @@ class JsonDoc:
                     offset = self.index.keys.get(sub, self.at(path))
                     self.problem(offset, format_where(sub), "unexpected field")
                 continue
+            if "propertyNames" in err.schema_path and isinstance(err.instance, str):
+                # A bad key: point at the key itself, not at the object holding it.
+                sub = (*path, err.instance)
+                hint = self.hints.get("propertyNames") if err.validator == "pattern" else None
+                message = f"{err.instance!r}: {hint}" if hint else err.message
+                self.problem(self.index.keys.get(sub, self.at(path)), format_where(sub), message)
+                continue
             message = err.message
             hint = self.hints.get(str(path[-1])) if path else None
             if err.validator == "pattern" and hint:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from lipsync_pipeline._fs import open_nofollow
 from lipsync_pipeline.errors import RunLockHeld
 from lipsync_pipeline.lockfile._paths import RUN_SUFFIX, run_lock_path
 
@@ -32,8 +33,16 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def acquire(self) -> None:
+        """Take the lock or raise RunLockHeld; OSError when the file cannot be written
+        (the caller may then decide that a run with nothing to write needs no lock)."""
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # Never through a link: a committed `renders.lock.run -> ~/.bashrc` would
+            # otherwise get our JSON written into it.
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -57,10 +66,16 @@ class RunLock:
             "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except OSError:
+            # Disk full at start: take back the file we may have just created (we hold
+            # its flock, so it is ours to remove) rather than leave a 0-byte run lock.
+            self._fd = fd
+            self.release()
+            raise
         self._fd = fd
-        return self
 
     def __exit__(
         self,

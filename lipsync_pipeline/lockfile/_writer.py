@@ -29,7 +29,7 @@ from typing import Final, Protocol
 import trio
 
 from lipsync_pipeline._fs import cannot_write, fsync_directory
-from lipsync_pipeline.errors import StorageError
+from lipsync_pipeline.errors import StorageError, UnsafePathError
 from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._journal import LockJournal
 
@@ -182,6 +182,11 @@ def _publish(changes: list[_Change]) -> None:
         except OSError as exc:
             change.file.discard()
             change.error = cannot_write(change.file.dest, exc)
+        except UnsafePathError as exc:
+            # A link appeared at the output since the run checked (exit 2 for the run):
+            # this job alone is not recorded; the others' batch goes on.
+            change.file.discard()
+            change.error = exc
         else:
             placed.setdefault(change.file.dest.parent, []).append(change)
     for directory, moved in placed.items():

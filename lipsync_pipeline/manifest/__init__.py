@@ -3,8 +3,9 @@
 Private modules: ``_model`` (Job and Manifest values, fingerprints), ``_reader``
 (load and semantic checks), ``_schema`` (the JSON Schema and what derives from it),
 ``_yaml`` (the strict YAML reader), ``_nodes`` (finding and describing YAML nodes),
-``_schemacheck`` (a fast valid/invalid check compiled from the schema),
-``_problems`` (schema errors worded as located Problems).
+``_output_dir`` (where renders go: inside the manifest's tree), ``_schemacheck`` (a
+fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
+worded as located Problems), ``_store`` (the ``store:`` key).
 """
 
 from __future__ import annotations

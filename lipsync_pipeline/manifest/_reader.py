@@ -8,9 +8,12 @@ the file is collected and raised at once as one :class:`ManifestError`.
 
 Decisions a user may notice:
 
-- ``output_dir`` must be relative, may point outside the manifest's directory
-  (``../renders``) and is normalized; local inputs must stay inside it (with
-  ``--local`` the studio serves exactly that directory).
+- ``output_dir`` must be relative and is normalized, and it must resolve (symlinks
+  followed) inside the manifest's directory, like local inputs (with ``--local`` the
+  studio serves exactly that directory): CI runs whatever a pull request commits, and
+  a committed ``output_dir: ../../x`` or a ``renders -> /elsewhere`` symlink must not
+  choose where a run writes. Writing elsewhere takes ``--output-dir`` on the command
+  line (the ``output_dir`` argument here), which replaces the manifest's unchecked.
 - A local input is kept in ``form_state`` as a normalized relative POSIX path;
   the fingerprint hashes the file's bytes, so editing an asset renders again and
   moving it (with the manifest edited to match) does not.
@@ -34,7 +37,6 @@ from urllib.parse import urlsplit
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
 from lipsync_pipeline.manifest._model import (
-    DEFAULT_OUTPUT_DIR,
     INPUT_FIELD_SET,
     MANIFEST_VERSION,
     MODEL_BY_KIND,
@@ -44,6 +46,7 @@ from lipsync_pipeline.manifest._model import (
     derive_seed,
 )
 from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._output_dir import manifest_output_dir
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
 from lipsync_pipeline.manifest._schema import (
     default_resolution,
@@ -60,8 +63,13 @@ __all__ = ["load_manifest", "parse_manifest"]
 _PLAIN_URL: Final = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?:[/?#]|$)")
 
 
-def load_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Read and validate a manifest file. Raises ManifestError listing every problem."""
+def load_manifest(
+    path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None
+) -> Manifest:
+    """Read and validate a manifest file. Raises ManifestError listing every problem.
+
+    ``output_dir``: the user's ``--output-dir`` (relative to the working directory),
+    used instead of the manifest's and trusted wherever it leads."""
     display_name = os.fspath(path)
     absolute = Path(os.path.abspath(display_name))
 
@@ -82,21 +90,29 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise fail("file not found") from None
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror or exc}") from None
-    return parse_manifest(data, path=absolute, display_name=display_name)
+    return parse_manifest(data, path=absolute, display_name=display_name, output_dir=output_dir)
 
 
-def parse_manifest(data: bytes | str, *, path: Path, display_name: str) -> Manifest:
+def parse_manifest(
+    data: bytes | str,
+    *,
+    path: Path,
+    display_name: str,
+    output_dir: str | os.PathLike[str] | None = None,
+) -> Manifest:
     """Validate manifest text; ``path`` places relative inputs. Raises ManifestError."""
     path = Path(os.path.abspath(path))
+    override = None if output_dir is None else Path(os.path.abspath(output_dir))
     with no_gc():
-        return _Reader(path, display_name).read(data)
+        return _Reader(path, display_name, override).read(data)
 
 
 class _Reader:
     """One validation: collects problems, caches file checks and digests."""
 
-    def __init__(self, path: Path, display_name: str) -> None:
+    def __init__(self, path: Path, display_name: str, output_override: Path | None) -> None:
         self.path = path
+        self.output_override = output_override
         self.base = os.path.dirname(path)
         self.real_base = os.path.realpath(self.base)
         self.name = display_name
@@ -160,9 +176,16 @@ class _Reader:
             store, problem = read_store(value["store"], root, self.name)
             if problem is not None:
                 self.problems.append(problem)
+        output_dir = self.output_override
+        if output_dir is None:
+            output_dir, problem = manifest_output_dir(
+                value, root, invalid, self.name, self.base, self.real_base
+            )
+            if problem is not None:
+                self.problems.append(problem)
         if self.problems:
             raise self.fail()
-        manifest = self.build(value, root, defaults, resolved_defaults, job_inputs)
+        manifest = self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
         return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
@@ -306,6 +329,7 @@ class _Reader:
         defaults: Mapping[str, Any],
         resolved_defaults: Mapping[str, tuple[str, str | None]],
         job_inputs: list[dict[str, tuple[str, str | None]]],
+        output_dir: Path,
     ) -> Manifest:
         defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
         jobs_node = node_at(root, ["jobs"])
@@ -320,13 +344,12 @@ class _Reader:
             for index, raw in enumerate(value["jobs"])
         ]
         concurrency = value.get("concurrency")
-        output_dir = os.path.join(self.base, value.get("output_dir", DEFAULT_OUTPUT_DIR))
         return Manifest(
             self.path,
             self.name,
             MANIFEST_VERSION,
             None if concurrency is None else int(concurrency),
-            Path(os.path.normpath(output_dir)),
+            output_dir,
             tuple(jobs),
         )
 

@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final, cast
 
+from lipsync_pipeline._ecma import strict_validator
 from lipsync_pipeline.manifest._model import MODEL_BY_KIND
 from lipsync_pipeline.manifest._schemacheck import Check, UnsupportedSchema, compile_check
 
@@ -43,10 +44,8 @@ def fast_check() -> Check | None:
 
 @cache
 def full_validator() -> Any:
-    # Imported late: ~50 ms of start-up that a valid manifest never needs.
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(_schema())
+    # ECMA's `$` (end of string), not Python's (also before a final newline).
+    return strict_validator(_schema())
 
 
 @cache

@@ -16,9 +16,10 @@ The tests compare it with jsonschema on generated documents.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+from lipsync_pipeline._ecma import ecma_regex
 
 __all__ = ["Check", "UnsupportedSchema", "compile_check"]
 
@@ -83,8 +84,8 @@ def _types_check(arg: str | list[str]) -> Check:
 
 
 def _pattern_check(pattern: str) -> Check:
-    # jsonschema uses re.search; the schema's patterns keep to the ECMA/Python common subset.
-    search = re.compile(pattern).search
+    # Searched like jsonschema does, with ECMA's `$` (see _ecma): "job\n" is no id.
+    search = ecma_regex(pattern).search
     return lambda v: type(v) is not str or search(v) is not None
 
 

@@ -51,3 +51,8 @@ class RunReport:
     store_requests: dict[str, int] = field(default_factory=dict)  # HEAD/PUT/GET/... to the store
     elapsed: float = 0.0
     interrupted: bool = False
+    # Why the run as a whole fell short, beyond its jobs' own outcomes: the CLI's exit
+    # code says which (5 before 4 before 1), so CI can tell "fix the disk" or "the API
+    # is down" from "a job failed". Empty when it does not apply.
+    storage_error: str = ""  # an output could not be written (disk full, read-only)
+    api_error: str = ""  # no job got through: the API was unreachable or kept failing

@@ -128,7 +128,24 @@ async def execute(
             report.results = sorted(run.results, key=lambda r: order[r.job_id])
             report.requests = dict(client.requests)
             report.elapsed = time.monotonic() - started
+            report.storage_error = run.storage_error
+            report.api_error = _api_error(run)
     return report
+
+
+# Outcomes that mean the API answered this job: its completion, failure or progress.
+_ANSWERED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.TIMED_OUT})
+
+
+def _api_error(run: JobWalker) -> str:
+    """Why no job got through to the API, or "": only when some job ended on an API
+    error and none got an answer (the API is down or answers every request with 5xx).
+    One job failing among others that went through is that job's failure (exit 1)."""
+    if not run.api_errors:
+        return ""
+    if any(r.outcome in _ANSWERED for r in run.results if r.action.touches_api):
+        return ""
+    return run.api_errors[0]
 
 
 async def _grace_on_cancel(run: JobWalker) -> None:

@@ -95,6 +95,9 @@ class JobWalker:
         self.stop_reason = ""
         self._shielded: set[trio.CancelScope] = set()
         self._unreachable = 0
+        # For the run's exit code (RunReport.storage_error / api_error).
+        self.storage_error = ""
+        self.api_errors: list[str] = []
         self.results: list[JobResult] = []
         self._lock_path = lock_path
 
@@ -135,6 +138,7 @@ class JobWalker:
                 # An output could not be written (disk full?): the render is paid and
                 # recorded, the next run downloads it; do not pay for more meanwhile.
                 self._stop(f"not submitted: {exc}")
+                self.storage_error = self.storage_error or str(exc)
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
             except StoreError as exc:
@@ -145,6 +149,7 @@ class JobWalker:
                 return
             except ApiError as exc:
                 _log.warning("job could not finish", job=step.job_id, error=str(exc))
+                self.api_errors.append(str(exc))
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 if isinstance(exc, TransientApiError) and not self.client.requests_ok:
                     self._unreachable += 1

@@ -6,9 +6,10 @@ they stream; only a file whose sha256 matches becomes ``dest``.
 
 Symlinks: the temp file is opened with ``O_CREAT | O_EXCL | O_NOFOLLOW``, so a link
 planted at its (random) name makes the open fail instead of writing through it. A
-``dest`` that is itself a symlink is refused: the rename would replace the link, not
-write through it, but a link there is someone's deliberate setup (a shared cache, a
-file outside the output directory) that we should not silently undo.
+``dest`` that is itself a symlink is refused (``UnsafePathError``, exit 2): the rename
+would replace the link, not write through it, but a link there is someone's deliberate
+setup (a shared cache, a file outside the output directory) or a trap, and neither
+should be silently undone. The checks are ``_fs``'s, shared with every other writer.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import obstore
 
-from lipsync_pipeline._fs import cannot_write
+from lipsync_pipeline._fs import cannot_write, create_exclusive, refuse_symlink
 from lipsync_pipeline._staging import StagedFile, staging_path
-from lipsync_pipeline.errors import StorageError, StoreIntegrityError
+from lipsync_pipeline.errors import StoreIntegrityError
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["stage_object"]
 
 _CHUNK: Final = 1024 * 1024
-_OPEN_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_MODE: Final = 0o644
 
 
 def stage_object(
@@ -43,14 +41,14 @@ def stage_object(
 
     obstore errors propagate for the caller to translate; a digest mismatch raises
     StoreIntegrityError; local write failures raise StorageError."""
-    _refuse_symlink(dest)
+    refuse_symlink(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise cannot_write(dest.parent, exc) from exc
     tmp = staging_path(dest)
     try:
-        fd = os.open(tmp, _OPEN_FLAGS, _FILE_MODE)
+        fd = create_exclusive(tmp)
     except OSError as exc:
         raise cannot_write(dest, exc) from exc
     digest = hashlib.sha256()
@@ -77,17 +75,6 @@ def stage_object(
             " or was replaced"
         )
     return StagedFile(tmp=tmp, dest=dest, sha256=got, size=size)
-
-
-def _refuse_symlink(dest: Path) -> None:
-    try:
-        mode = os.lstat(dest).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise cannot_write(dest, exc) from exc
-    if stat.S_ISLNK(mode):
-        raise StorageError(f"refusing to write {dest}: it is a symbolic link")
 
 
 def _remove(path: Path) -> None:

@@ -43,13 +43,15 @@ def check(
     verify_artifacts: bool = True,
     local: bool = False,
     store: str | None = None,
+    output_dir: Path | None = None,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
     once, under its run lock); ``local``: plan for the built-in studio; ``store``: a
-    store URL in place of the manifest's (``--store``)."""
-    manifest = with_store(load_manifest(manifest_path), store)
+    store URL in place of the manifest's (``--store``); ``output_dir``: the user's
+    ``--output-dir``."""
+    manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
     if only and set(replace) - set(only):

@@ -20,6 +20,7 @@ from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.usecases._check import check
+from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
@@ -45,6 +46,8 @@ class RunRequest:
 
     manifest_path: Path
     lock_path: Path | None = None
+    # --output-dir: replaces the manifest's output_dir, and may lead outside its tree.
+    output_dir: Path | None = None
     local: bool = False
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
@@ -88,43 +91,65 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         verify_artifacts=False,
         local=request.local,
         store=request.store,
+        output_dir=request.output_dir,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
     store = open_store(manifest)  # settings only; the network is asked under the lock
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
+    # Before anything is written or paid: a link committed where we write is refused
+    # now, not after the renders it would have recorded.
+    refuse_links(manifest, lock_path)
+    run_lock = RunLock(lock_path)
     try:
-        with RunLock(lock_path):
-            remove_partial_downloads(manifest)
-            journal = LockJournal.open(lock_path)
-            try:
-                # Planned again under the run lock: another run may have finished meanwhile.
-                current = LockSnapshot(lock_path, journal.entries)
-                artifacts = check_artifacts(manifest, current)
-                if request.verify and store is not None:
-                    artifacts = await verify_stored(store, manifest, current, artifacts)
-                the_plan = plan(
-                    manifest,
-                    current,
-                    artifacts=artifacts,
-                    only=request.only,
-                    replace=request.replace,
-                    local=request.local,
-                )
-                report = await _execute(
-                    _Run(request, manifest, journal, the_plan, remote, concurrency, store),
-                    progress,
-                )
-                if store is not None:
-                    report.store_requests = dict(store.store.requests)
-            finally:
-                journal.compact()
-                journal.close()
+        run_lock.acquire()
+    except OSError as exc:
+        if exc.errno in CANNOT_WRITE:
+            report = await unlocked_noop(
+                checked,
+                only=request.only,
+                replace=request.replace,
+                local=request.local,
+                options=request.options,
+                concurrency=concurrency,
+                progress=progress,
+            )
+            if report is not None:
+                return report
+        raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc
+    try:
+        remove_partial_downloads(manifest)
+        journal = LockJournal.open(lock_path)
+        try:
+            # Planned again under the run lock: another run may have finished meanwhile.
+            current = LockSnapshot(lock_path, journal.entries)
+            artifacts = check_artifacts(manifest, current)
+            if request.verify and store is not None:
+                artifacts = await verify_stored(store, manifest, current, artifacts)
+            the_plan = plan(
+                manifest,
+                current,
+                artifacts=artifacts,
+                only=request.only,
+                replace=request.replace,
+                local=request.local,
+            )
+            report = await _execute(
+                _Run(request, manifest, journal, the_plan, remote, concurrency, store),
+                progress,
+            )
+            if store is not None:
+                report.store_requests = dict(store.store.requests)
+        finally:
+            journal.compact()
+            journal.close()
     except OSError as exc:
         # The lock's directory is missing, read-only or full: no traceback, and the
         # lock as it was (every step before this was journalled and fsynced).
         raise StorageError(f"{lock_path}: {exc.strerror or exc}") from exc
+    finally:
+        run_lock.release()
     return report
 
 

@@ -44,13 +44,14 @@ async def test_output_dir_beside_the_lock_round_trips(
     root = await start_studio(fast=True)
     (tmp_path / "m").mkdir()
     path = tmp_path / "m" / "r.yaml"
-    path.write_text("output_dir: ../out\n" + avatar_manifest(root, ["a"]))
-    await run_pipeline(remote_request(path, root))
+    path.write_text(avatar_manifest(root, ["a"]))
+    # Outside the manifest's tree: only the command line may choose that (--output-dir).
+    await run_pipeline(remote_request(path, root, output_dir=tmp_path / "out"))
     entry = load_lock(tmp_path / "m" / "r.lock").entries["a"]
     assert entry.artifact is not None and entry.artifact.path == "../out/a.mp4"
     assert (tmp_path / "out" / "a.mp4").stat().st_size == entry.artifact.bytes
 
-    again = await run_pipeline(remote_request(path, root))
+    again = await run_pipeline(remote_request(path, root, output_dir=tmp_path / "out"))
 
     assert [r.outcome for r in again.results] == [Outcome.SKIPPED]
 

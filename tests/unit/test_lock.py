@@ -53,9 +53,8 @@ def store_with(path: Path, *entries: LockEntry) -> LockJournal:
 entries_st = st.lists(
     st.builds(
         entry,
-        job_id=st.text(
-            st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12
-        ),
+        # Any id the lock accepts: the manifest's id shape (no control characters).
+        job_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,11}", fullmatch=True),
         status=st.sampled_from(["submitting", "processing", "completed", "failed"]),
         error=st.none() | st.text(max_size=20),
         execution_time_ms=st.none() | st.integers(0, 10**9),
@@ -166,6 +165,24 @@ def test_every_lockfile_error_is_located(
     assert (first.file, first.line, first.column) == (str(path), line, column), str(info.value)
     assert message in str(info.value)
     assert str(info.value).startswith(f"{path}:{line}:{column}: ")
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F], ids=lambda c: f"0x{c:02x}")
+def test_a_control_character_in_a_job_id_is_refused(tmp_path: Path, code: int) -> None:
+    """Lock ids are manifest ids: a hostile lock cannot smuggle a newline (or an escape
+    sequence for the terminal `status` prints to) into an id (issue 10)."""
+    bad = f"a\\u{code:04x}"  # JSON-escaped, as a lock would spell it
+    path = tmp_path / "r.lock"
+    path.write_text(GOOD.replace('"a": {', f'"{bad}": {{'))
+    with pytest.raises(LockfileError) as info:
+        load_lock(path)
+    first = info.value.problems[0]
+    assert (first.line, first.column) == (4, 5), str(info.value)
+    # The same id in a journal record (the lock itself valid and empty).
+    path.write_text('{\n  "version": 1,\n  "jobs": {}\n}\n')
+    journal_path(path).write_text(f'{{"drop": ["{bad}"]}}\n')
+    with pytest.raises(LockfileError):
+        load_lock(path)
 
 
 def test_duplicate_job_ids_name_both_lines(tmp_path: Path) -> None:
@@ -470,3 +487,33 @@ def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEnt
     doc = {"version": 1, "jobs": {k: entry_json(by_id[k]) for k in sorted(by_id)}}
     expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
     assert render_lock(entries) == expected
+
+
+# --- symbolic links (issue 10): each writer refuses one on its own, not only the run ---
+
+
+def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
+    from lipsync_pipeline._fs import atomic_write
+    from lipsync_pipeline._staging import StagedFile
+    from lipsync_pipeline.errors import UnsafePathError
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    lock = tmp_path / "r.lock"
+    run_lock_path(lock).symlink_to(tmp_path / "nowhere")  # dangling: O_CREAT would follow
+    with pytest.raises(UnsafePathError, match=r"r\.lock\.run$"):
+        RunLock(lock).acquire()
+    journal_path(lock).symlink_to(tmp_path / "nowhere")
+    with pytest.raises(UnsafePathError, match=r"r\.lock\.journal$"):
+        store_with(lock, entry("a"))
+    lock.symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=r"r\.lock$"):
+        atomic_write(lock, b"{}")
+    staged = tmp_path / ".a.mp4.000000000000.part"
+    staged.write_bytes(b"video")
+    (tmp_path / "a.mp4").symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=r"a\.mp4$"):
+        StagedFile(staged, tmp_path / "a.mp4", "0" * 64, 5).publish()
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == [staged.name,
+                                                                                "victim"]

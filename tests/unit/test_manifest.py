@@ -169,11 +169,66 @@ def test_local_inputs_are_checked_and_normalized(assets: Path) -> None:
                                 "audio": assets / "assets" / "voice.wav"}
 
 
-def test_output_dir_is_normalized_and_may_leave_the_folder(tmp_path: Path) -> None:
-    manifest = parse(doc(avatar(), head="output_dir: ./out/../../renders\nconcurrency: 8\n"),
+def test_output_dir_is_normalized(tmp_path: Path) -> None:
+    manifest = parse(doc(avatar(), head="output_dir: ./out/../renders\nconcurrency: 8\n"),
                      tmp_path)
-    assert manifest.output_dir == tmp_path.parent / "renders"
+    assert manifest.output_dir == tmp_path / "renders"
     assert manifest.concurrency == 8
+
+
+@pytest.mark.parametrize("value", ["../renders", "./out/../../renders", "a/../../../x"])
+def test_an_output_dir_outside_the_manifests_folder_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    """CI runs whatever a pull request commits: the manifest must not choose to write
+    outside its own tree (issue 10)."""
+    p = only(doc(avatar(), head=f"output_dir: {value}\n"), tmp_path)
+    assert (p.line, p.column, p.where) == (2, 13, "output_dir")
+    assert "outside the manifest's directory" in p.message and "--output-dir" in p.message
+
+
+def test_a_symlinked_output_dir_leading_outside_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "m" / "renders").symlink_to(tmp_path / "elsewhere")  # the default name
+    with pytest.raises(ManifestError) as caught:
+        parse(doc(avatar()), tmp_path / "m")
+    (p,) = caught.value.problems
+    assert (p.line, p.where) == (None, "output_dir")
+    assert "'renders' (the default) leads through a symbolic link" in p.message
+    (tmp_path / "m" / "inside").mkdir()
+    (tmp_path / "m" / "out").symlink_to("inside")  # a link that stays inside is fine
+    manifest = parse(doc(avatar(), head="output_dir: out\n"), tmp_path / "m")
+    assert manifest.output_dir == tmp_path / "m" / "out"
+
+
+def test_the_command_lines_output_dir_replaces_the_manifests_anywhere(tmp_path: Path) -> None:
+    manifest = parse_manifest(doc(avatar(), head="output_dir: ../../x\n"),
+                              path=tmp_path / "m.yaml", display_name="m.yaml",
+                              output_dir=tmp_path.parent / "renders")
+    assert manifest.output_dir == tmp_path.parent / "renders"
+
+
+CONTROL_CHARACTERS = [*range(0x20), 0x7F]
+
+
+@pytest.mark.parametrize("code", CONTROL_CHARACTERS, ids=lambda c: f"0x{c:02x}")
+@pytest.mark.parametrize("where", ["end", "middle"])
+def test_a_control_character_in_an_id_is_refused(tmp_path: Path, code: int, where: str) -> None:
+    """Python's `$` matches before a final newline: "job\\n" once passed the id check and
+    became a file name with a newline in it (issue 10)."""
+    escaped = f"\\x{code:02x}"
+    job_id = f"job{escaped}" if where == "end" else f"jo{escaped}b"
+    p = only(doc(avatar(job_id=f'"{job_id}"')), tmp_path)
+    assert (p.line, p.column, p.where) == (3, 9, "jobs[0].id")
+    # The fast check alone must say "invalid" too, or jsonschema is never asked.
+    from lipsync_pipeline.manifest._schema import fast_check
+
+    check = fast_check()
+    assert check is not None
+    value = {"version": 1, "jobs": [{"id": f"job{chr(code)}", "kind": "avatar",
+                                     "image": f"{URL}/a.png", "audio": f"{URL}/a.mp3"}]}
+    assert not check(value)
 
 
 def test_integer_given_as_float_is_sent_as_integer(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from seaweed import READER_KEY, READER_SECRET, SECRET_KEY, Seaweed
 from lipsync_pipeline.errors import (
     EXIT_API,
     EXIT_INPUT,
-    StorageError,
     StoreConfigError,
     StoreError,
     StoreIntegrityError,
+    UnsafePathError,
 )
 from lipsync_pipeline.store import (
     ObjectStore,
@@ -131,7 +131,7 @@ def test_fetch_refuses_a_symlinked_destination(s3_store: ObjectStore, tmp_path: 
     victim.write_bytes(b"keep me")
     dest = tmp_path / "job.mp4"
     dest.symlink_to(victim)
-    with pytest.raises(StorageError, match="symbolic link"):
+    with pytest.raises(UnsafePathError, match="symbolic link"):
         s3_store.fetch(key, dest, digest)
     assert victim.read_bytes() == b"keep me"
     assert dest.is_symlink()

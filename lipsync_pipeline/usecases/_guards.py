@@ -1,0 +1,87 @@
+"""Before a run writes anything: refuse committed symbolic links where it would
+write, and let an up-to-date run on a read-only checkout succeed without writing."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Collection
+from pathlib import Path
+from typing import Final
+
+import structlog
+
+from lipsync_pipeline.errors import UnsafePathError
+from lipsync_pipeline.lockfile import LockJournal, journal_path, run_lock_path
+from lipsync_pipeline.manifest import Manifest
+from lipsync_pipeline.plan import plan
+from lipsync_pipeline.run import ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.usecases._check import Checked
+from lipsync_pipeline.usecases._outputs import check_artifacts
+
+__all__ = ["CANNOT_WRITE", "refuse_links", "unlocked_noop"]
+
+_log = structlog.get_logger(__name__)
+
+# Errors of a lock directory that cannot take the run lock file: read-only checkouts
+# (EROFS; EACCES/EPERM for a user without write permission) and full disks.
+CANNOT_WRITE: Final = frozenset(
+    {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+)
+
+
+def refuse_links(manifest: Manifest, lock_path: Path) -> None:
+    """UnsafePathError naming every file this run could write that is a symbolic link.
+
+    The writers open each with O_NOFOLLOW anyway; this says it before any work, and
+    all at once. (A linked output *directory* is the manifest reader's to refuse.)"""
+    candidates = [lock_path, journal_path(lock_path), run_lock_path(lock_path)]
+    candidates += [manifest.output_path(job.id) for job in manifest.jobs]
+    links = [path for path in candidates if os.path.islink(path)]
+    if links:
+        raise UnsafePathError(
+            links[0],
+            "\n".join(f"refusing to write through a symbolic link: {path}" for path in links),
+        )
+
+
+async def unlocked_noop(
+    checked: Checked,
+    *,
+    only: Collection[str],
+    replace: Collection[str],
+    local: bool,
+    options: RunOptions,
+    concurrency: int,
+    progress: ProgressSink | None,
+) -> RunReport | None:
+    """The report of a run that has nothing to write, or None if it has something.
+
+    Taking the run lock means creating a file; a read-only checkout (or a full disk)
+    refuses that, yet "is everything up to date?" needs no write. Nobody can race a
+    run that writes nothing, so it goes ahead unlocked: the outputs verified, no
+    journal, no compaction. A pending journal means the lock needs folding: a write."""
+    manifest, lock = checked.manifest, checked.lock
+    if os.path.lexists(journal_path(lock.path)):
+        return None
+    the_plan = plan(
+        manifest,
+        lock,
+        artifacts=check_artifacts(manifest, lock),
+        only=only,
+        replace=replace,
+        local=local,
+    )
+    if not the_plan.is_noop:
+        return None
+    _log.info("the lock's directory cannot be written, and nothing is due: not locking it")
+    journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
+    return await execute(
+        the_plan,
+        manifest,
+        journal,
+        None,
+        concurrency=concurrency,
+        options=options,
+        progress=progress,
+    )
