@@ -18,8 +18,8 @@ from typing import Any
 
 import trio
 
-from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline._staging import StagedFile, staging_path
+from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.errors import RequestRejected, TransientApiError
 
 __all__ = ["Call", "FakeApi", "Render", "manifest_text", "request_id"]
