@@ -51,7 +51,9 @@ from lipsync_pipeline.errors import (
     RequestRejected,
     StorageError,
     TransientApiError,
+    holds_secret,
     redact,
+    register_api_key,
 )
 
 __all__ = [
@@ -144,6 +146,8 @@ class ApiClient:
         self.base_url = str(base)
         self._base = base
         self._key = api_key
+        if api_key:
+            register_api_key(api_key)  # whoever holds the key makes sure it is masked
         # Per-request work stays off the hot path: the base is parsed once, here.
         self._path = base.path.rstrip("/")
         self._retry = retry
@@ -215,6 +219,10 @@ class ApiClient:
         request_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(request_id, str) or not request_id:
             raise ApiError(self._redact(f"{what}: the answer has no request id: {data!r:.200}"))
+        if holds_secret(request_id) or (self._key and self._key in request_id):
+            # Recorded in the lock (committed to git) and printed by `status`; masked, it
+            # could never be polled again. So it is not taken at all.
+            raise ApiError(f"{what}: the API answered with a request id that contains the API key")
         return request_id
 
     async def get_job(self, request_id: str) -> JobStatus:
@@ -397,12 +405,14 @@ class ApiClient:
         output = data.get("output")
         error = data.get("error")
         error_text = "" if error is None else error if isinstance(error, str) else json.dumps(error)
+        # Every field taken from the answer is shown or recorded (the lockfile goes to
+        # git): a server that echoes our Authorization header must not put the key
+        # there. Only the secrets themselves are masked, so an output URL that merely
+        # looks like a key ("desk_2_final.mp4") is fetched and recorded as it is.
         return JobStatus(
-            id=data["id"] if isinstance(data.get("id"), str) else request_id,
-            model=data["model"] if isinstance(data.get("model"), str) else "",
-            status=data["status"],
-            # Both end up in the lockfile, which goes to git: a server that echoes
-            # our Authorization header must not put the key there.
+            id=self._redact(data["id"]) if isinstance(data.get("id"), str) else request_id,
+            model=self._redact(data["model"]) if isinstance(data.get("model"), str) else "",
+            status=self._redact(data["status"]),
             output=self._redact(output) if isinstance(output, str) and output else None,
             error=self._redact(error_text),
             execution_time_ms=_milliseconds(data.get("executionTime")),
