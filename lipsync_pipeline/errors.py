@@ -19,6 +19,7 @@ Hierarchy::
     │   ├── AuthError               401/403: the key is missing, malformed or refused
     │   ├── RequestRejected         400/404/422: the API says the request itself is wrong
     │   └── TransientApiError       network/5xx/429 still failing after every allowed retry
+    │       └── SubmissionUnknown   a POST was sent and got no clear answer: the job may exist
     ├── StudioError                 the reference studio could not start or serve (exit 4)
     ├── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
     └── StoreError                  the object store refused or failed an operation (exit 4)
@@ -66,6 +67,7 @@ __all__ = [
     "StoreError",
     "StoreIntegrityError",
     "StudioError",
+    "SubmissionUnknown",
     "TransientApiError",
     "UsageError",
     "format_where",
@@ -277,7 +279,16 @@ class RequestRejected(ApiError):
 
 
 class TransientApiError(ApiError):
-    """Network failures, 5xx or 429 that outlived every allowed retry."""
+    """Network failures, 5xx or 429 that outlived every allowed retry.
+
+    From a submission, this means no attempt can have created a job (never sent, or
+    refused with 429/408): it is safe to submit again. See SubmissionUnknown."""
+
+
+class SubmissionUnknown(TransientApiError):
+    """A submission reached the API and got no clear answer (a 5xx, a read timeout, a
+    dropped connection, an answer we cannot record): the job may exist and be billed.
+    Sending it again may bill twice unless the API honours ``Idempotency-Key``."""
 
 
 class StudioError(LipsyncError):

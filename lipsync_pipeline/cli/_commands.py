@@ -51,7 +51,14 @@ def _schema(args: argparse.Namespace, out: Reporter) -> int:
 
 
 def _checked(args: argparse.Namespace) -> Checked:
-    return check(args.manifest, args.lock, only=args.only, replace=getattr(args, "replace", ()))
+    return check(
+        args.manifest,
+        args.lock,
+        only=args.only,
+        replace=getattr(args, "replace", ()),
+        # As the run would decide: --local resends too (its studio honours the key).
+        resend_unknown=getattr(args, "resend_unknown", False) or getattr(args, "local", False),
+    )
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
@@ -84,6 +91,7 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
             poll_interval=poll_interval(args.poll_interval, local=args.local),
             job_timeout=args.job_timeout,
             fail_fast=args.fail_fast,
+            resend_unknown=args.resend_unknown,
         ),
         only=tuple(args.only),
         replace=tuple(args.replace),

@@ -44,6 +44,7 @@ _STATE_ORDER: Final = (
     "failed",
     "error",
     "timed_out",
+    "unknown",
     "cancelled",
 )
 

@@ -13,8 +13,8 @@ from rich.text import Text
 from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.cli._console import table
 from lipsync_pipeline.manifest import INPUT_FIELDS
-from lipsync_pipeline.plan import Step
-from lipsync_pipeline.run import RunReport
+from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.run import Outcome, RunReport
 from lipsync_pipeline.usecases import Checked
 
 __all__ = ["plan_json", "plan_table", "report_json", "report_table", "status_json", "status_table"]
@@ -103,6 +103,9 @@ def plan_table(checked: Checked, credits: Mapping[str, int | None]) -> Group:
         else f"{_summary(checked.plan.counts())}; {submissions} paid submission(s), "
         + _credits_note(credits)
     )
+    held = len(checked.plan.with_action(Action.HOLD))
+    if held:
+        foot += f"\n{held} submission(s) of unknown outcome held: resending may bill twice"
     return Group(out, Text(foot))
 
 
@@ -203,4 +206,11 @@ def report_table(report: RunReport) -> Group:
     foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
     if report.interrupted:
         foot += "; interrupted: run again to resume"
+    unknown = counts[str(Outcome.UNKNOWN)]
+    if unknown:
+        foot += (
+            f"\n{unknown} submission(s) of unknown outcome: the API may have created (and "
+            "billed) them. Check the provider's dashboard, then `run --resend-unknown` to "
+            "send them again with the same Idempotency-Key, or `run --replace ID`"
+        )
     return Group(out, Text(foot))

@@ -17,13 +17,21 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # the job itself failed at the API: final for this run
     ERROR = "error"  # we could not finish talking to the API; the next run resumes
     TIMED_OUT = "timed_out"  # still processing after --job-timeout; the next run resumes
+    # Sent, no clear answer (now or in an earlier run): the job may exist and be billed.
+    # Not sent again without --resend-unknown; the report says what to do.
+    UNKNOWN = "unknown"
     CANCELLED = "cancelled"  # not started or interrupted (Ctrl-C, --fail-fast)
     REMOVED = "removed"  # dropped from the lock
     UNSELECTED = "unselected"  # outside --only
 
     @property
     def is_problem(self) -> bool:
-        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMED_OUT, Outcome.CANCELLED)
+        return self in _PROBLEMS
+
+
+_PROBLEMS = frozenset(
+    {Outcome.FAILED, Outcome.ERROR, Outcome.TIMED_OUT, Outcome.UNKNOWN, Outcome.CANCELLED}
+)
 
 
 @dataclass(frozen=True, slots=True)

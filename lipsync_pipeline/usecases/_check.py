@@ -39,10 +39,12 @@ def check(
     *,
     only: Collection[str] = (),
     replace: Collection[str] = (),
+    resend_unknown: bool = False,
     verify_artifacts: bool = True,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
+    ``resend_unknown``: plan to resend submissions of unknown outcome (else held).
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
     once, under its run lock)."""
     manifest = load_manifest(manifest_path)
@@ -56,7 +58,14 @@ def check(
     return Checked(
         manifest,
         lock,
-        plan(manifest, lock, artifacts=artifacts, only=only, replace=replace),
+        plan(
+            manifest,
+            lock,
+            artifacts=artifacts,
+            only=only,
+            replace=replace,
+            resend_unknown=resend_unknown,
+        ),
         artifacts,
     )
 

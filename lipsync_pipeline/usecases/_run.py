@@ -3,6 +3,7 @@ and execute; the lock is compacted whatever happens."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.usecases._check import check
-from lipsync_pipeline.usecases._local import start_local_studio
+from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 
 __all__ = ["DEFAULT_CONCURRENCY", "MAX_CONNECTIONS", "RunRequest", "resolve_remote", "run_pipeline"]
@@ -69,11 +70,14 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
 
 async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> RunReport:
     """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
+    if request.local:
+        request = dataclasses.replace(request, options=local_options(request.options))
     checked = check(
         request.manifest_path,
         request.lock_path,
         only=request.only,
         replace=request.replace,
+        resend_unknown=request.options.resend_unknown,
         verify_artifacts=False,
     )
     manifest = checked.manifest
@@ -93,6 +97,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                     artifacts=check_artifacts(manifest, current),
                     only=request.only,
                     replace=request.replace,
+                    resend_unknown=request.options.resend_unknown,
                 )
                 report = await _execute(
                     request, manifest, journal, the_plan, remote, concurrency, progress
@@ -145,12 +150,16 @@ async def _execute(
             with run_scope:
                 resolver: InputResolver | None = None
                 if remote is None:
-                    studio = await start_local_studio(nursery, manifest, options)
+                    studio = await start_local_studio(nursery, manifest)
                     remote, manifest = studio.remote, studio.manifest
-                    resolver, options = studio.resolve_inputs, studio.options
+                    resolver = studio.resolve_inputs
                 connections = min(concurrency, MAX_CONNECTIONS)
                 async with ApiClient(
-                    remote.base_url, remote.api_key, max_connections=connections
+                    remote.base_url,
+                    remote.api_key,
+                    max_connections=connections,
+                    # Resending a POST whose outcome is unknown: only with the say-so.
+                    idempotent_posts=options.resend_unknown,
                 ) as client:
                     await execute(
                         the_plan,

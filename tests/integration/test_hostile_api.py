@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import sys
 from pathlib import Path
 from typing import Final
 
+import trio
+import trio.testing
 from _scripted_server import Received, Reply, scripted_server
 from _support import TEST_KEY, remote_request
 
 from lipsync_pipeline.lockfile import load_lock
+from lipsync_pipeline.plan import Action
 from lipsync_pipeline.run import Outcome
-from lipsync_pipeline.usecases import run_pipeline
+from lipsync_pipeline.usecases import check, run_pipeline
 
 SECRET_PART: Final = TEST_KEY.split("_", 2)[2]
 VIDEO: Final = b"\x00\x00\x00\x18ftypmp42 not really a video"
@@ -107,3 +113,114 @@ async def test_fields_of_a_job_status_never_carry_the_key_into_the_lock(tmp_path
     assert entry.error == "refused Bearer sk_***"
     assert entry.output_url == "https://cdn.example.com/***/out.mp4"
     _no_key(result.error, (tmp_path / "r.lock").read_text())
+
+
+# --- never pay twice silently ---------------------------------------------------------------
+
+
+class QuirkyApi:
+    """Creates a job for every POST, and answers every other one (the 1st, 3rd, ...)
+    with a 502 (a gateway that lost the reply) until ``healed``; polls report every job
+    it created completed."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []  # the Idempotency-Key of each job it created
+        self.healed = False
+
+    def __call__(self, request: Received) -> Reply:
+        if request.method == "POST":
+            self.created.append(request.headers["idempotency-key"])
+            if not self.healed and len(self.created) % 2:
+                return Reply(502, body=b"<html>502 Bad Gateway</html>")
+            return Reply(json={"id": f"r{len(self.created)}", "status": "processing"})
+        if request.target.startswith("/api/v1/jobs/"):
+            job_id = request.target.rsplit("/", 1)[1]
+            return Reply(json=_job("completed", id=job_id, output=f"/files/{job_id}.mp4"))
+        return Reply(body=VIDEO)
+
+
+def _many(tmp_path: Path, count: int) -> Path:
+    lines = ["version: 1", "jobs:"]
+    for n in range(count):
+        lines += [
+            f"  - id: j{n}",
+            "    kind: avatar",
+            f"    image: https://cdn.example.com/{n}.png",
+            "    audio: https://cdn.example.com/a.mp3",
+        ]
+    path = tmp_path / "r.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def _cli(cwd: Path, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIPSYNC_")}
+    done = await trio.run_process(
+        [sys.executable, "-m", "lipsync_pipeline", *args],
+        cwd=cwd,
+        env={**env, "LIPSYNC_API_KEY": TEST_KEY},
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def test_a_submission_answered_with_a_5xx_is_held_not_sent_again(tmp_path: Path) -> None:
+    """The adversarial finding: 5 of 5 such POSTs were resent and became 5 duplicate
+    renders, in a run that exited 0 and said nothing. Each is now sent once, recorded
+    "unknown" with its key, reported with what to do (exit 1), held by later runs, and
+    sent again (same key) only under --resend-unknown."""
+    path = _many(tmp_path, 10)
+    quirky = QuirkyApi()
+    # One job at a time, so the 502s fall on every other job, whatever trio's order.
+    flags = ("--concurrency", "1", "--poll-interval", "0.05")
+    async with scripted_server(default=quirky) as server:
+        api = ("--base-url", f"{server.url}/api/v1", *flags)
+        code, out, err = await _cli(tmp_path, "run", path.name, *api, "--format", "json")
+
+        assert code == 1, err
+        assert len(quirky.created) == 10  # one POST per job: nothing resent
+        report = json.loads(out)
+        assert report["counts"] == {"completed": 5, "unknown": 5}
+        unknown = {j["job"]: j["error"] for j in report["jobs"] if j["outcome"] == "unknown"}
+        for error in unknown.values():
+            assert "502" in error and "--resend-unknown" in error and "dashboard" in error
+        lock = load_lock(tmp_path / "r.lock").entries
+        assert {e.status for e in lock.values() if e.job_id in unknown} == {"unknown"}
+        sent_once = [lock[job_id].idempotency_key for job_id in sorted(unknown)]
+        assert set(sent_once) == set(quirky.created[0::2])
+
+        # Later runs hold them: no request, reported again, exit 1; plan shows the risk.
+        requests = len(server.received)
+        code, out, _ = await _cli(tmp_path, "run", path.name, *api)
+        assert code == 1 and len(server.received) == requests
+        assert "5 submission(s) of unknown outcome" in " ".join(out.split())
+        code, out, _ = await _cli(tmp_path, "plan", path.name)
+        assert code == 0 and [line.split()[0] for line in out.splitlines()].count("hold") == 5
+        assert " ".join(out.split()).count("resending may bill twice") == 5 + 1  # + the foot
+
+        # The user's say-so: each is sent again, once, under the key it had.
+        quirky.healed = True
+        code, out, err = await _cli(tmp_path, "run", path.name, *api, "--resend-unknown")
+    assert code == 0, out + err
+    assert sorted(quirky.created[10:]) == sorted(sent_once)
+    assert {e.status for e in load_lock(tmp_path / "r.lock").entries.values()} == {"completed"}
+
+
+async def test_a_submission_never_sent_leaves_the_lock_as_it_was(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Connection refused: the POST never left, so nothing can exist. The lock must
+    not say "submitting" (the next run would hold it, or warn it may bill twice)."""
+    path = _manifest(tmp_path)
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    report = await run_pipeline(remote_request(path, f"http://127.0.0.1:{port}"))
+
+    (result,) = report.results
+    assert result.outcome is Outcome.ERROR and "ConnectError" in result.error
+    assert load_lock(tmp_path / "r.lock").entries == {}
+    assert [s.action for s in check(path).plan.steps] == [Action.SUBMIT]
