@@ -20,6 +20,7 @@ Hierarchy::
     │   ├── AuthError               401/403: the key is missing, malformed or refused
     │   ├── RequestRejected         400/404/422: the API says the request itself is wrong
     │   └── TransientApiError       network/5xx/429 still failing after every allowed retry
+    │       └── SubmissionUnknown   a POST was sent and got no clear answer: the job may exist
     ├── StudioError                 the reference studio could not start or serve (exit 4)
     ├── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
     └── StoreError                  the object store refused or failed an operation (exit 4)
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -48,6 +50,8 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STORAGE",
     "KEY_PATTERN",
+    "MASK",
+    "SECRETS",
     "ApiError",
     "AuthError",
     "ConfigError",
@@ -58,16 +62,21 @@ __all__ = [
     "Problem",
     "RequestRejected",
     "RunLockHeld",
+    "Secrets",
     "StorageError",
     "StoreConfigError",
     "StoreError",
     "StoreIntegrityError",
     "StudioError",
+    "SubmissionUnknown",
     "TransientApiError",
     "UnsafePathError",
     "UsageError",
     "format_where",
+    "holds_secret",
     "redact",
+    "register_api_key",
+    "register_secret",
     "unwrap_group",
 ]
 
@@ -80,16 +89,84 @@ EXIT_STORAGE: Final = 5
 EXIT_INTERRUPTED: Final = 130
 
 # The documented key shape, sk_<id>_<secret>; the secret part may hold '_' and '-'.
-# One pattern for validating, redacting and the studio's auth, so they never disagree.
-KEY_PATTERN: Final = re.compile(r"sk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
-_REDACTED: Final = "sk_***"
+# For validating a key (settings, the studio's auth), never for redacting: text shaped
+# like a key (a job id "task_01_welcome", a path "mask_on_dialog.yaml") is not a secret,
+# and rewriting it loses data (an output URL rewritten before its download is a paid
+# render that can never be fetched). Redaction masks the secret values this process
+# actually holds, registered below.
+KEY_PATTERN: Final = re.compile(r"sk_([A-Za-z0-9]+)_([A-Za-z0-9_-]+)")
+MASK: Final = "***"
+_KEY_MASK: Final = "sk_***"
+# A key's secret part is masked on its own only when it is long enough not to be an
+# ordinary word: the built-in studio's own key, sk_local_pipeline, must not turn every
+# "pipeline" into "***". Hosted keys' secrets are far longer.
+_MIN_SECRET_PART: Final = 12
+
+
+class Secrets:
+    """The secret strings this process holds, and how each is shown instead.
+
+    Registered once, where a secret enters the process (the API key when it is read;
+    store credentials and presigned-URL signatures have :func:`register_secret` for
+    the same), and consulted by every way text leaves it: the log processor,
+    ``emit_json``, the reporters' error output and the API client's messages and
+    recorded fields. Thread-safe: stdlib loggers may format from other threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._masks: dict[str, str] = {}
+        # Longest first, so that a key is masked whole before its secret part is.
+        self._ordered: tuple[tuple[str, str], ...] = ()
+
+    def add(self, value: str, mask: str = MASK) -> None:
+        if not value:
+            return
+        with self._lock:
+            self._masks[value] = mask
+            self._ordered = tuple(
+                sorted(self._masks.items(), key=lambda item: len(item[0]), reverse=True)
+            )
+
+    def __bool__(self) -> bool:
+        return bool(self._ordered)
+
+    def redact(self, text: str) -> str:
+        for value, mask in self._ordered:
+            if value in text:
+                text = text.replace(value, mask)
+        return text
+
+    def found_in(self, text: str) -> bool:
+        return any(value in text for value, _ in self._ordered)
+
+
+SECRETS: Final = Secrets()
+
+
+def register_secret(value: str, *, mask: str = MASK) -> None:
+    """Mask ``value`` wherever this process shows or records text from now on."""
+    SECRETS.add(value, mask)
+
+
+def register_api_key(key: str) -> None:
+    """Mask an API key, and its secret part on its own (a server may echo only that)."""
+    SECRETS.add(key, _KEY_MASK)
+    shaped = KEY_PATTERN.fullmatch(key)
+    if shaped and len(shaped.group(2)) >= _MIN_SECRET_PART:
+        SECRETS.add(shaped.group(2))
 
 
 def redact(text: str, key: str | None = None) -> str:
-    """``text`` with the given key and anything shaped like a key masked."""
+    """``text`` with ``key`` and every registered secret masked; nothing else changes."""
     if key:
-        text = text.replace(key, _REDACTED)
-    return KEY_PATTERN.sub(_REDACTED, text)
+        text = text.replace(key, _KEY_MASK)
+    return SECRETS.redact(text)
+
+
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` contains a registered secret (so it must not be recorded as is)."""
+    return SECRETS.found_in(text)
 
 
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -204,7 +281,16 @@ class RequestRejected(ApiError):
 
 
 class TransientApiError(ApiError):
-    """Network failures, 5xx or 429 that outlived every allowed retry."""
+    """Network failures, 5xx or 429 that outlived every allowed retry.
+
+    From a submission, this means no attempt can have created a job (never sent, or
+    refused with 429/408): it is safe to submit again. See SubmissionUnknown."""
+
+
+class SubmissionUnknown(TransientApiError):
+    """A submission reached the API and got no clear answer (a 5xx, a read timeout, a
+    dropped connection, an answer we cannot record): the job may exist and be billed.
+    Sending it again may bill twice unless the API honours ``Idempotency-Key``."""
 
 
 class StudioError(LipsyncError):

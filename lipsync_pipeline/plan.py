@@ -16,7 +16,10 @@ completed, same fingerprint, artifact bad download   fetch the output again, nev
                                                      (missing, altered, or output_dir moved)
 completed, the store holds the render     skip       the file on disk is optional (`pull`)
 processing (request id), same fingerprint resume     poll the recorded id, never resubmit
-submitting (no id), same fingerprint      resubmit   same Idempotency-Key: the POST may have landed
+unknown or submitting, same fingerprint   hold       the POST may have created the job, and the
+                                                     API may bill a resend twice: reported, not sent
+  ... with ``resend_unknown``             resubmit   same Idempotency-Key (the user's say-so, or an
+                                                     API that honours the key: ``--local``)
 failed, same fingerprint                  retry      the job's own failure: submit again
 any, fingerprint changed                  submit     the request changed
 job not in the manifest                   remove     dropped from the lock
@@ -38,7 +41,7 @@ from dataclasses import dataclass
 from lipsync_pipeline.lockfile import LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Job, Manifest
 
-__all__ = ["Action", "ArtifactState", "Plan", "Step", "plan"]
+__all__ = ["Action", "ArtifactState", "Plan", "Step", "plan", "unknown_outcome_hint"]
 
 
 class Action(enum.StrEnum):
@@ -48,6 +51,7 @@ class Action(enum.StrEnum):
     RESUME = "resume"
     RETRY = "retry"
     DOWNLOAD = "download"
+    HOLD = "hold"  # outcome unknown: reported, never sent without the user's say-so
     REMOVE = "remove"
     UNSELECTED = "unselected"
 
@@ -58,7 +62,16 @@ class Action(enum.StrEnum):
 
     @property
     def touches_api(self) -> bool:
-        return self not in (Action.SKIP, Action.REMOVE, Action.UNSELECTED)
+        return self not in (Action.SKIP, Action.HOLD, Action.REMOVE, Action.UNSELECTED)
+
+
+def unknown_outcome_hint(job_id: str) -> str:
+    """What a user does about a submission whose outcome is unknown; every message about
+    one ends with it (plan, status, the run report)."""
+    return (
+        "check the provider's dashboard, then `run --resend-unknown` (same "
+        f"Idempotency-Key) or `run --replace {job_id}` (a new render)"
+    )
 
 
 _SUBMITTING = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY})
@@ -110,9 +123,12 @@ def plan(
     only: Collection[str] = (),
     replace: Collection[str] = (),
     local: bool = False,
+    resend_unknown: bool = False,
 ) -> Plan:
     """Decide each job's action. ``artifacts`` maps job ids of completed entries
-    to what is on disk; a completed job absent from it counts as ``OK``."""
+    to what is on disk; a completed job absent from it counts as ``OK``.
+    ``resend_unknown``: submissions whose outcome is unknown are sent again (with their
+    key) rather than held."""
     artifacts = artifacts or {}
     selected = set(only)
     steps: list[Step] = []
@@ -124,7 +140,9 @@ def plan(
         if job.id in replace:
             steps.append(Step(job.id, Action.SUBMIT, "forced by --replace", job, entry))
             continue
-        action, reason = _decide(job, entry, artifacts.get(job.id, ArtifactState.OK))
+        state = artifacts.get(job.id, ArtifactState.OK)
+        # The local studio renders for free and honours the key: nothing to hold there.
+        action, reason = _decide(job, entry, state, resend_unknown=resend_unknown or local)
         if local and action in _ASKS_A_PAST_STUDIO:
             action, reason = Action.SUBMIT, f"{reason.split(':')[0]}; {_LOCAL_FORGETS}"
         steps.append(Step(job.id, action, reason, job, entry))
@@ -137,7 +155,9 @@ def plan(
     return Plan(tuple(steps))
 
 
-def _decide(job: Job, entry: LockEntry | None, artifact: ArtifactState) -> tuple[Action, str]:
+def _decide(
+    job: Job, entry: LockEntry | None, artifact: ArtifactState, *, resend_unknown: bool
+) -> tuple[Action, str]:
     if entry is None:
         return Action.SUBMIT, "new job"
     if entry.fingerprint != job.fingerprint:
@@ -154,8 +174,14 @@ def _decide(job: Job, entry: LockEntry | None, artifact: ArtifactState) -> tuple
         return Action.SKIP, "up to date"
     if entry.status == "processing" and entry.request_id:
         return Action.RESUME, f"still processing as {entry.request_id}: polling it"
-    if entry.status == "submitting" or (entry.status == "processing" and not entry.request_id):
-        return Action.RESUBMIT, "interrupted while submitting: resending with the same key"
+    if entry.status in ("submitting", "unknown") or (
+        entry.status == "processing" and not entry.request_id
+    ):
+        how = "sent, no clear answer" if entry.status == "unknown" else "interrupted while sending"
+        if resend_unknown:
+            return Action.RESUBMIT, f"outcome unknown ({how}): resending with the same key"
+        hint = unknown_outcome_hint(job.id)
+        return Action.HOLD, f"outcome unknown ({how}): resending may bill twice; {hint}"
     if entry.status == "failed":
         return Action.RETRY, f"failed last time ({entry.error or 'no reason given'})"
     return Action.SUBMIT, f"unknown recorded status {entry.status!r}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-from lipsync_pipeline.errors import KEY_PATTERN, ConfigError
+from lipsync_pipeline.errors import KEY_PATTERN, ConfigError, register_api_key
 
 __all__ = [
     "API_KEY_ENV",
@@ -74,6 +74,9 @@ def remote_from_env(
             f"no API key: set {API_KEY_ENV}=sk_<id>_<secret> (from your lipsync.studio "
             "API settings), or use --local to render on the built-in reference studio"
         )
+    # Registered before its shape is checked: a malformed key is still a secret, and
+    # from here on no log line, report or lock field shows it.
+    register_api_key(key)
     if not KEY_PATTERN.fullmatch(key):
         raise ConfigError(f"{API_KEY_ENV} does not look like sk_<id>_<secret>")
     return Remote(url, key)

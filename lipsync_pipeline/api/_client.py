@@ -1,20 +1,25 @@
 """The HTTP contract of the lipsync.studio API (``docs/api-contract.md``).
 
-Requests go through :mod:`lipsync_pipeline._http` (httpx transports without the
+Requests go through :mod:`lipsync_pipeline.api._http` (httpx transports without the
 client layer) with explicit timeouts and a connection bound that is independent of job
 concurrency (a job mostly waits between polls; httpcore also slows down as its pool
 grows). Retries follow what is safe:
 
-- connection failures before anything was sent (connect error/timeout, pool timeout);
-- 408, 429 (honouring ``Retry-After``), 500, 502, 503, 504;
-- for GET (and downloads) any transport failure, since reading twice is harmless;
-- for POST an unknown outcome (read timeout, dropped connection, 5xx) too, because every
-  submission carries the caller's ``Idempotency-Key`` and each retry repeats the SAME key.
-  The hosted API does not document honouring it; the reference studio does.
+- connection failures before anything was sent (connect error/timeout, pool timeout),
+  and 408 and 429 (honouring ``Retry-After``): the server did not act on the request;
+- for GET (and downloads) also any transport failure and 500, 502, 503, 504, since
+  reading twice is harmless;
+- for POST an unknown outcome (sent, then a 5xx, a read timeout or a dropped
+  connection) only when the API is known to honour ``Idempotency-Key``
+  (``idempotent_posts``; the reference studio does, the hosted API documents no such
+  key), and then with the SAME key. Otherwise the job may have been created and a
+  resend may bill it twice: :class:`SubmissionUnknown`, at once, for the caller to
+  record and report.
 
 Everything else is final: 401/403 -> AuthError, other 4xx -> RequestRejected with the
 server's message, anything else unexpected -> ApiError. The API key is sent only to the
-API's own origin and never appears in an exception, a log line or a repr.
+API's own origin and never appears in an exception, a log line, a repr, or a field of
+an answer handed to the caller (see ``errors.Secrets``).
 """
 
 from __future__ import annotations
@@ -43,15 +48,24 @@ from lipsync_pipeline._staging import (
 )
 from lipsync_pipeline.api._http import HttpPool, Slots, origin
 from lipsync_pipeline.api._jobstatus import JobStatus, milliseconds
-from lipsync_pipeline.api._retry import RETRY_STATUSES, Retryable, RetryPolicy, retry_after
+from lipsync_pipeline.api._retry import (
+    NOT_ACTED_ON,
+    RETRY_STATUSES,
+    Retryable,
+    RetryPolicy,
+    retry_after,
+)
 from lipsync_pipeline.errors import (
     ApiError,
     AuthError,
     ConfigError,
     RequestRejected,
     StorageError,
+    SubmissionUnknown,
     TransientApiError,
+    holds_secret,
     redact,
+    register_api_key,
 )
 from lipsync_pipeline.settings import check_base_url
 
@@ -71,6 +85,15 @@ _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
 
 
+# Failures before a request left this process: no connection was made (refused,
+# unreachable, DNS, TLS handshake), or none came free in time. The server saw nothing.
+_NEVER_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class ApiClient:
     """Submit, poll and download against one API base URL; an async context manager."""
 
@@ -83,7 +106,10 @@ class ApiClient:
         timeout: float = 30.0,
         retry: RetryPolicy = _DEFAULT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
+        idempotent_posts: bool = False,
     ) -> None:
+        """``idempotent_posts``: the API honours ``Idempotency-Key``, so a submission
+        whose outcome is unknown may be sent again under the same key."""
         checked = check_base_url(base_url)  # the one definition of a usable base URL
         try:
             base = httpx.URL(checked)
@@ -92,9 +118,12 @@ class ApiClient:
         self.base_url = str(base)
         self._base = base
         self._key = api_key
+        if api_key:
+            register_api_key(api_key)  # whoever holds the key makes sure it is masked
         # Per-request work stays off the hot path: the base is parsed once, here.
         self._path = base.path.rstrip("/")
         self._retry = retry
+        self._idempotent_posts = idempotent_posts
         self._api_headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
         self.requests: Counter[str] = Counter()
         self.requests_ok = 0  # answers that were not a transport failure or 5xx/429
@@ -159,10 +188,21 @@ class ApiClient:
                 resp = await self._send(what, self._http.request("POST", url, headers, body))
             return self._json(what, resp)
 
-        data = await self._retrying(what, attempt)
+        data = await self._retrying(what, attempt, submission=True)
         request_id = data.get("id") if isinstance(data, dict) else None
+        # A 2xx whose id we cannot use still created a job, most likely: that is an
+        # unknown outcome too, not a reason to submit again.
         if not isinstance(request_id, str) or not request_id:
-            raise ApiError(self._redact(f"{what}: the answer has no request id: {data!r:.200}"))
+            raise SubmissionUnknown(
+                self._redact(f"{what}: the answer has no request id: {data!r:.200}")
+            )
+        if holds_secret(request_id) or (self._key and self._key in request_id):
+            # Recorded in the lock (committed to git) and printed by `status`; masked, it
+            # could never be polled again. So it is not taken at all.
+            raise SubmissionUnknown(
+                f"{what}: the API answered with a request id that contains the API key; "
+                "it is not recorded"
+            )
         return request_id
 
     async def get_job(self, request_id: str) -> JobStatus:
@@ -244,13 +284,29 @@ class ApiClient:
     def _redact(self, text: str) -> str:
         return redact(text, self._key)
 
-    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
+    async def _retrying(
+        self, what: str, attempt: Callable[[], Awaitable[_T]], *, submission: bool = False
+    ) -> _T:
+        """``attempt`` until it succeeds or the policy gives up. A ``submission`` whose
+        outcome became unknown ends in SubmissionUnknown: at once, unless the API
+        honours Idempotency-Key; else after the last attempt."""
         policy = self._retry
+        reached = False
         for n in range(1, policy.attempts + 1):
             try:
                 return await attempt()
             except Retryable as exc:
                 last = exc
+                reached = reached or (submission and exc.reached)
+                if reached and not self._idempotent_posts:
+                    raise SubmissionUnknown(
+                        self._redact(
+                            f"{what}: {exc.reason}: the API may have created the job; not "
+                            "sent again, as this API does not promise to honour "
+                            "Idempotency-Key"
+                        ),
+                        status=exc.status,
+                    ) from None
                 if n == policy.attempts:
                     break
                 delay = policy.delay(n, exc.after)
@@ -263,10 +319,12 @@ class ApiClient:
                     reason=self._redact(exc.reason),
                 )
                 await trio.sleep(delay)
-        raise TransientApiError(
-            self._redact(f"{what}: still failing after {policy.attempts} attempts: {last.reason}"),
-            status=last.status,
+        given_up = self._redact(
+            f"{what}: still failing after {policy.attempts} attempts: {last.reason}"
         )
+        if reached:
+            raise SubmissionUnknown(f"{given_up}; an attempt may have created the job")
+        raise TransientApiError(given_up, status=last.status)
 
     async def _send(self, what: str, request: Awaitable[httpx.Response]) -> httpx.Response:
         resp = await self._transport(what, request)
@@ -283,12 +341,12 @@ class ApiClient:
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
+        except _NEVER_SENT as exc:
+            raise Retryable(_reason(exc), reached=False) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            # Connect/pool failures never reached the server; read failures after sending
-            # are an unknown outcome, safe only because GET is idempotent and POST carries
-            # its Idempotency-Key.
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise Retryable(reason) from exc
+            # Sent (maybe in part), then no answer: an unknown outcome. Safe to repeat
+            # for a GET; a POST decides in _retrying.
+            raise Retryable(_reason(exc)) from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
 
@@ -301,7 +359,10 @@ class ApiClient:
         message = self._redact(f"{what}: HTTP {code}" + (f": {detail}" if detail else ""))
         if code in RETRY_STATUSES:
             raise Retryable(
-                message, status=code, after=retry_after(resp.headers.get("Retry-After"))
+                message,
+                status=code,
+                after=retry_after(resp.headers.get("Retry-After")),
+                reached=code not in NOT_ACTED_ON,
             )
         if code in _AUTH_STATUSES and ours:
             raise AuthError(message + " (check LIPSYNC_API_KEY)", status=code)
@@ -346,12 +407,14 @@ class ApiClient:
         output = data.get("output")
         error = data.get("error")
         error_text = "" if error is None else error if isinstance(error, str) else json.dumps(error)
+        # Every field taken from the answer is shown or recorded (the lockfile goes to
+        # git): a server that echoes our Authorization header must not put the key
+        # there. Only the secrets themselves are masked, so an output URL that merely
+        # looks like a key ("desk_2_final.mp4") is fetched and recorded as it is.
         return JobStatus(
-            id=data["id"] if isinstance(data.get("id"), str) else request_id,
-            model=data["model"] if isinstance(data.get("model"), str) else "",
-            status=data["status"],
-            # Both end up in the lockfile, which goes to git: a server that echoes
-            # our Authorization header must not put the key there.
+            id=self._redact(data["id"]) if isinstance(data.get("id"), str) else request_id,
+            model=self._redact(data["model"]) if isinstance(data.get("model"), str) else "",
+            status=self._redact(data["status"]),
             output=self._redact(output) if isinstance(output, str) and output else None,
             error=self._redact(error_text),
             execution_time_ms=milliseconds(data.get("executionTime")),

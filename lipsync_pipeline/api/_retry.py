@@ -13,11 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "Retryable", "retry_after"]
+__all__ = ["NOT_ACTED_ON", "RETRY_STATUSES", "RetryPolicy", "Retryable", "retry_after"]
 
 # Answers that say "not now" rather than "no": overloaded, rate-limited, or a gateway
 # that lost the upstream. Any other status is final.
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+# Of those, the ones that say the request was not acted on: a submission answered so
+# created no job. A 5xx may come from a gateway after the service created the job.
+NOT_ACTED_ON: Final = frozenset({408, 429})
 _MAX_EXPONENT: Final = 60  # 2**60 already exceeds any max_delay; beyond it floats overflow
 
 
@@ -55,13 +58,26 @@ class RetryPolicy:
 
 
 class Retryable(Exception):
-    """An attempt failed in a way that is safe to try again. Never leaves the client."""
+    """An attempt failed in a way that may be tried again. Never leaves the client.
 
-    def __init__(self, reason: str, *, status: int | None = None, after: float | None = None):
+    ``reached``: the server may have acted on the request (it was sent, and the answer
+    was a 5xx or never came). False when it cannot have: the connection was never made,
+    or the server said "not now" (429, 408). Reading again is always safe; submitting
+    again after ``reached`` is safe only where the API honours ``Idempotency-Key``."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        after: float | None = None,
+        reached: bool = True,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.after = after
+        self.reached = reached
 
 
 def retry_after(value: str | None) -> float | None:

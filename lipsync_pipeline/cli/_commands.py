@@ -60,6 +60,8 @@ def _checked(args: argparse.Namespace) -> Checked:
         local=getattr(args, "local", False),
         store=getattr(args, "store", None),
         output_dir=args.output_dir,
+        # As the run would decide: --local resends too (its studio honours the key).
+        resend_unknown=getattr(args, "resend_unknown", False) or getattr(args, "local", False),
     )
 
 
@@ -94,6 +96,7 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
             poll_interval=poll_interval(args.poll_interval, local=args.local),
             job_timeout=args.job_timeout,
             fail_fast=args.fail_fast,
+            resend_unknown=args.resend_unknown,
         ),
         only=tuple(args.only),
         replace=tuple(args.replace),

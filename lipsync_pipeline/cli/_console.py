@@ -2,7 +2,8 @@
 
 Human output goes through rich; machine output is plain ``json.dumps`` on
 stdout. Logs go to stderr, as console lines on a terminal and JSON lines
-otherwise, with any API-key-shaped string redacted as a last line of defence.
+otherwise, with every secret the process holds (the API key, see
+``errors.register_secret``) masked as a last line of defence; nothing else is altered.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from lipsync_pipeline.errors import redact
+from lipsync_pipeline.errors import SECRETS, redact
 
 __all__ = [
     "ProgressDisplay",
@@ -43,12 +44,14 @@ _STATE_ORDER: Final = (
     "failed",
     "error",
     "timed_out",
+    "unknown",
     "cancelled",
     "in_flight",
 )
 
 
 def _redact(value: Any) -> Any:
+    """``value`` with every registered secret masked, in strings at any depth."""
     if isinstance(value, str):
         if "?" in value and "://" in value:
             # A URL with a query may be presigned (a store's input URL, an API's output
@@ -58,6 +61,10 @@ def _redact(value: Any) -> Any:
 
             value = redact_urls(value)
         return redact(value)
+    if isinstance(value, dict):
+        return {_redact(k): _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
     return value
 
 
@@ -154,8 +161,11 @@ def emit_json(data: Any, stream: IO[str] | None = None) -> None:
     (the stdlib's C encoder; indenting falls back to pure Python, ~0.2 ms a job)."""
     stream = stream or sys.stdout
     indent = 2 if stream.isatty() else None
-    text = json.dumps(data, indent=indent, sort_keys=True, default=str)
-    print(redact(text), file=stream)
+    # Masked before encoding, value by value: a secret holding characters JSON escapes
+    # would not be found in the encoded text.
+    shown = _redact(data) if SECRETS else data  # validate, plan, status: none registered
+    text = json.dumps(shown, indent=indent, sort_keys=True, default=str)
+    print(text, file=stream)
 
 
 class ProgressDisplay:

@@ -107,6 +107,14 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
             metavar="ID",
             help="render this job again even if up to date (repeatable)",
         )
+        flags.add_argument(
+            "--resend-unknown",
+            action="store_true",
+            help="send again, with the same Idempotency-Key, submissions whose outcome is "
+            "unknown (sent, then no clear answer): those the lock holds as unknown and any "
+            "of this run. The hosted API does not promise to honour the key, so this may "
+            "bill twice: check its dashboard first. --local implies it",
+        )
     return flags
 
 

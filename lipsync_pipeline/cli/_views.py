@@ -14,8 +14,8 @@ from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.cli._console import table
 from lipsync_pipeline.lockfile import LockEntry
 from lipsync_pipeline.manifest import INPUT_FIELDS
-from lipsync_pipeline.plan import ArtifactState, Step
-from lipsync_pipeline.run import RunReport
+from lipsync_pipeline.plan import Action, ArtifactState, Step
+from lipsync_pipeline.run import Outcome, RunReport
 from lipsync_pipeline.usecases import Checked, PullReport
 
 __all__ = [
@@ -113,6 +113,9 @@ def plan_table(checked: Checked, credits: Mapping[str, int | None]) -> Group:
         else f"{_summary(checked.plan.counts())}; {submissions} paid submission(s), "
         + _credits_note(credits)
     )
+    held = len(checked.plan.with_action(Action.HOLD))
+    if held:
+        foot += f"\n{held} submission(s) of unknown outcome held: resending may bill twice"
     return Group(out, Text(foot))
 
 
@@ -236,6 +239,13 @@ def report_table(report: RunReport) -> Group:
         foot += f"; stopped: {report.storage_error}"
     elif report.api_error:
         foot += f"; no job got through to the API: {report.api_error}"
+    unknown = counts[str(Outcome.UNKNOWN)]
+    if unknown:
+        foot += (
+            f"\n{unknown} submission(s) of unknown outcome: the API may have created (and "
+            "billed) them. Check the provider's dashboard, then `run --resend-unknown` to "
+            "send them again with the same Idempotency-Key, or `run --replace ID`"
+        )
     return Group(out, Text(foot))
 
 

@@ -19,8 +19,14 @@ __all__ = [
     "artifact_relpath",
 ]
 
+# Not bumped for "unknown": a version-1 reader that meets it refuses the lock with a
+# located error (the status is not in its schema) rather than misreading it, while a
+# bump would make every lock this version writes unreadable to older ones in a team.
 LOCK_VERSION: Final = 1
-Status = Literal["submitting", "processing", "completed", "failed"]
+# submitting: intent recorded before a POST (a crash there leaves the outcome unknown);
+# unknown: the POST was sent and got no clear answer, so the job may exist;
+# processing: the API accepted it under request_id; completed / failed: its final word.
+Status = Literal["submitting", "unknown", "processing", "completed", "failed"]
 STATUSES: Final = frozenset(get_args(Status))
 
 

@@ -54,9 +54,10 @@ class Publishable(Protocol):
 
 @dataclass(slots=True, eq=False)
 class _Change:
-    entry: LockEntry
+    entry: LockEntry | None  # None: ``forget`` the job ``drop``
     file: Publishable | None = None
     error: BaseException | None = field(default=None)
+    drop: str | None = None
 
 
 class LockWriter:
@@ -81,11 +82,18 @@ class LockWriter:
 
     async def write(self, entry: LockEntry, *, publish: Publishable | None = None) -> None:
         """Return once ``entry`` (and ``publish``'s file, put in place first) is durable."""
+        await self._wait_for(_Change(entry, publish))
+
+    async def forget(self, job_id: str) -> None:
+        """Return once the job's entry is durably gone (a submission that was never sent
+        leaves the lock as it found it)."""
+        await self._wait_for(_Change(None, drop=job_id))
+
+    async def _wait_for(self, change: _Change) -> None:
         if self._failure is not None:
-            if publish is not None:
-                publish.discard()
+            if change.file is not None:
+                change.file.discard()
             raise self._failure
-        change = _Change(entry, publish)
         self._pending.append(change)
         if self._stopped:
             # The writer task is gone (the run is being cancelled), but a shielded
@@ -166,7 +174,13 @@ class LockWriter:
             return
         _publish([c for c in batch if c.file is not None])
         try:
-            self._journal.record([c.entry for c in batch if c.error is None])
+            self._journal.record([c.entry for c in batch if c.entry and c.error is None])
+            # Drops after puts: a job forgets its entry only once the "submitting" it
+            # wrote is durable, and has nothing else pending meanwhile, so no batch holds
+            # a put of the same job that should come after its drop.
+            drops = [c.drop for c in batch if c.drop is not None]
+            if drops:
+                self._journal.drop(drops)
         except OSError as exc:
             self._failure = write_failure(self._journal.path, exc)
             raise self._failure from exc

@@ -36,7 +36,11 @@ class RunOptions:
     fail_fast: bool = False
     # The in-process studio forgets its jobs when the process ends, so a resumed
     # request id can be unknown there; only then is resubmitting the right answer.
-    resubmit_unknown: bool = False
+    resubmit_forgotten: bool = False
+    # A submission whose outcome is unknown may be sent again, with its key: recorded
+    # ones (the plan resends rather than holds them) and this run's (the client retries
+    # them). The user's say-so (--resend-unknown), or an API that honours the key.
+    resend_unknown: bool = False
 
 
 class ProgressSink(Protocol):

@@ -17,6 +17,9 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # the job itself failed at the API: final for this run
     ERROR = "error"  # we could not finish talking to the API; the next run resumes
     TIMED_OUT = "timed_out"  # still processing after --job-timeout; the next run resumes
+    # Sent, no clear answer (now or in an earlier run): the job may exist and be billed.
+    # Not sent again without --resend-unknown; the report says what to do.
+    UNKNOWN = "unknown"
     CANCELLED = "cancelled"  # not started (Ctrl-C, --fail-fast, an unreachable API)
     IN_FLIGHT = "in_flight"  # interrupted while submitted or processing; the next run resumes
     REMOVED = "removed"  # dropped from the lock
@@ -24,13 +27,19 @@ class Outcome(enum.StrEnum):
 
     @property
     def is_problem(self) -> bool:
-        return self in (
-            Outcome.FAILED,
-            Outcome.ERROR,
-            Outcome.TIMED_OUT,
-            Outcome.CANCELLED,
-            Outcome.IN_FLIGHT,
-        )
+        return self in _PROBLEMS
+
+
+_PROBLEMS = frozenset(
+    {
+        Outcome.FAILED,
+        Outcome.ERROR,
+        Outcome.TIMED_OUT,
+        Outcome.UNKNOWN,
+        Outcome.CANCELLED,
+        Outcome.IN_FLIGHT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,7 @@ async def _grace_on_cancel(run: JobWalker) -> None:
 
 _STATIC_OUTCOMES: Final = {
     Action.SKIP: Outcome.SKIPPED,
+    Action.HOLD: Outcome.UNKNOWN,
     Action.REMOVE: Outcome.REMOVED,
     Action.UNSELECTED: Outcome.UNSELECTED,
 }
@@ -183,6 +184,8 @@ def _record_static(
                 step.job_id,
                 step.action,
                 outcome,
+                # A held job's reason is what the user must do about it.
+                error=step.reason if step.action is Action.HOLD else "",
                 request_id=entry.request_id if entry else None,
                 artifact=entry.artifact if entry else None,
             )

@@ -5,8 +5,14 @@ completed job's download is recorded as its entry's artifact; every transition i
 written to the lock journal and fsynced *before* the step that depends on it, so a
 crash at any instant leaves a lock that says exactly what may have happened:
 
-- ``submitting`` with no request id: the POST may or may not have landed, so
-  the next run resends it with the same ``Idempotency-Key``;
+- ``submitting`` with no request id: the POST may or may not have landed;
+- ``unknown``: the POST was sent and got no clear answer (a 5xx, a read timeout, a
+  dropped connection), so the job may exist. Neither is sent again without the
+  user's say-so (``--resend-unknown``; ``--local`` implies it), and then with the
+  same ``Idempotency-Key``: the hosted API does not promise to honour it, and a
+  resend it does not recognise is a second paid render;
+- a POST that was never sent (no connection) or refused outright leaves the lock
+  as it was before: nothing can have been created, so nothing is held;
 - ``processing`` with a request id: the next run polls that id, never resubmits;
 - ``completed`` without an artifact: the next run downloads, never re-renders.
 
@@ -37,11 +43,12 @@ from lipsync_pipeline.errors import (
     RequestRejected,
     StorageError,
     StoreError,
+    SubmissionUnknown,
     TransientApiError,
 )
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
-from lipsync_pipeline.plan import Action, Step
+from lipsync_pipeline.plan import Action, Step, unknown_outcome_hint
 from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._options import (
     MS,
@@ -151,12 +158,8 @@ class JobWalker:
                 _log.warning("job could not finish", job=step.job_id, error=str(exc))
                 self.api_errors.append(str(exc))
                 self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
-                if isinstance(exc, TransientApiError) and not self.client.requests_ok:
-                    self._unreachable += 1
-                    if self._unreachable >= _UNREACHABLE_AFTER:
-                        # Every job would wait out its own retries: an unreachable API
-                        # would turn 10,000 jobs into a day of CI. Stop asking.
-                        self._stop(f"not submitted: the API has not answered once ({exc})")
+                if isinstance(exc, TransientApiError):
+                    self._unanswered(str(exc))
                 return
         self.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
@@ -166,6 +169,16 @@ class JobWalker:
         deadline = trio.current_time() + _SUBMIT_GRACE
         for scope in self._shielded:
             scope.deadline = min(scope.deadline, deadline)
+
+    def _unanswered(self, why: str) -> None:
+        """A job got no usable answer. If the API has not answered once, every job would
+        wait out its own retries (an unreachable API would turn 10,000 jobs into a day
+        of CI), or leave one more render of unknown outcome: stop asking."""
+        if self.client.requests_ok:
+            return
+        self._unreachable += 1
+        if self._unreachable >= _UNREACHABLE_AFTER:
+            self._stop(f"not submitted: the API has not answered once ({why})")
 
     def _stop(self, reason: str) -> None:
         if not self.stop_submitting:
@@ -182,13 +195,20 @@ class JobWalker:
                 idempotency_key=uuid.uuid4().hex,
                 seed=seed_of(job),
             )
-            await self.writer.write(entry)
+            try:
+                await self.writer.write(entry)
+            except trio.Cancelled:
+                # Interrupted before the POST was sent (it is sent under a shield, next):
+                # nothing can exist, so the lock must not be left saying "submitting".
+                with trio.CancelScope(shield=True):
+                    await self._put_back(job.id, entry, step.entry)
+                raise
         just_submitted = entry.status == "submitting" or step.action.submits
         answered_at: float | None = None
         if just_submitted:
             try:
                 entry, answered_at = await self._submit(
-                    job, entry, resent=step.action is Action.RESUBMIT
+                    job, entry, before=step.entry, resent=step.action is Action.RESUBMIT
                 )
             except RequestRejected as exc:
                 # A definite 4xx: no job was created, so this is the request's own
@@ -196,10 +216,17 @@ class JobWalker:
                 entry = replace(entry, status="failed", error=str(exc))
                 await self.writer.write(entry)
                 return self._failed(step, entry, started)
+        status: JobStatus | None = None
         if entry.status == "processing":
             entry, status = await self._poll(job, entry, submitted_at=answered_at)
-            if status is None:
+            if entry.status == "processing" and status is None:
                 return self._result(step, Outcome.TIMED_OUT, entry, started, "still processing")
+        if entry.status == "unknown":
+            self._unanswered(entry.error or "")
+            hint = unknown_outcome_hint(job.id)
+            error = f"{entry.error}; outcome unknown, resending may bill twice: {hint}"
+            return self._result(step, Outcome.UNKNOWN, entry, started, error)
+        if status is not None:
             entry = replace(
                 entry,
                 status="completed" if status.status == "completed" else "failed",
@@ -234,8 +261,14 @@ class JobWalker:
         entry = await self._download(job, entry)
         return self._result(step, Outcome.COMPLETED, entry, started)
 
-    async def _submit(self, job: Job, entry: LockEntry, *, resent: bool) -> tuple[LockEntry, float]:
-        """POST the job; returns the entry with its request id and when the API answered."""
+    async def _submit(
+        self, job: Job, entry: LockEntry, *, before: LockEntry | None, resent: bool
+    ) -> tuple[LockEntry, float | None]:
+        """POST the job; returns the entry with its request id and when the API answered,
+        or, recorded ``unknown``, when it may have created the job without saying so.
+
+        ``before``: the lock's entry before this submission, put back if the POST
+        cannot have created anything (never sent, refused outright)."""
         self.progress.job_state(job.id, "submitting")
         if resent:
             _log.warning(
@@ -249,12 +282,26 @@ class JobWalker:
         with trio.CancelScope(shield=True) as scope:
             self._shielded.add(scope)
             try:
-                request_id = await self.client.submit(
-                    job.model,
-                    self.resolve_inputs(job),
-                    webhook=job.webhook,
-                    idempotency_key=entry.idempotency_key,
-                )
+                try:
+                    request_id = await self.client.submit(
+                        job.model,
+                        self.resolve_inputs(job),
+                        webhook=job.webhook,
+                        idempotency_key=entry.idempotency_key,
+                    )
+                except SubmissionUnknown as exc:
+                    # Kept with its key: a resend under --resend-unknown repeats it, so
+                    # an API that honours the key can still recognise it.
+                    entry = replace(entry, status="unknown", error=str(exc))
+                    _log.warning("submission outcome unknown", job=job.id, error=str(exc))
+                    await self.writer.write(entry)
+                    return entry, None
+                except (TransientApiError, AuthError) as exc:
+                    # Never sent, or refused before the API acted on it: put the lock
+                    # back, or the next run would hold (or warn about) a job that
+                    # cannot exist. The error itself is the caller's to report.
+                    await self._put_back(job.id, entry, before)
+                    raise exc from None
                 _log.info("submitted", job=job.id, request_id=request_id)
                 answered_at = trio.current_time()
                 entry = replace(entry, status="processing", request_id=request_id)
@@ -271,12 +318,20 @@ class JobWalker:
             finally:
                 self._shielded.discard(scope)
         if scope.cancelled_caught:
+            # Left "submitting": the POST may have landed, so the next run holds it
+            # (resends it only under --resend-unknown, with the same key).
             raise TransientApiError(
-                "interrupted while the API had not answered a submission; the next run "
-                "resends it with the same Idempotency-Key"
+                "interrupted while the API had not answered a submission: its outcome is "
+                "unknown (see `plan`)"
             )
         self.progress.job_state(job.id, "processing")
         return entry, answered_at
+
+    async def _put_back(self, job_id: str, entry: LockEntry, before: LockEntry | None) -> None:
+        if before is None:
+            await self.writer.forget(job_id)
+        elif before != entry:
+            await self.writer.write(before)
 
     async def _poll(
         self, job: Job, entry: LockEntry, *, submitted_at: float | None
@@ -300,9 +355,13 @@ class JobWalker:
                 except RequestRejected as exc:
                     if not self._forgotten(exc, job):
                         raise
+                    before = entry
                     entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
                     await self.writer.write(entry)
-                    entry, asked_from = await self._submit(job, entry, resent=False)
+                    entry, answered_at = await self._submit(job, entry, before=before, resent=False)
+                    if answered_at is None:  # outcome unknown: recorded, for the caller
+                        return entry, None
+                    asked_from = answered_at
                     since, delay, just_submitted = asked_from, self.schedule.next_delay(), True
                     continue
                 # Counted from the answer, not the request: after a slow poll (waiting
@@ -321,7 +380,7 @@ class JobWalker:
     def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
         """The in-process studio forgets its jobs between runs; a 404 there means
         'render it again' (free), while from the hosted API it is an error to show."""
-        if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_unknown:
+        if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_forgotten:
             return False
         _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
         return True

@@ -40,6 +40,7 @@ def check(
     *,
     only: Collection[str] = (),
     replace: Collection[str] = (),
+    resend_unknown: bool = False,
     verify_artifacts: bool = True,
     local: bool = False,
     store: str | None = None,
@@ -47,6 +48,7 @@ def check(
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
+    ``resend_unknown``: plan to resend submissions of unknown outcome (else held).
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
     once, under its run lock); ``local``: plan for the built-in studio; ``store``: a
     store URL in place of the manifest's (``--store``); ``output_dir``: the user's
@@ -62,7 +64,15 @@ def check(
     return Checked(
         manifest,
         lock,
-        plan(manifest, lock, artifacts=artifacts, only=only, replace=replace, local=local),
+        plan(
+            manifest,
+            lock,
+            artifacts=artifacts,
+            only=only,
+            replace=replace,
+            local=local,
+            resend_unknown=resend_unknown,
+        ),
         artifacts,
     )
 

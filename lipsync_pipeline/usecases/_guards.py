@@ -71,6 +71,7 @@ async def unlocked_noop(
         only=only,
         replace=replace,
         local=local,
+        resend_unknown=options.resend_unknown,
     )
     if not the_plan.is_noop:
         return None

@@ -3,7 +3,9 @@
 The studio starts in the run's own nursery on a loopback port and serves exactly
 the manifest's local input files; it is polled often (it is free to ask); a job
 it no longer knows (it forgets them when the process ends) is rendered again
-rather than reported; and no webhook leaves the machine.
+rather than reported; a submission whose outcome is unknown is sent again with its
+Idempotency-Key, which the studio honours (and it bills nothing); and no webhook
+leaves the machine.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.run import DEFAULT_POLL_INTERVAL, InputResolver, RunOptions
 from lipsync_pipeline.settings import Remote
 
-__all__ = ["LOCAL_POLL_INTERVAL", "LocalStudio", "poll_interval", "start_local_studio"]
+__all__ = [
+    "LOCAL_POLL_INTERVAL",
+    "LocalStudio",
+    "local_options",
+    "poll_interval",
+    "start_local_studio",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -39,6 +47,13 @@ def poll_interval(given: float | None, *, local: bool) -> float:
     return LOCAL_POLL_INTERVAL if local else DEFAULT_POLL_INTERVAL
 
 
+def local_options(options: RunOptions) -> RunOptions:
+    """How a run on the built-in studio differs: a job it forgot is rendered again, and
+    a submission of unknown outcome is resent (the studio honours Idempotency-Key, and
+    renders for free). Applied before planning, so the plan resends rather than holds."""
+    return dataclasses.replace(options, resubmit_forgotten=True, resend_unknown=True)
+
+
 @dataclass(frozen=True, slots=True)
 class LocalStudio:
     """A started studio and how a run talks to it."""
@@ -46,12 +61,9 @@ class LocalStudio:
     remote: Remote
     manifest: Manifest  # webhooks to other hosts removed
     resolve_inputs: InputResolver  # local paths -> the studio's /assets/ URLs
-    options: RunOptions  # a forgotten job is rendered again
 
 
-async def start_local_studio(
-    nursery: trio.Nursery, manifest: Manifest, options: RunOptions
-) -> LocalStudio:
+async def start_local_studio(nursery: trio.Nursery, manifest: Manifest) -> LocalStudio:
     """Start the studio in ``nursery`` (it stops when the nursery is cancelled)."""
     # Imported here: the studio pulls in PyAV and starlette, which a remote run never needs.
     from lipsync_pipeline.studio import StudioConfig, serve_studio
@@ -66,7 +78,6 @@ async def start_local_studio(
         Remote(f"{root}/api/v1", _LOCAL_KEY),
         _local_webhooks_only(manifest),
         _local_resolver(manifest, root),
-        dataclasses.replace(options, resubmit_unknown=True),
     )
 
 

@@ -3,6 +3,7 @@ and execute; the lock is compacted whatever happens."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, R
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.usecases._check import check
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
-from lipsync_pipeline.usecases._local import start_local_studio
+from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
@@ -83,11 +84,14 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
 
 async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> RunReport:
     """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
+    if request.local:
+        request = dataclasses.replace(request, options=local_options(request.options))
     checked = check(
         request.manifest_path,
         request.lock_path,
         only=request.only,
         replace=request.replace,
+        resend_unknown=request.options.resend_unknown,
         verify_artifacts=False,
         local=request.local,
         store=request.store,
@@ -134,6 +138,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 only=request.only,
                 replace=request.replace,
                 local=request.local,
+                resend_unknown=request.options.resend_unknown,
             )
             report = await _execute(
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
@@ -198,12 +203,16 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                 kept = None if run.store is None else await _prepare_store(run)
                 resolver: InputResolver | None = None if kept is None else kept.inputs
                 if remote is None:
-                    studio = await start_local_studio(nursery, manifest, options)
+                    studio = await start_local_studio(nursery, manifest)
                     remote, manifest = studio.remote, studio.manifest
-                    resolver, options = studio.resolve_inputs, studio.options
+                    resolver = studio.resolve_inputs
                 connections = min(run.concurrency, MAX_CONNECTIONS)
                 async with ApiClient(
-                    remote.base_url, remote.api_key, max_connections=connections
+                    remote.base_url,
+                    remote.api_key,
+                    max_connections=connections,
+                    # Resending a POST whose outcome is unknown: only with the say-so.
+                    idempotent_posts=options.resend_unknown,
                 ) as client:
                     api: Api = client if kept is None else kept.wrap(client)
                     await execute(

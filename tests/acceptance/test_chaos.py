@@ -97,6 +97,9 @@ async def _spawn(manifest: Path, root: str, concurrency: int) -> trio.Process:
             "-q",
             "--concurrency",
             str(concurrency),
+            # The studio honours Idempotency-Key: a POST with no clear answer (a fault,
+            # a kill) may be resent under its key, and must still never create a job twice.
+            "--resend-unknown",
         ],
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -110,7 +113,7 @@ def _check_lock_invariants(lock: LockSnapshot, jobs_created: int, when: str) -> 
     # created has an entry; more studio jobs than entries means a lost submission.
     assert jobs_created <= len(lock.entries), f"{when}: studio has jobs the lock does not know"
     for entry in lock.entries.values():
-        assert entry.status in ("submitting", "processing", "completed", "failed"), when
+        assert entry.status in ("submitting", "unknown", "processing", "completed", "failed"), when
         if entry.status == "processing":
             assert entry.request_id, f"{when}: {entry.job_id} processing without a request id"
 

@@ -9,7 +9,9 @@ secret part alone (a redaction that keeps the secret would still leak it).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 import trio
-from _support import StartStudio, avatar_manifest
+from _support import ASSETS, StartStudio, avatar_manifest
 
 CLI: Final = [sys.executable, "-m", "lipsync_pipeline"]
 KEY: Final = "sk_canary_S3CRETcanary123"
@@ -155,3 +157,68 @@ async def test_the_api_key_appears_in_no_output_and_no_file(
     await proc.wait()
     for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         assert _leaks(path.read_bytes()) == [], path
+
+
+# Names shaped like sk_<id>_<secret> that are no secret: a job id, a manifest path, input
+# files (whose names reach the studio's URLs). Masking any of them loses data.
+LOOKALIKE_IDS: Final = ("task_01_welcome", "desk_2_final")
+LOOKALIKE_MANIFEST: Final = "mask_on_dialog.yaml"
+LOOKALIKE_INPUTS: Final = {"image": "assets/desk_2_final.png", "audio": "assets/risk_of_rain.wav"}
+
+
+def _lookalike_workspace(tmp_path: Path) -> Path:
+    (tmp_path / "assets").mkdir()
+    shutil.copyfile(ASSETS / "face.png", tmp_path / LOOKALIKE_INPUTS["image"])
+    shutil.copyfile(ASSETS / "voice-a.wav", tmp_path / LOOKALIKE_INPUTS["audio"])
+    lines = ["version: 1", "jobs:"]
+    for job_id in LOOKALIKE_IDS:
+        lines += [f"  - id: {job_id}", "    kind: avatar"]
+        lines += [f"    {field}: {value}" for field, value in LOOKALIKE_INPUTS.items()]
+    (tmp_path / LOOKALIKE_MANIFEST).write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+async def test_names_shaped_like_a_key_are_shown_and_recorded_as_they_are(
+    tmp_path: Path,
+) -> None:
+    """Redaction masks the secrets the process holds, not text shaped like a key: ids,
+    paths and URLs pass untouched through run, status and plan, output and logs."""
+    work = _lookalike_workspace(tmp_path)
+    debug_json = ("-v", "--log-format", "json", "--format", "json")
+
+    ran = await _cli(work, "run", LOOKALIKE_MANIFEST, "--local", *debug_json)
+    status = await _cli(work, "status", LOOKALIKE_MANIFEST, *debug_json)
+    planned = await _cli(work, "plan", LOOKALIKE_MANIFEST, "--replace", "desk_2_final", *debug_json)
+    missing = await _cli(work, "plan", "mask_on_dialog_v2.yaml")
+
+    for done in (ran, status, planned):
+        assert done.returncode == 0, done.output.decode(errors="replace")
+    everything = b"".join(r.output for r in (ran, status, planned, missing)).decode()
+    assert "***" not in everything
+    report = json.loads(ran.output.decode().splitlines()[0])  # stdout comes first
+    assert [j["job"] for j in report["jobs"]] == list(LOOKALIKE_IDS)
+    assert {j["outcome"] for j in report["jobs"]} == {"completed"}
+    assert [a["artifact"]["path"] for a in report["jobs"]] == [
+        f"renders/{job_id}.mp4" for job_id in LOOKALIKE_IDS
+    ]
+    # The studio fetched the inputs from URLs naming them, and the logs say so verbatim.
+    assert "task_01_welcome" in ran.output.decode().split("\n", 1)[1]
+    shown = json.loads(status.output.decode().splitlines()[0])
+    assert [j["job"] for j in shown["jobs"]] == list(LOOKALIKE_IDS)
+    assert {j["recorded"]["status"] for j in shown["jobs"]} == {"completed"}
+    plan = json.loads(planned.output.decode().splitlines()[0])
+    assert plan["manifest"] == LOOKALIKE_MANIFEST
+    assert plan["lock"] == "mask_on_dialog.lock"
+    assert {s["job"]: s["action"] for s in plan["steps"]} == {
+        "task_01_welcome": "skip",
+        "desk_2_final": "submit",
+    }
+    assert plan["steps"][0]["form_state"]["image"] == LOOKALIKE_INPUTS["image"]
+    assert missing.returncode == 2 and "mask_on_dialog_v2.yaml" in everything
+    lock = json.loads((work / "mask_on_dialog.lock").read_text())
+    assert sorted(lock["jobs"]) == sorted(LOOKALIKE_IDS)
+    assert all(e["artifact"]["path"].startswith("renders/") for e in lock["jobs"].values())
+    assert sorted(p.name for p in (work / "renders").iterdir()) == [
+        "desk_2_final.mp4",
+        "task_01_welcome.mp4",
+    ]

@@ -26,6 +26,7 @@ from lipsync_pipeline.errors import (
     AuthError,
     ConfigError,
     RequestRejected,
+    SubmissionUnknown,
     TransientApiError,
 )
 
@@ -84,9 +85,11 @@ async def test_submit_sends_the_envelope_key_and_idempotency_key() -> None:
     assert client.requests == {"POST": 1}
 
 
-async def test_post_with_unknown_outcome_is_retried_with_the_same_key(
+async def test_post_with_unknown_outcome_is_retried_with_the_same_key_if_honoured(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    """Only for an API that honours Idempotency-Key (the reference studio, --local, or
+    the user's --resend-unknown): each retry repeats the key, so it cannot bill twice."""
     script: list[Action] = [
         Reply(500, json={"error": "boom"}),
         Reply(503),
@@ -95,13 +98,51 @@ async def test_post_with_unknown_outcome_is_retried_with_the_same_key(
         Reply(502),
         ACCEPTED,
     ]
-    async with scripted_server(*script) as server, _client(server.url, timeout=5) as client:
+    async with (
+        scripted_server(*script) as server,
+        _client(server.url, timeout=5, idempotent_posts=True) as client,
+    ):
         with capture_logs() as logs:
             assert await _submit(client, "idem-same") == "req-1"
     assert [r.headers["idempotency-key"] for r in server.received] == ["idem-same"] * 6
     assert client.requests["POST"] == 6
     assert [e["event"] for e in logs] == ["api.retry"] * 5
     assert "ReadTimeout" in logs[3]["reason"]
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        Reply(502, body=b"Bad Gateway"),
+        Reply(500, json={"error": "boom"}),
+        Drop(),  # read, then no answer
+        Reply(200, json={"id": "late"}, delay=60),  # beyond the read timeout
+        Reply(200, json={"status": "processing"}),  # created, but no id to record
+    ],
+)
+async def test_post_with_unknown_outcome_is_never_resent_to_an_api_without_idempotency(
+    autojump_clock: trio.testing.MockClock, unknown: Action
+) -> None:
+    """The hosted API documents no Idempotency-Key: a resend of a POST that may have
+    created the job may bill it twice, so the client says so at once instead."""
+    async with (
+        scripted_server(unknown, default=ACCEPTED) as server,
+        _client(server.url, timeout=5) as client,
+    ):
+        with pytest.raises(SubmissionUnknown) as info:
+            await _submit(client)
+    assert len(server.received) == 1
+    assert KEY not in str(info.value)
+
+
+async def test_post_refused_before_it_was_acted_on_is_retried(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """429 and 408 say the request was not acted on: retrying cannot bill twice."""
+    script = [Reply(429, headers={"Retry-After": "1"}), Reply(408), ACCEPTED]
+    async with scripted_server(*script) as server, _client(server.url) as client:
+        assert await _submit(client) == "req-1"
+    assert len(server.received) == 3
 
 
 async def test_connection_refused_is_retried_until_the_server_is_up(
@@ -132,6 +173,8 @@ async def test_refused_forever_gives_a_transient_error_without_the_key(free_port
             await _submit(client)
     assert "ConnectError" in str(info.value)
     assert "after 6 attempts" in str(info.value)
+    # Never sent: safe to submit again, so not an unknown outcome.
+    assert not isinstance(info.value, SubmissionUnknown)
     assert KEY not in str(info.value)
     assert client.requests["POST"] == 6
 
@@ -285,7 +328,7 @@ async def test_the_key_never_appears_in_errors_logs_or_repr() -> None:
     echo = Reply(401, json={"error": f"key {KEY} is revoked"})
     async with (
         scripted_server(echo, Reply(500, body=KEY.encode()), Reply(400, body=b"x")) as server,
-        _client(server.url) as client,
+        _client(server.url, idempotent_posts=True) as client,
     ):
         with pytest.raises(AuthError) as auth:
             await _submit(client)

@@ -22,6 +22,9 @@ from lipsync_pipeline.run import Outcome, RunOptions, RunReport
 from lipsync_pipeline.studio import Faults
 from lipsync_pipeline.usecases import RunRequest, run_pipeline
 
+# The user's say-so (--resend-unknown): fine against the studio, which honours the key.
+RESEND = dataclasses.replace(FAST_POLL, resend_unknown=True)
+
 
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "renders.yaml"
@@ -163,10 +166,11 @@ async def test_processing_job_is_resumed_by_id_never_resubmitted(
     assert (await studio_stats(root))["jobs_created"] == 2
 
 
-async def test_interrupted_submission_is_resent_with_the_same_key(
+async def test_interrupted_submission_is_held_then_resent_with_the_same_key(
     start_studio: StartStudio, tmp_path: Path
 ) -> None:
-    """The crash between POST and response: the studio has the job, the lock has no id."""
+    """The crash between POST and response: the studio has the job, the lock has no id.
+    Held until the user says so; then resent under the same key, and not paid twice."""
     root = await start_studio(fast=True)
     path = _write(tmp_path, avatar_manifest(root, ["a"]))
     key = "k-interrupted-0001"
@@ -178,7 +182,12 @@ async def test_interrupted_submission_is_resent_with_the_same_key(
             headers={"Authorization": f"Bearer {TEST_KEY}", "Idempotency-Key": key},
         )
 
-    report = await run_pipeline(remote_request(path, root))
+    held = await run_pipeline(remote_request(path, root))
+
+    assert held.results[0].action is Action.HOLD and held.requests == {}
+    assert _outcomes(held) == {"a": Outcome.UNKNOWN}
+
+    report = await run_pipeline(remote_request(path, root, options=RESEND))
 
     assert report.results[0].action is Action.RESUBMIT
     assert _outcomes(report) == {"a": Outcome.COMPLETED}
@@ -244,10 +253,31 @@ async def test_injected_faults_never_create_a_job_twice(
     ids = [f"job-{n:02d}" for n in range(12)]
     path = _write(tmp_path, avatar_manifest(root, ids))
 
-    report = await run_pipeline(remote_request(path, root, concurrency=6))
+    # The studio honours Idempotency-Key, so the user may let unknown outcomes be resent.
+    report = await run_pipeline(remote_request(path, root, concurrency=6, options=RESEND))
 
     assert set(_outcomes(report).values()) == {Outcome.COMPLETED}
     assert (await studio_stats(root))["jobs_created"] == len(ids)
+
+
+async def test_injected_faults_without_the_say_so_leave_unknown_outcomes_unsent(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    """Against an API not known to honour the key, a POST with no clear answer is sent
+    once, recorded unknown and reported; nothing is created twice either way."""
+    faults = Faults(error_rate=0.3, drop_rate=0.2, seed=11)
+    root = await start_studio(fast=True, faults=faults)
+    ids = [f"job-{n:02d}" for n in range(12)]
+    path = _write(tmp_path, avatar_manifest(root, ids))
+
+    report = await run_pipeline(remote_request(path, root, concurrency=6))
+
+    outcomes = _outcomes(report)
+    unknown = [job_id for job_id, outcome in outcomes.items() if outcome is Outcome.UNKNOWN]
+    assert unknown and set(outcomes.values()) <= {Outcome.COMPLETED, Outcome.UNKNOWN}
+    lock = load_lock(tmp_path / "renders.lock").entries
+    assert {lock[job_id].status for job_id in unknown} == {"unknown"}
+    assert (await studio_stats(root))["jobs_created"] <= len(ids)
 
 
 async def test_fail_fast_stops_submitting_after_the_first_failure(
@@ -334,7 +364,7 @@ async def test_a_resent_submission_warns_that_the_hosted_api_may_bill_twice(
     _interrupted_submission(path, "k-resent")
 
     with structlog.testing.capture_logs() as logs:
-        await run_pipeline(remote_request(path, root))
+        await run_pipeline(remote_request(path, root, options=RESEND))
 
     warnings = [e for e in logs if e["log_level"] == "warning" and e.get("job") == "a"]
     assert any("Idempotency-Key" in e["event"] and "twice" in e["event"] for e in warnings)

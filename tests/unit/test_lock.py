@@ -55,7 +55,7 @@ entries_st = st.lists(
         entry,
         # Any id the lock accepts: the manifest's id shape (no control characters).
         job_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,11}", fullmatch=True),
-        status=st.sampled_from(["submitting", "processing", "completed", "failed"]),
+        status=st.sampled_from(["submitting", "unknown", "processing", "completed", "failed"]),
         error=st.none() | st.text(max_size=20),
         execution_time_ms=st.none() | st.integers(0, 10**9),
     ),
@@ -476,7 +476,7 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
 @given(st.lists(st.builds(
     entry,
     st.text(alphabet="abcxyz-_.0123456789", min_size=1, max_size=8),
-    st.sampled_from(["submitting", "processing", "completed", "failed"]),
+    st.sampled_from(["submitting", "unknown", "processing", "completed", "failed"]),
     error=st.none() | st.text(max_size=20),  # quotes, control characters, non-ASCII
     execution_time_ms=st.none() | st.integers(0, 10**9),
 ), max_size=6))

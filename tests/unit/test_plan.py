@@ -63,7 +63,9 @@ def test_no_lock_submits_everything(manifest: Manifest, tmp_path: Path) -> None:
         ("completed", {}, ArtifactState.CORRUPT, Action.DOWNLOAD),
         ("completed", {"artifact": None}, ArtifactState.OK, Action.DOWNLOAD),
         ("processing", {}, ArtifactState.OK, Action.RESUME),
-        ("submitting", {"request_id": None}, ArtifactState.OK, Action.RESUBMIT),
+        # The POST may have created the job: held, never resent without the say-so.
+        ("submitting", {"request_id": None}, ArtifactState.OK, Action.HOLD),
+        ("unknown", {"request_id": None, "error": "HTTP 502"}, ArtifactState.OK, Action.HOLD),
         ("failed", {"error": "Invalid audio format"}, ArtifactState.OK, Action.RETRY),
     ],
 )
@@ -77,10 +79,23 @@ def test_rerun_rules(
     assert actions == {"a": expected, "b": Action.SKIP}
 
 
+@pytest.mark.parametrize("status", ["submitting", "unknown"])
+def test_an_unknown_outcome_is_resent_only_with_the_say_so(
+    manifest: Manifest, tmp_path: Path, status: str
+) -> None:
+    lock = _lock(tmp_path, _entry(manifest, "a", status), _entry(manifest, "b", "completed"))
+    held = plan(manifest, lock)
+    (step,) = held.with_action(Action.HOLD)
+    assert "may bill twice" in step.reason and "--resend-unknown" in step.reason
+    assert "--replace a" in step.reason
+    assert not held.is_noop and not step.action.touches_api and not step.action.submits
+    assert _actions(manifest, lock, resend_unknown=True)["a"] is Action.RESUBMIT
+
+
 def test_changed_fingerprint_submits_whatever_the_status(
     manifest: Manifest, tmp_path: Path
 ) -> None:
-    for status in ("completed", "processing", "failed", "submitting"):
+    for status in ("completed", "processing", "failed", "submitting", "unknown"):
         stale = dataclasses.replace(_entry(manifest, "a", status), fingerprint="sha256:" + "1" * 64)
         lock = _lock(tmp_path, stale, _entry(manifest, "b", "completed"))
         assert _actions(manifest, lock)["a"] is Action.SUBMIT

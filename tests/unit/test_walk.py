@@ -14,14 +14,19 @@ import hashlib
 import itertools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import trio
 from _fake_api import FakeApi, Render, manifest_text, request_id
 
-from lipsync_pipeline.errors import AuthError, RequestRejected, TransientApiError
+from lipsync_pipeline.errors import (
+    AuthError,
+    RequestRejected,
+    SubmissionUnknown,
+    TransientApiError,
+)
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockJournal, LockSnapshot, load_lock
 from lipsync_pipeline.manifest import Job, Manifest, parse_manifest
 from lipsync_pipeline.plan import Action, plan
@@ -33,6 +38,7 @@ P = 5.0  # the poll interval of most tests (virtual seconds)
 # autojump_clock leap straight to it.
 NO_TIMEOUT = math.inf
 OPTIONS = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT)
+RESEND = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT, resend_unknown=True)
 # A wake-up lands on the nearest point of a grid of P/20, so it may come P/40 early.
 GRID_SLACK = P / 40
 EPS = 1e-6
@@ -82,7 +88,9 @@ async def _run(
     manifest = _manifest(tmp_path, *job_ids)
     lock_path = tmp_path / "r.lock"
     journal = LockJournal.open(lock_path)
-    steps = plan(manifest, load_lock(lock_path), artifacts={})
+    steps = plan(
+        manifest, load_lock(lock_path), artifacts={}, resend_unknown=options.resend_unknown
+    )
     report = report if report is not None else RunReport()
     try:
         await execute(
@@ -167,16 +175,24 @@ async def test_a_failed_job_is_submitted_again_with_a_new_idempotency_key(
     assert entry.idempotency_key == submit.idempotency_key
 
 
-async def test_an_interrupted_submission_is_resent_with_the_same_idempotency_key(
+async def test_an_interrupted_submission_is_held_then_resent_with_its_key_on_say_so(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A crash between POST and answer leaves 'submitting' and no id: the POST may have
-    landed, so the next run sends it again under the same key (the API can deduplicate)."""
+    landed. Held (reported, not sent) until the user says so; then sent again under the
+    same key, so an API that honours it can deduplicate."""
     job = _manifest(tmp_path, "a").jobs[0]
     _seed(tmp_path, [_entry(job, "submitting", key="k-interrupted")])
     fake = FakeApi()
 
-    run = await _run(tmp_path, fake, "a")
+    held = await _run(tmp_path, fake, "a")
+
+    assert held.plan_actions == {"a": Action.HOLD}
+    assert held.of("a") is Outcome.UNKNOWN and "--resend-unknown" in held.result("a").error
+    assert fake.calls == []
+    assert held.lock.entries["a"].status == "submitting"
+
+    run = await _run(tmp_path, fake, "a", options=RESEND)
 
     assert run.plan_actions == {"a": Action.RESUBMIT}
     assert [c.idempotency_key for c in fake.of("submit")] == ["k-interrupted"]
@@ -189,27 +205,59 @@ async def test_an_interrupted_submission_is_resent_with_the_same_idempotency_key
     )
 
 
-async def test_a_submission_that_ran_out_of_retries_is_resent_next_run_with_its_key(
+async def test_a_submission_of_unknown_outcome_is_recorded_held_and_resent_on_say_so(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     fake = FakeApi()
-    fake.fail_submit("a", TransientApiError("POST /lipsync-image: 503 after 5 attempts"))
+    fake.fail_submit("a", SubmissionUnknown("POST /lipsync-image: HTTP 502: Bad Gateway"))
 
     first = await _run(tmp_path, fake, "a")
 
-    assert first.of("a") is Outcome.ERROR
-    assert "503" in first.result("a").error
+    assert first.of("a") is Outcome.UNKNOWN
+    assert "502" in first.result("a").error and "dashboard" in first.result("a").error
     (sent,) = fake.of("submit")
     entry = first.lock.entries["a"]
-    assert (entry.status, entry.request_id) == ("submitting", None)
-    assert entry.idempotency_key == sent.idempotency_key
+    assert (entry.status, entry.request_id) == ("unknown", None)
+    assert entry.idempotency_key == sent.idempotency_key and "502" in (entry.error or "")
 
     second = await _run(tmp_path, fake, "a")
 
-    assert second.plan_actions == {"a": Action.RESUBMIT}
+    assert second.plan_actions == {"a": Action.HOLD} and len(fake.of("submit")) == 1
+    assert second.of("a") is Outcome.UNKNOWN
+
+    third = await _run(tmp_path, fake, "a", options=RESEND)
+
+    assert third.plan_actions == {"a": Action.RESUBMIT}
     assert [c.idempotency_key for c in fake.of("submit")] == [sent.idempotency_key] * 2
-    assert second.of("a") is Outcome.COMPLETED
-    assert second.lock.entries["a"].request_id == request_id("a")
+    assert third.of("a") is Outcome.COMPLETED
+    assert third.lock.entries["a"].request_id == request_id("a")
+
+
+@pytest.mark.parametrize("before", [None, "failed", "completed-elsewhere"])
+async def test_a_submission_never_sent_puts_the_lock_back(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, before: str | None
+) -> None:
+    """No connection (or a refusal before the API acted): nothing can exist, so the
+    lock is as the run found it, and the next run submits afresh, without a warning."""
+    job = _manifest(tmp_path, "a").jobs[0]
+    old = None
+    if before == "failed":
+        old = _entry(job, "failed", error="Invalid audio format")
+    elif before == "completed-elsewhere":  # the manifest changed since: a new request
+        old = replace(_entry(job, "completed", request_id="r0"), fingerprint="sha256:" + "1" * 64)
+    if old is not None:
+        _seed(tmp_path, [old])
+    fake = FakeApi()
+    fake.fail_submit("a", TransientApiError("POST /lipsync-image: ConnectError: refused"))
+
+    run = await _run(tmp_path, fake, "a")
+
+    assert run.of("a") is Outcome.ERROR and "ConnectError" in run.result("a").error
+    assert len(fake.of("submit")) == 1
+    assert run.lock.entries.get("a") == old
+    again = await _run(tmp_path, fake, "a")
+    assert again.plan_actions["a"] in (Action.SUBMIT, Action.RETRY)
+    assert again.of("a") is Outcome.COMPLETED
 
 
 async def test_a_download_that_failed_is_fetched_next_run_without_rendering_again(
@@ -329,7 +377,7 @@ async def test_the_local_studio_forgetting_a_job_renders_it_again_under_a_new_ke
     _seed(tmp_path, [_entry(job, "processing", request_id="a-r3")])
     fake = FakeApi()
     fake.forget("a-r3")
-    options = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT, resubmit_unknown=True)
+    options = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT, resubmit_forgotten=True)
 
     run = await _run(tmp_path, fake, "a", options=options)
 
@@ -433,9 +481,8 @@ async def test_an_api_that_never_answered_stops_the_run_after_three_jobs(
     assert (run.count(Outcome.ERROR), run.count(Outcome.CANCELLED)) == (3, 3)
     cancelled = [r for r in run.report.results if r.outcome is Outcome.CANCELLED]
     assert all("has not answered" in r.error for r in cancelled)
-    tried = {c.job_id for c in fake.of("submit")}
-    # The jobs that were tried wait to be resent with their key; the rest were never begun.
-    assert {k: e.status for k, e in run.lock.entries.items()} == dict.fromkeys(tried, "submitting")
+    # Never sent, so nothing to hold or resend: the lock is as it was (empty).
+    assert run.lock.entries == {}
 
 
 # --- timing and concurrency ---------------------------------------------------------------

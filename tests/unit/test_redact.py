@@ -1,0 +1,44 @@
+"""Redaction masks the secrets the process holds, and nothing that merely looks like one."""
+
+from __future__ import annotations
+
+import pytest
+
+from lipsync_pipeline.errors import Secrets, redact, register_api_key, register_secret
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "task_01_welcome",
+        "renders/mask_on_dialog.yaml:3:5: jobs[0].audio: missing",
+        "https://cdn.example.com/desk_2_final.mp4?sig=abc",
+        "`run --replace sk_intro_welcome` renders it again",
+        "lipsync-pipeline/0.1 pipeline",
+    ],
+)
+def test_text_shaped_like_a_key_is_left_alone(text: str) -> None:
+    register_api_key("sk_local_pipeline")  # the built-in studio's: its "secret" is a word
+    register_api_key("sk_unit_9f8e7d6c5b4a39281706")
+    assert redact(text) == text
+
+
+def test_a_registered_key_is_masked_whole_and_its_secret_part_alone() -> None:
+    register_api_key("sk_unit_9f8e7d6c5b4a39281706")
+    assert redact("Bearer sk_unit_9f8e7d6c5b4a39281706.") == "Bearer sk_***."
+    assert redact("secret=9f8e7d6c5b4a39281706") == "secret=***"
+    assert redact("a key given here", key="given") == "a key sk_*** here"
+
+
+def test_longer_secrets_are_masked_before_the_shorter_ones_inside_them() -> None:
+    secrets = Secrets()
+    assert not secrets
+    secrets.add("abcdefgh")
+    secrets.add("xx-abcdefgh-yy", "<sig>")
+    assert secrets.redact("1 xx-abcdefgh-yy 2 abcdefgh") == "1 <sig> 2 ***"
+    assert secrets.found_in("..abcdefgh..") and not secrets.found_in("abcdefg")
+
+
+def test_store_credentials_use_the_same_registry() -> None:
+    register_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", mask="<aws-secret>")
+    assert redact("sig by wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == "sig by <aws-secret>"
