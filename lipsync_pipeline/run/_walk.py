@@ -294,6 +294,9 @@ class JobWalker:
                     # an API that honours the key can still recognise it.
                     entry = replace(entry, status="unknown", error=str(exc))
                     _log.warning("submission outcome unknown", job=job.id, error=str(exc))
+                    # If no job gets an answer at all, the run ends "the API let no job
+                    # through" (exit 4), the unknown outcomes still reported one by one.
+                    self.api_errors.append(str(exc))
                     await self.writer.write(entry)
                     return entry, None
                 except (TransientApiError, AuthError) as exc:
