@@ -1,8 +1,8 @@
 """The lipsync.studio HTTP contract as the runner speaks it: submit, get job, fetch.
 
-Private modules: ``_client`` (ApiClient), ``_jobstatus`` (a job's status, read
-tolerantly), ``_http`` (httpx transports, proxies, CA bundles, connection slots),
-``_retry`` (what to retry and when).
+Private modules: ``_client`` (ApiClient), ``_answers`` (status codes to errors, JSON,
+job statuses), ``_jobstatus`` (a job's status, read tolerantly), ``_http`` (httpx
+transports, proxies, CA bundles, connection slots), ``_retry`` (what to retry, when).
 Downloads are staged by :mod:`lipsync_pipeline._staging`, shared with the object store.
 """
 

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -46,20 +45,22 @@ from lipsync_pipeline._staging import (
     put_in_place,
     staging_path,
 )
+from lipsync_pipeline.api._answers import (
+    check_answer,
+    job_status,
+    json_answer,
+    json_body,
+    translated,
+)
 from lipsync_pipeline.api._http import HttpPool, Slots, origin
-from lipsync_pipeline.api._jobstatus import JobStatus, milliseconds
+from lipsync_pipeline.api._jobstatus import JobStatus
 from lipsync_pipeline.api._retry import (
-    NOT_ACTED_ON,
-    RETRY_STATUSES,
     Retryable,
     RetryPolicy,
-    retry_after,
 )
 from lipsync_pipeline.errors import (
     ApiError,
-    AuthError,
     ConfigError,
-    RequestRejected,
     StorageError,
     SubmissionUnknown,
     TransientApiError,
@@ -77,21 +78,10 @@ __all__ = [
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
-_AUTH_STATUSES: Final = frozenset({401, 403})
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
-_SNIPPET: Final = 200  # how much of an unexpected body an error message quotes
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
-
-
-# Failures before a request left this process: no connection was made (refused,
-# unreachable, DNS, TLS handshake), or none came free in time. The server saw nothing.
-_NEVER_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class ApiClient:
@@ -178,7 +168,7 @@ class ApiClient:
         envelope: dict[str, Any] = {"formState": dict(form_state)}
         if webhook is not None:
             envelope["webhook"] = webhook
-        body = _json_body(envelope)
+        body = json_body(envelope)
         headers = {**self._api_headers, **_JSON_HEADERS, "Idempotency-Key": idempotency_key}
         what = f"POST {self._path}/{model}"
 
@@ -186,7 +176,7 @@ class ApiClient:
             self.requests["POST"] += 1
             async with self._slots:
                 resp = await self._send(what, self._http.request("POST", url, headers, body))
-            return self._json(what, resp)
+            return json_answer(what, resp, self._redact)
 
         data = await self._retrying(what, attempt, submission=True)
         request_id = data.get("id") if isinstance(data, dict) else None
@@ -215,9 +205,10 @@ class ApiClient:
             self.requests["GET"] += 1
             async with self._slots:
                 resp = await self._send(what, self._http.request("GET", url, headers))
-            return self._json(what, resp)
+            return json_answer(what, resp, self._redact)
 
-        return self._job_status(what, request_id, await self._retrying(what, attempt))
+        answer = await self._retrying(what, attempt)
+        return job_status(what, request_id, answer, self._redact)
 
     async def download(self, url: str, dest: Path) -> tuple[str, int]:
         """Fetch ``url`` into ``dest`` atomically and durably; returns (sha256 hex, bytes).
@@ -328,97 +319,14 @@ class ApiClient:
 
     async def _send(self, what: str, request: Awaitable[httpx.Response]) -> httpx.Response:
         resp = await self._transport(what, request)
-        self._check(what, resp)
+        check_answer(what, resp, self._redact)
         self.requests_ok += 1
         return resp
 
     async def _transport(self, what: str, request: Awaitable[_T]) -> _T:
         """Await a request, translating httpx failures into retry-or-give-up."""
-        with self._translated(what):
+        with translated(what, self._redact):
             return await request
-
-    @contextlib.contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except _NEVER_SENT as exc:
-            raise Retryable(_reason(exc), reached=False) from exc
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            # Sent (maybe in part), then no answer: an unknown outcome. Safe to repeat
-            # for a GET; a POST decides in _retrying.
-            raise Retryable(_reason(exc)) from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ApiError(self._redact(f"{what}: {type(exc).__name__}: {exc}")) from None
-
-    def _check(self, what: str, resp: httpx.Response, *, ours: bool = True) -> None:
-        """Raise for a non-2xx answer. ``ours``: the URL is the API's (it got the key)."""
-        code = resp.status_code
-        if 200 <= code < 300:
-            return
-        detail = self._server_message(resp)
-        message = self._redact(f"{what}: HTTP {code}" + (f": {detail}" if detail else ""))
-        if code in RETRY_STATUSES:
-            raise Retryable(
-                message,
-                status=code,
-                after=retry_after(resp.headers.get("Retry-After")),
-                reached=code not in NOT_ACTED_ON,
-            )
-        if code in _AUTH_STATUSES and ours:
-            raise AuthError(message + " (check LIPSYNC_API_KEY)", status=code)
-        if code in _AUTH_STATUSES:
-            # A storage host refusing an output URL: typically an expired signed link, which
-            # asking the API for the job again renews. Not a problem with our key.
-            raise RequestRejected(message + " (the output URL may have expired)", status=code)
-        if 400 <= code < 500:
-            raise RequestRejected(message, status=code)
-        raise ApiError(message, status=code)
-
-    @staticmethod
-    def _server_message(resp: httpx.Response) -> str:
-        """The server's own words: a JSON error field if there is one, else the text."""
-        try:
-            text = resp.text
-        except (httpx.ResponseNotRead, UnicodeDecodeError):
-            return ""
-        with contextlib.suppress(ValueError):
-            data = json.loads(text)
-            if isinstance(data, dict):
-                for field in ("error", "message", "detail"):
-                    if isinstance(data.get(field), str) and data[field]:
-                        return str(data[field])[:_SNIPPET]
-        return " ".join(text.split())[:_SNIPPET]
-
-    def _json(self, what: str, resp: httpx.Response) -> Any:
-        try:
-            return resp.json()
-        except ValueError:
-            snippet = " ".join(resp.text.split())[:_SNIPPET]
-            raise ApiError(
-                self._redact(
-                    f"{what}: HTTP {resp.status_code} but the body is not JSON: {snippet!r}"
-                ),
-                status=resp.status_code,
-            ) from None
-
-    def _job_status(self, what: str, request_id: str, data: Any) -> JobStatus:
-        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-            raise ApiError(self._redact(f"{what}: a job status without a 'status': {data!r:.200}"))
-        output = data.get("output")
-        error = data.get("error")
-        error_text = "" if error is None else error if isinstance(error, str) else json.dumps(error)
-        # Every field taken from the answer is shown or recorded (the lockfile goes to
-        # git): a server that echoes our Authorization header must not put the key
-        # there. Only the secrets themselves are masked, so an output URL that merely
-        # looks like a key ("desk_2_final.mp4") is fetched and recorded as it is.
-        return JobStatus(
-            id=self._redact(data["id"]) if isinstance(data.get("id"), str) else request_id,
-            model=self._redact(data["model"]) if isinstance(data.get("model"), str) else "",
-            status=self._redact(data["status"]),
-            output=self._redact(output) if isinstance(output, str) and output else None,
-            error=self._redact(error_text),
-            execution_time_ms=milliseconds(data.get("executionTime")),
-        )
 
     async def _stream_into(self, what: str, url: httpx.URL, f: Any) -> tuple[str, int]:
         digest = hashlib.sha256()
@@ -427,24 +335,17 @@ class ApiClient:
         # key goes only to the API's own origin, on the first hop or any other. One
         # translation around the whole stream, not one per chunk: a download was the
         # costliest request of a job in CPU (profiled), for one request of three.
-        with self._translated(what):
+        with translated(what, self._redact):
             async with self._downloads.stream(
                 url, self._api_headers, auth_origin=self._base
             ) as resp:
                 if not 200 <= resp.status_code < 300:
                     await resp.aread()
-                    self._check(what, resp, ours=origin(resp.url) == origin(self._base))
+                    check_answer(
+                        what, resp, self._redact, ours=origin(resp.url) == origin(self._base)
+                    )
                 async for chunk in resp.aiter_bytes(_CHUNK):
                     digest.update(chunk)
                     f.write(chunk)
                     size += len(chunk)
         return digest.hexdigest(), size
-
-
-def _json_body(value: Any) -> bytes:
-    """JSON as httpx's ``json=`` sends it: compact, UTF-8, no NaN (not valid JSON)."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError as exc:
-        raise ApiError(f"cannot send this request as JSON: {exc}") from None
-    return text.encode("utf-8")
