@@ -1,9 +1,10 @@
 """Executing a plan: one trio nursery, bounded concurrency, every state change durable.
 
 Private modules: ``_runner`` (execute), ``_api`` (the Api protocol the runner needs),
-``_walk`` (one job's walk through the API), ``_options`` (RunOptions, progress and
-the hooks a use case plugs in), ``_polling`` (the poll schedule), ``_report`` (what
-a run did, job by job).
+``_state`` (admission, stop flag, results), ``_walk`` (one job's walk through the
+API), ``_storage`` (the object store's part of a run), ``_options`` (RunOptions,
+progress and the hooks a use case plugs in), ``_polling`` (the poll schedule),
+``_report`` (what a run did, job by job).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from lipsync_pipeline.run._options import (
 )
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
 from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._state import RunState
 from lipsync_pipeline.run._walk import JobWalker, render_key
 
 __all__ = [
@@ -76,7 +77,7 @@ async def execute(
     cancelled, so a caller that cancels still gets to show what happened."""
     progress = progress or NullProgress()
     writer = LockWriter(journal)
-    run = JobWalker(
+    walker = JobWalker(
         manifest,
         writer,
         options,
@@ -87,6 +88,7 @@ async def execute(
         PollSchedule(options.poll_interval, _history(plan)),
         keep_render,
     )
+    run = walker.state  # admission, stop flag and results for the whole run
     report = report if report is not None else RunReport()
     started = time.monotonic()
     _record_static(plan, journal, run.results, progress)
@@ -137,7 +139,7 @@ async def execute(
 _ANSWERED: Final = frozenset({Outcome.COMPLETED, Outcome.FAILED, Outcome.TIMED_OUT})
 
 
-def _api_error(run: JobWalker) -> str:
+def _api_error(run: RunState) -> str:
     """Why no job got through to the API, or "": only when some job ended on an API
     error and none got an answer (the API is down or answers every request with 5xx).
     One job failing among others that went through is that job's failure (exit 1)."""
@@ -148,7 +150,7 @@ def _api_error(run: JobWalker) -> str:
     return run.api_errors[0]
 
 
-async def _grace_on_cancel(run: JobWalker) -> None:
+async def _grace_on_cancel(run: RunState) -> None:
     """Wakes only when the run is cancelled, to bound the shielded submissions."""
     try:
         await trio.sleep_forever()

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -49,7 +47,6 @@ from lipsync_pipeline.errors import (
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Step, unknown_outcome_hint
-from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._options import (
     MS,
     InputResolver,
@@ -59,22 +56,17 @@ from lipsync_pipeline.run._options import (
 )
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
 from lipsync_pipeline.run._report import JobResult, Outcome
+from lipsync_pipeline.run._state import RunState
 
 __all__ = ["JobWalker", "render_key"]
 
 _log = structlog.get_logger(__name__)
 
-# Jobs that exhaust their retries before the API ever answered: then stop submitting.
-_UNREACHABLE_AFTER: Final = 3
-# How long an interrupted run still waits for POSTs in flight to answer.
-_SUBMIT_GRACE: Final = 30.0
 _HTTP_NOT_FOUND: Final = 404
 
 
 class JobWalker:
-    """The run-wide state (limits, stop flag, results) and one job's walk through it."""
-
-    client: Api
+    """Walks each job of a run through the API; the run-wide state is ``state``."""
 
     def __init__(
         self,
@@ -95,45 +87,17 @@ class JobWalker:
         self.options = options
         self.resolve_inputs = resolve_inputs
         self.progress = progress
-        # Jobs in flight at the service; taken in the plan's order by admit().
-        self._slots = trio.Semaphore(concurrency)
-        self.started: dict[str, float] = {}  # job id -> when its walk began
-        self.stop_submitting = False
-        self.stop_reason = ""
-        self._shielded: set[trio.CancelScope] = set()
-        self._unreachable = 0
-        # For the run's exit code (RunReport.storage_error / api_error).
-        self.storage_error = ""
-        self.api_errors: list[str] = []
-        self.results: list[JobResult] = []
+        self.state = RunState(options, progress, concurrency, self.job)
         self._lock_path = lock_path
-
-    async def admit(self, step: Step, nursery: trio.Nursery) -> None:
-        """Start ``step``'s walk in ``nursery`` once a slot is free.
-
-        Called for each step in the plan's order, so jobs start in the manifest's order
-        (tasks started all at once reach a limiter in trio's random order), and a job's
-        time counts from its start, not from its wait in the queue."""
-        if self.stop_submitting and step.action.submits:
-            self.finish(step, Outcome.CANCELLED, step.entry, time.monotonic(), self.stop_reason)
-            return
-        await self._slots.acquire()
-        nursery.start_soon(self.job, step)
-
-    @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """The slot admit() took, given back when the walk ends however it ends."""
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     async def job(self, step: Step) -> None:
         assert step.job is not None
-        started = self.started[step.job_id] = time.monotonic()
-        async with self._slot():
-            if self.stop_submitting and step.action.submits:
-                self.finish(step, Outcome.CANCELLED, step.entry, started, self.stop_reason)
+        started = self.state.started[step.job_id] = time.monotonic()
+        async with self.state.slot():
+            if self.state.stop_submitting and step.action.submits:
+                self.state.finish(
+                    step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
+                )
                 return
             try:
                 result = await self._lifecycle(step, step.job, started)
@@ -144,45 +108,25 @@ class JobWalker:
                     raise  # the lock itself cannot be written: nothing is safe any more
                 # An output could not be written (disk full?): the render is paid and
                 # recorded, the next run downloads it; do not pay for more meanwhile.
-                self._stop(f"not submitted: {exc}")
-                self.storage_error = self.storage_error or str(exc)
-                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                self.state.stop(f"not submitted: {exc}")
+                self.state.storage_error = self.state.storage_error or str(exc)
+                self.state.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
             except StoreError as exc:
                 # The render is paid and recorded "completed"; the next run downloads it
                 # again and keeps it. A store that refuses one write refuses the next.
-                self._stop(f"not submitted: {exc}")
-                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                self.state.stop(f"not submitted: {exc}")
+                self.state.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
             except ApiError as exc:
                 _log.warning("job could not finish", job=step.job_id, error=str(exc))
-                self.api_errors.append(str(exc))
-                self.finish(step, Outcome.ERROR, step.entry, started, str(exc))
+                self.state.api_errors.append(str(exc))
+                self.state.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 if isinstance(exc, TransientApiError):
-                    self._unanswered(str(exc))
+                    self.state.unanswered(str(exc))
                 return
-        self.results.append(result)
+        self.state.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
-
-    def start_grace(self) -> None:
-        """The run is being cancelled: submissions in flight get a bounded time."""
-        deadline = trio.current_time() + _SUBMIT_GRACE
-        for scope in self._shielded:
-            scope.deadline = min(scope.deadline, deadline)
-
-    def _unanswered(self, why: str) -> None:
-        """A job got no usable answer. If the API has not answered once, every job would
-        wait out its own retries (an unreachable API would turn 10,000 jobs into a day
-        of CI), or leave one more render of unknown outcome: stop asking."""
-        if self.client.requests_ok:
-            return
-        self._unreachable += 1
-        if self._unreachable >= _UNREACHABLE_AFTER:
-            self._stop(f"not submitted: the API has not answered once ({why})")
-
-    def _stop(self, reason: str) -> None:
-        if not self.stop_submitting:
-            self.stop_submitting, self.stop_reason = True, reason
 
     async def _lifecycle(self, step: Step, job: Job, started: float) -> JobResult:
         entry = step.entry
@@ -220,12 +164,14 @@ class JobWalker:
         if entry.status == "processing":
             entry, status = await self._poll(job, entry, submitted_at=answered_at)
             if entry.status == "processing" and status is None:
-                return self._result(step, Outcome.TIMED_OUT, entry, started, "still processing")
+                return self.state.result(
+                    step, Outcome.TIMED_OUT, entry, started, "still processing"
+                )
         if entry.status == "unknown":
-            self._unanswered(entry.error or "")
+            self.state.unanswered(entry.error or "")
             hint = unknown_outcome_hint(job.id)
             error = f"{entry.error}; outcome unknown, resending may bill twice: {hint}"
-            return self._result(step, Outcome.UNKNOWN, entry, started, error)
+            return self.state.result(step, Outcome.UNKNOWN, entry, started, error)
         if status is not None:
             entry = replace(
                 entry,
@@ -246,7 +192,7 @@ class JobWalker:
             assert entry.request_id is not None
             # Output URLs may expire: ask the job again rather than trust the old one.
             try:
-                fresh = await self.client.get_job(entry.request_id)
+                fresh = await self.state.client.get_job(entry.request_id)
             except RequestRejected as exc:
                 if self._forgotten(exc, job):
                     return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
@@ -259,7 +205,7 @@ class JobWalker:
                 raise
             entry = replace(entry, output_url=fresh.output or entry.output_url)
         entry = await self._download(job, entry)
-        return self._result(step, Outcome.COMPLETED, entry, started)
+        return self.state.result(step, Outcome.COMPLETED, entry, started)
 
     async def _submit(
         self, job: Job, entry: LockEntry, *, before: LockEntry | None, resent: bool
@@ -280,10 +226,10 @@ class JobWalker:
         # its id": that gap is a second paid render. So the POST and the write are
         # shielded; an interruption gives them _SUBMIT_GRACE seconds (start_grace).
         with trio.CancelScope(shield=True) as scope:
-            self._shielded.add(scope)
+            self.state.shielded.add(scope)
             try:
                 try:
-                    request_id = await self.client.submit(
+                    request_id = await self.state.client.submit(
                         job.model,
                         self.resolve_inputs(job),
                         webhook=job.webhook,
@@ -296,7 +242,7 @@ class JobWalker:
                     _log.warning("submission outcome unknown", job=job.id, error=str(exc))
                     # If no job gets an answer at all, the run ends "the API let no job
                     # through" (exit 4), the unknown outcomes still reported one by one.
-                    self.api_errors.append(str(exc))
+                    self.state.api_errors.append(str(exc))
                     await self.writer.write(entry)
                     return entry, None
                 except (TransientApiError, AuthError) as exc:
@@ -319,7 +265,7 @@ class JobWalker:
                         "the lock does not know: the next run will submit it again"
                     ) from exc
             finally:
-                self._shielded.discard(scope)
+                self.state.shielded.discard(scope)
         if scope.cancelled_caught:
             # Left "submitting": the POST may have landed, so the next run holds it
             # (resends it only under --resend-unknown, with the same key).
@@ -354,7 +300,7 @@ class JobWalker:
                 await trio.sleep_until(self.schedule.wake_at(since, delay))
                 assert entry.request_id is not None
                 try:
-                    status = await self.client.get_job(entry.request_id)
+                    status = await self.state.client.get_job(entry.request_id)
                 except RequestRejected as exc:
                     if not self._forgotten(exc, job):
                         raise
@@ -393,7 +339,7 @@ class JobWalker:
             raise ApiError(f"job {job.id}: the API reported completion without an output URL")
         self.progress.job_state(job.id, "downloading")
         dest = self.manifest.output_path(job.id)
-        staged = await self.client.fetch(entry.output_url, dest)
+        staged = await self.state.client.fetch(entry.output_url, dest)
         store_key = None
         if self.keep_render is not None:
             # Before the lock records the key: a lock never names an object not stored.
@@ -411,33 +357,8 @@ class JobWalker:
 
     def _failed(self, step: Step, entry: LockEntry, started: float) -> JobResult:
         if self.options.fail_fast:
-            self._stop("not submitted: --fail-fast after a failed job")
-        return self._result(step, Outcome.FAILED, entry, started, entry.error or "")
-
-    def _result(
-        self,
-        step: Step,
-        outcome: Outcome,
-        entry: LockEntry | None,
-        started: float,
-        error: str = "",
-    ) -> JobResult:
-        return JobResult(
-            step.job_id,
-            step.action,
-            outcome,
-            error,
-            entry.request_id if entry else None,
-            # A file the run did not produce or verify is not reported as this run's.
-            entry.artifact if entry and outcome is not Outcome.ERROR else None,
-            time.monotonic() - started,
-        )
-
-    def finish(
-        self, step: Step, outcome: Outcome, entry: LockEntry | None, started: float, error: str
-    ) -> None:
-        self.results.append(self._result(step, outcome, entry, started, error))
-        self.progress.job_state(step.job_id, str(outcome))
+            self.state.stop("not submitted: --fail-fast after a failed job")
+        return self.state.result(step, Outcome.FAILED, entry, started, entry.error or "")
 
 
 def render_key(job: Job) -> RenderKey:
