@@ -22,7 +22,7 @@ from obstore.exceptions import BaseError
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 
 from lipsync_pipeline._net import is_loopback_host
-from lipsync_pipeline.errors import StoreConfigError
+from lipsync_pipeline.errors import StoreConfigError, register_secret
 from lipsync_pipeline.store._config import StoreConfig
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ _S3_ENV: Final = (
     ("AWS_DEFAULT_REGION", "region"),
     ("AWS_REGION", "region"),
 )
+_SECRET_VARIABLES: Final = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 # Where signed URLs may point when no custom endpoint is set (the preflight fetches one).
 _CLOUD_HOSTS: Final = {
@@ -139,6 +140,9 @@ def _s3_settings(env: Mapping[str, str]) -> tuple[S3Config, str | None]:
         value = env.get(variable)
         if value:
             s3[setting] = value  # type: ignore[literal-required]
+            if variable in _SECRET_VARIABLES:
+                # Masked wherever this process shows or records text from now on.
+                register_secret(value)
     endpoint_url = env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT")
     if not endpoint_url:
         return s3, None

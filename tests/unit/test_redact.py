@@ -42,3 +42,17 @@ def test_longer_secrets_are_masked_before_the_shorter_ones_inside_them() -> None
 def test_store_credentials_use_the_same_registry() -> None:
     register_secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", mask="<aws-secret>")
     assert redact("sig by wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == "sig by <aws-secret>"
+
+
+def test_store_credentials_are_masked_once_a_store_is_opened(tmp_path: object) -> None:
+    """A store's secret key and session token reach obstore only; if one ever shows up
+    in a message (an echo from a server, a debug dump), it is masked like the API key."""
+    from lipsync_pipeline.store import ObjectStore, parse_store_config
+
+    secret, token = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY", "FQoGZXIvYXdzEXAMPLETOKEN1234"
+    env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": secret,
+           "AWS_SESSION_TOKEN": token, "AWS_REGION": "us-east-1"}
+    ObjectStore(parse_store_config("s3://bucket/prefix"), env=env)  # no network
+    shown = redact(f"denied for {secret} with {token}; key id AKIDEXAMPLE")
+    assert secret not in shown and token not in shown
+    assert "AKIDEXAMPLE" in shown  # an access key id is an identifier, not a secret
