@@ -69,6 +69,8 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
 def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
     """Valid, and yet a run against the hosted API would refuse it: say so now, once
     per manifest, at the first local path (a demo has a dozen; one line is enough)."""
+    if manifest.store is not None:
+        return ()  # a store uploads them and hands the API URLs
     places = {
         (job.marks.get(name, (job.line, job.column)), f"jobs[{index}].{name}")
         for index, job in enumerate(manifest.jobs)
@@ -81,6 +83,6 @@ def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
     paths = "a local file" if count == 1 else f"local files ({count} places)"
     message = (
         f"{paths}: `run --local` renders on the built-in studio, but the hosted API "
-        "downloads inputs itself and refuses paths: give https:// URLs for it"
+        "downloads inputs itself and refuses paths: give https:// URLs, or add a store:"
     )
     return (Problem(manifest.display_name, line, column, where, message),)

@@ -346,3 +346,13 @@ def test_validate_warns_that_local_paths_need_local_once_per_manifest(tmp_path: 
     quiet = cli("validate", urls, "--format", "json")
     assert (quiet.returncode, quiet.stderr) == (0, "")
     assert json.loads(quiet.stdout)["files"][0]["warnings"] == []
+
+
+def test_validate_does_not_warn_about_local_paths_when_a_store_uploads_them(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "m")
+    demo = tmp_path / "m" / "demo.yaml"
+    demo.write_text(demo.read_text().replace("version: 1\n", "version: 1\nstore: s3://team-renders/lipsync\n", 1))
+    result = cli("validate", demo)
+    assert (result.returncode, result.stderr) == (0, "")
