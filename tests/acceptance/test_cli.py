@@ -353,6 +353,7 @@ def test_validate_does_not_warn_about_local_paths_when_a_store_uploads_them(
 ) -> None:
     shutil.copytree(ROOT / "manifests", tmp_path / "m")
     demo = tmp_path / "m" / "demo.yaml"
-    demo.write_text(demo.read_text().replace("version: 1\n", "version: 1\nstore: s3://team-renders/lipsync\n", 1))
+    store = "version: 1\nstore: s3://team-renders/lipsync\n"
+    demo.write_text(demo.read_text().replace("version: 1\n", store, 1))
     result = cli("validate", demo)
     assert (result.returncode, result.stderr) == (0, "")
