@@ -141,12 +141,18 @@ class Secrets:
         return any(value in text for value, _ in self._ordered)
 
 
+# Real credentials are far longer (an AWS secret key has 40 characters).
+_MIN_SECRET: Final = 8
 SECRETS: Final = Secrets()
 
 
 def register_secret(value: str, *, mask: str = MASK) -> None:
-    """Mask ``value`` wherever this process shows or records text from now on."""
-    SECRETS.add(value, mask)
+    """Mask ``value`` wherever this process shows or records text from now on.
+
+    Values shorter than a real credential are not registered: masking "s" would turn
+    every message into noise (a test's dummy secret did exactly that)."""
+    if len(value) >= _MIN_SECRET:
+        SECRETS.add(value, mask)
 
 
 def register_api_key(key: str) -> None:

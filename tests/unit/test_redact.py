@@ -56,3 +56,9 @@ def test_store_credentials_are_masked_once_a_store_is_opened(tmp_path: object) -
     shown = redact(f"denied for {secret} with {token}; key id AKIDEXAMPLE")
     assert secret not in shown and token not in shown
     assert "AKIDEXAMPLE" in shown  # an access key id is an identifier, not a secret
+
+
+def test_a_value_too_short_to_be_a_credential_is_not_registered() -> None:
+    """A dummy secret such as "s" must not turn every later message into noise."""
+    register_secret("s")
+    assert redact("this stays as it is") == "this stays as it is"
