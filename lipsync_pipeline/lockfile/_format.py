@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from lipsync_pipeline._ecma import ecma_regex, strict_validator
 from lipsync_pipeline.errors import LockfileError, Problem
@@ -83,7 +84,9 @@ def entry_json(entry: LockEntry) -> dict[str, Any]:
         "idempotency_key": entry.idempotency_key,
         "seed": entry.seed,
         "request_id": entry.request_id,
-        "output_url": entry.output_url,
+        # Without its query: a provider's presigned output link is a credential, and a
+        # later download asks the API for a fresh URL anyway.
+        "output_url": _without_query(entry.output_url),
         "error": entry.error,
         "execution_time_ms": entry.execution_time_ms,
     }
@@ -91,6 +94,12 @@ def entry_json(entry: LockEntry) -> dict[str, Any]:
         data["artifact"] = entry.artifact.as_json()
     # Unknown values are omitted rather than written as null: smaller, quieter diffs.
     return {k: data[k] for k in sorted(data) if data[k] is not None}
+
+
+def _without_query(url: str | None) -> str | None:
+    if url is None or ("?" not in url and "#" not in url):
+        return url
+    return urlunsplit(urlsplit(url)._replace(query="", fragment=""))
 
 
 def render_lock(entries: Iterable[LockEntry]) -> bytes:

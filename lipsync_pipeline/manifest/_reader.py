@@ -173,7 +173,7 @@ class _Reader:
                 self.check_url(job.get("webhook"), ("jobs", index, "webhook"), root, invalid)
         store = None
         if "store" in value and not any(path[:1] == ("store",) for path in invalid):
-            store, problem = read_store(value["store"], root, self.name)
+            store, problem = read_store(value["store"], root, self.name, self.real_base)
             if problem is not None:
                 self.problems.append(problem)
         output_dir = self.output_override

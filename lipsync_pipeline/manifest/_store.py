@@ -11,6 +11,7 @@ obstore and the HTTP stack (~0.9 s cold), which validating a plain manifest neve
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from lipsync_pipeline.errors import Problem, StoreConfigError
@@ -22,13 +23,30 @@ if TYPE_CHECKING:
 __all__ = ["read_store"]
 
 
-def read_store(value: Any, root: Any, file: str) -> tuple[StoreConfig | None, Problem | None]:
-    """The StoreConfig of the manifest's ``store:`` value, or the located problem."""
+def read_store(
+    value: Any, root: Any, file: str, real_base: str
+) -> tuple[StoreConfig | None, Problem | None]:
+    """The StoreConfig of the manifest's ``store:`` value, or the located problem.
+
+    A ``file://`` store is a directory this run writes into: like ``output_dir``, a
+    manifest may name one only inside its own directory (a pull request must not make
+    CI write elsewhere); ``--store`` on the command line may name any."""
     from lipsync_pipeline.store import parse_store_config
 
     try:
-        return parse_store_config(value, where="store"), None
+        config = parse_store_config(value, where="store")
     except StoreConfigError as exc:
         # "store.url_ttl" -> the url_ttl node; a missing key's path stops at its parent.
         node = node_at(root, exc.where.split("."))
         return None, Problem(file, *mark_of(node), exc.where, exc.detail)
+    if config.scheme == "file":
+        real = os.path.realpath(config.local_root)
+        if os.path.commonpath([real, real_base]) != real_base:
+            where = ["store", "url"] if isinstance(value, dict) else ["store"]
+            message = (
+                f"a file:// store leads outside the manifest's directory (to {real}); a "
+                "manifest may write only inside its own directory: to use that one, pass "
+                "--store on the command line"
+            )
+            return None, Problem(file, *mark_of(node_at(root, where)), "store", message)
+    return config, None

@@ -22,8 +22,9 @@ def check_artifacts(manifest: Manifest, lock: LockSnapshot) -> dict[str, Artifac
     cannot make us read elsewhere.
 
     With a store (the manifest's, or ``--store``), a render the lock says the store
-    keeps is STORED when the disk copy is not as recorded: the file on disk is then
-    optional (``pull`` fetches it), and a fresh clone needs no API call."""
+    keeps is STORED when there is no disk copy: the file on disk is then optional
+    (``pull`` fetches it), and a fresh clone needs no API call. A disk copy that is
+    there but altered, or an output_dir that changed, is still fetched again."""
     found: dict[str, ArtifactState] = {}
     stored = manifest.store is not None
     for job in manifest.jobs:
@@ -31,7 +32,7 @@ def check_artifacts(manifest: Manifest, lock: LockSnapshot) -> dict[str, Artifac
         if entry is None or entry.status != "completed" or entry.artifact is None:
             continue
         state = _on_disk(manifest, lock, job.id, entry.artifact)
-        if stored and state is not ArtifactState.OK and entry.artifact.store_key is not None:
+        if stored and state is ArtifactState.MISSING and entry.artifact.store_key is not None:
             state = ArtifactState.STORED
         found[job.id] = state
     return found
