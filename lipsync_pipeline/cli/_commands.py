@@ -112,13 +112,13 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
 
 def run_exit_code(report: RunReport) -> int:
     """The exit code of a run that ended (the table in ``--help``), most urgent first:
-    an interruption, a disk that refused an output, an API that let nothing through,
-    then any job's own problem."""
+    an interruption, a disk that refused an output, an API that let nothing through
+    or an object store that refused a render, then any job's own problem."""
     if report.interrupted:
         return EXIT_INTERRUPTED
     if report.storage_error:
         return EXIT_STORAGE
-    if report.api_error:
+    if report.api_error or report.store_error:
         return EXIT_API
     if any(r.outcome.is_problem for r in report.results):
         return EXIT_JOBS_FAILED

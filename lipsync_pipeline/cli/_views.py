@@ -195,6 +195,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
     return {
         "interrupted": report.interrupted,
         "storage_error": report.storage_error or None,
+        "store_error": report.store_error or None,
         "api_error": report.api_error or None,
         "elapsed_seconds": round(report.elapsed, 3),
         "requests": report.requests,
@@ -235,8 +236,8 @@ def report_table(report: RunReport) -> Group:
         foot += f", {sum(report.store_requests.values())} store request(s)"
     if report.interrupted:
         foot += "; interrupted: run again to resume"
-    elif report.storage_error:
-        foot += f"; stopped: {report.storage_error}"
+    elif report.storage_error or report.store_error:
+        foot += f"; stopped: {report.storage_error or report.store_error}"
     elif report.api_error:
         foot += f"; no job got through to the API: {report.api_error}"
     unknown = counts[str(Outcome.UNKNOWN)]

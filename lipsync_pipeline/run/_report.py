@@ -64,4 +64,5 @@ class RunReport:
     # code says which (5 before 4 before 1), so CI can tell "fix the disk" or "the API
     # is down" from "a job failed". Empty when it does not apply.
     storage_error: str = ""  # an output could not be written (disk full, read-only)
+    store_error: str = ""  # the object store refused a render mid-run (exit 4, like the API)
     api_error: str = ""  # no job got through: the API was unreachable or kept failing

@@ -1,12 +1,13 @@
 """Executing a plan: one trio nursery, bounded concurrency, every state change durable.
 
 :func:`execute` records the steps that need no API (skips, removals), starts the
-lock writer, and runs every other step as a task of one nursery; each job's walk
-through the API (submit, poll, download, and what the lock says at each point)
-is in ``_walk``. Cancellation (Ctrl-C) leaves every job in flight recorded,
-and submissions already sent get a bounded grace to learn their request id.
+lock writer, and admits every other step, in the plan's order, as a task of one
+nursery; each job's walk through the API (submit, poll, download, and what the lock
+says at each point) is in ``_walk``. Cancellation (Ctrl-C) leaves every job in
+flight recorded, and submissions already sent get a bounded grace to learn their
+request id.
 
-The ``CapacityLimiter`` bounds jobs in flight at the service (submitted and not
+``RunState``'s slots bound jobs in flight at the service (submitted and not
 finished), which is what ``concurrency`` means to a user; HTTP connections are
 bounded separately, in the client.
 """
@@ -42,6 +43,9 @@ __all__ = [
 
 _DEFAULT_OPTIONS: Final = RunOptions()  # frozen, so one shared default is safe
 _RESUMES: Final = "interrupted in flight; the next run resumes it"
+# What the lock says of a job that may be at the service (a submission rolled back
+# before it was sent leaves the entry as it was: that job was not in flight).
+_MAYBE_SENT: Final = frozenset({"submitting", "processing", "unknown"})
 
 
 def _history(plan: Plan) -> list[tuple[RenderKey, float]]:
@@ -121,7 +125,9 @@ async def execute(
             for step in active:
                 if step.job_id in finished:
                     continue
-                if step.job_id in run.started:
+                recorded = journal.entries.get(step.job_id)
+                sent = recorded is not None and recorded.status in _MAYBE_SENT
+                if step.job_id in run.started and sent:
                     # Submitted or being submitted: the lock knows it, the next run resumes.
                     began = run.started[step.job_id]
                     run.finish(step, Outcome.IN_FLIGHT, step.entry, began, _RESUMES)
@@ -131,6 +137,7 @@ async def execute(
             report.requests = dict(client.requests)
             report.elapsed = time.monotonic() - started
             report.storage_error = run.storage_error
+            report.store_error = run.store_error
             report.api_error = _api_error(run)
     return report
 

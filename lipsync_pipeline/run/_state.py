@@ -49,6 +49,7 @@ class RunState:
         self._unreachable = 0
         # For the run's exit code (RunReport.storage_error / api_error).
         self.storage_error = ""
+        self.store_error = ""
         self.api_errors: list[str] = []
         self.results: list[JobResult] = []
 

@@ -116,6 +116,7 @@ class JobWalker:
                 # The render is paid and recorded "completed"; the next run downloads it
                 # again and keeps it. A store that refuses one write refuses the next.
                 self.state.stop(f"not submitted: {exc}")
+                self.state.store_error = self.state.store_error or str(exc)
                 self.state.finish(step, Outcome.ERROR, step.entry, started, str(exc))
                 return
             except ApiError as exc:

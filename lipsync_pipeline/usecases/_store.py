@@ -5,7 +5,8 @@ the manifest is read (bad settings: exit 2, nothing locked); the preflight and t
 input uploads run under the run lock but before :func:`~lipsync_pipeline.run.execute`
 records anything or submits a job (a refused write: exit 4, nothing recorded,
 nothing billed). A run that needs no API call needs no preflight either: a
-fresh clone whose renders are all in the store makes no request at all.
+fresh clone whose renders are all in the store makes no request at all (with
+``--verify``, one HEAD per render, and an upload of a render the store lost).
 """
 
 from __future__ import annotations

@@ -267,3 +267,13 @@ def test_every_row_of_the_table_has_a_test() -> None:
     cli_tests = (Path(__file__).parent / "test_cli.py").read_text()
     assert all(f"def {name}(" in cli_tests for name in ELSEWHERE.values())
     assert rows == here | set(ELSEWHERE)
+
+
+def test_exit_4_an_object_store_that_refuses_a_render_mid_run() -> None:
+    """The store refused a render after the preflight (credentials revoked mid-run):
+    like an API that refuses us, 4; the render is paid and recorded, the next run
+    keeps it."""
+    from lipsync_pipeline.run import RunReport
+
+    assert run_exit_code(RunReport(store_error="store refused renders/a/x.mp4")) == EXIT_API
+    assert run_exit_code(RunReport()) == 0
