@@ -26,11 +26,13 @@ examples:
 
 exit codes:
   0    everything valid / every job completed
-  1    some job failed, timed out or could not finish (the next run resumes it)
-  2    invalid manifest, lockfile or command line (nothing was changed)
+  1    some job failed, timed out or could not finish (the next run resumes it), or
+       a submission's outcome is unknown (held; see --resend-unknown)
+  2    invalid manifest, lockfile or command line, or a write that would go through
+       a symbolic link (nothing was changed)
   3    another run holds the lockfile
   4    the API refused us or let no job through (bad key, unreachable, repeated
-       server errors)
+       server errors), or the object store refused a write
   5    a write failed (disk full, read-only, permissions); what was recorded stays.
        An up-to-date run writes nothing, so it succeeds on a read-only checkout
   130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
