@@ -109,7 +109,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     try:
         run_lock.acquire()
     except OSError as exc:
-        if exc.errno in CANNOT_WRITE:
+        # Not with --verify: the unlocked path plans from the lock alone, and would say
+        # "up to date" without asking the store; better the honest "cannot write".
+        if exc.errno in CANNOT_WRITE and not request.verify:
             report = await unlocked_noop(
                 checked,
                 only=request.only,
