@@ -50,6 +50,17 @@ _S3_ENV: Final = (
     ("AWS_REGION", "region"),
 )
 _SECRET_VARIABLES: Final = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+# What GCS and Azure read from the environment themselves (obstore's names) that is
+# a secret: masked like the S3 key once such a store is opened.
+_CLOUD_SECRET_VARIABLES: Final = (
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_CLIENT_SECRET",
+)
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 # Where signed URLs may point when no custom endpoint is set (the preflight fetches one).
 _CLOUD_HOSTS: Final = {
@@ -116,6 +127,8 @@ def open_backend(config: StoreConfig, env: Mapping[str, str]) -> Backend:
                 retry_config=_RETRY,
             )
             return Backend(store, endpoint, "s3", supports_attributes=True)
+        for variable in _CLOUD_SECRET_VARIABLES:
+            register_secret(env.get(variable) or "")
         if config.scheme == "gs":
             store = GCSStore(
                 config.bucket, prefix=prefix, client_options=client, retry_config=_RETRY

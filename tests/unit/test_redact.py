@@ -62,3 +62,16 @@ def test_a_value_too_short_to_be_a_credential_is_not_registered() -> None:
     """A dummy secret such as "s" must not turn every later message into noise."""
     register_secret("s")
     assert redact("this stays as it is") == "this stays as it is"
+
+
+def test_azure_and_gcs_credentials_are_masked_once_such_a_store_is_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lipsync_pipeline.store import ObjectStore, parse_store_config
+
+    account_key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"
+    # Azure and GCS read their settings from the process environment themselves.
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "teamrenders")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", account_key)
+    ObjectStore(parse_store_config("az://renders/lipsync"))  # no network
+    assert account_key not in redact(f"refused with {account_key}")
