@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from lipsync_pipeline.errors import Secrets, redact, register_api_key, register_secret
@@ -69,7 +71,7 @@ def test_azure_and_gcs_credentials_are_masked_once_such_a_store_is_opened(
 ) -> None:
     from lipsync_pipeline.store import ObjectStore, parse_store_config
 
-    account_key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"
+    account_key = base64.b64encode(b"a storage account key, 48 bytes long: 0123456789").decode()
     # Azure and GCS read their settings from the process environment themselves.
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "teamrenders")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", account_key)
