@@ -70,10 +70,7 @@ from lipsync_pipeline.errors import (
 )
 from lipsync_pipeline.settings import check_base_url
 
-__all__ = [
-    "ApiClient",
-    "JobStatus",
-]
+__all__ = ["ApiClient"]
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")

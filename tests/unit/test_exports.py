@@ -9,7 +9,6 @@ from its own private modules.
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 from collections import defaultdict
 from types import ModuleType
@@ -52,17 +51,27 @@ def test_every_name_in_all_exists() -> None:
 
 def test_a_folder_exports_only_what_its_own_modules_define() -> None:
     """A package's public names come from its own private modules, so a reader finds
-    the definition one level down (lipsync_pipeline.run.Outcome -> run/_report.py)."""
+    the definition one level down (lipsync_pipeline.run.Outcome -> run/_report.py).
+    Each must be listed by exactly one of them (constants included), and be that
+    module's very object."""
     strays = []
-    for module in filter(_is_public, _modules()):
-        if not hasattr(module, "__path__"):
+    modules = _modules()
+    for package in filter(_is_public, modules):
+        if not hasattr(package, "__path__"):
             continue  # a plain module defines what it lists
-        for name in getattr(module, "__all__", ()):
-            value = getattr(module, name)
-            defined_by_code = inspect.isclass(value) or inspect.isfunction(value)
-            origin = value.__module__ if defined_by_code else module.__name__ + "."
-            if not origin.startswith(module.__name__ + "."):
-                strays.append(f"{module.__name__}.{name} is defined in {origin}")
+        own = [
+            m
+            for m in modules
+            if m.__name__.rpartition(".")[0] == package.__name__
+            and m.__name__.rpartition(".")[2].startswith("_")
+        ]
+        for name in getattr(package, "__all__", ()):
+            if name == "__version__":
+                continue  # the package's own, set in lipsync_pipeline/__init__.py
+            homes = [m for m in own if name in getattr(m, "__all__", ())]
+            if len(homes) != 1 or getattr(homes[0], name) is not getattr(package, name):
+                where = [m.__name__ for m in homes] or "none of its private modules"
+                strays.append(f"{package.__name__}.{name}: listed by {where}")
     assert strays == []
 
 
