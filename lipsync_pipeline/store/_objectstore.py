@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
@@ -95,9 +96,10 @@ class ObjectStore:
             raise StoreError(f"cannot upload {path}: {exc.strerror or exc}") from exc
         return key
 
-    def input_url(self, key: str) -> str:
+    def input_url(self, key: str, *, ttl: timedelta | None = None) -> str:
         """A URL the API can GET ``key`` from: ``public_base_url/key``, else a presigned
-        GET valid for ``url_ttl``. The result is a credential: never log it."""
+        GET valid for ``ttl`` (default ``url_ttl``). The result is a credential: never
+        log it."""
         check_key(key)
         if self.config.public_base_url is not None:
             return f"{self.config.public_base_url}/{key}"
@@ -110,7 +112,7 @@ class ObjectStore:
             )
         self._count("SIGN")
         try:
-            return obstore.sign(signer, "GET", key, self.config.url_ttl)
+            return obstore.sign(signer, "GET", key, ttl or self.config.url_ttl)
         except _FAILURES as exc:
             raise translate(exc, store=self.config.url, op="sign a URL for", key=key) from exc
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 PROBE_DIR: Final = "_preflight"
 _PROBED_AREAS: Final = ("inputs", "renders")
+_PROBE_TTL: Final = timedelta(minutes=1)
 _FETCH_TIMEOUT: Final = 10.0
 _MAX_PROBE_BODY: Final = 64 * 1024
 
@@ -66,7 +68,9 @@ def run_preflight(store: ObjectStore) -> None:
 
 
 def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
-    url = store.input_url(key)
+    # At least a minute: the probe proves that signing works, and a short url_ttl
+    # (seconds, in a test) must not expire while a busy machine fetches it.
+    url = store.input_url(key, ttl=max(store.config.url_ttl, _PROBE_TTL))
     public = store.config.public_base_url is not None
     shown = redact_url(url)
     if not public and not store.may_fetch(url):
