@@ -4,8 +4,9 @@ hand-written fake API under ``autojump_clock``: no sockets, virtual time.
 The lock writer fsyncs in a real thread, and the autojump clock moves on whenever the
 loop is idle, including while that thread runs. So these tests assert orders, counts,
 lock contents and lower bounds on virtual time, never exact durations or upper bounds.
-Trio also shuffles the order in which tasks started together run, so no test assumes
-which of several jobs goes first.
+Jobs are admitted in the plan's (the manifest's) order, one per free slot; with more
+than one slot, jobs admitted together still race, so no test assumes which of them
+the fake sees first.
 """
 
 from __future__ import annotations
@@ -413,7 +414,7 @@ async def test_fail_fast_stops_submitting_after_the_first_failed_job(
 
     run = await _run(tmp_path, fake, "a", "b", "c", options=options)
 
-    (submit,) = fake.of("submit")  # whichever job went first; trio shuffles them
+    (submit,) = fake.of("submit")  # the first admitted (with several slots: any of them)
     assert run.of(submit.job_id) is Outcome.FAILED
     others = [r for r in run.report.results if r.job_id != submit.job_id]
     assert [r.outcome for r in others] == [Outcome.CANCELLED] * 2
@@ -439,10 +440,9 @@ async def test_fail_fast_still_finishes_jobs_that_were_already_submitted(
     options = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT, fail_fast=True)
     new = [f"x{n}" for n in range(8)]
 
-    # One slot, the resumed jobs spread among the new: trio shuffles tasks started
-    # together, but it is rare that every resumed job gets the slot before a new job has
-    # failed, so this usually shows one resumed after fail-fast stopped the submissions.
-    # (It passes in any order.)
+    # One slot, the resumed jobs spread among the new: jobs are admitted in this order,
+    # so old2 and old3 are resumed after x0 has failed and fail-fast has stopped the
+    # submissions; they finish all the same (resuming costs nothing).
     ids = [old[0], *new[:4], old[1], *new[4:], old[2]]
     run = await _run(tmp_path, fake, *ids, options=options)
 
