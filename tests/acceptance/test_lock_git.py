@@ -119,3 +119,35 @@ def test_lock_merge_cli_exit_codes(tmp_path: Path) -> None:
     ok = cli(tmp_path, "lock", "merge", str(base), str(ours), str(theirs), "-o", str(out))
     assert ok.returncode == 0, ok.stderr
     assert out.read_text() == '{\n  "version": 1,\n  "jobs": {}\n}\n'
+
+
+def test_plan_shard_and_lock_fold_from_the_command_line(tmp_path: Path) -> None:
+    manifest = tmp_path / "renders.yaml"
+    manifest.write_text(avatar_manifest("https://example.invalid", ["a", "b", "c", "d"]))
+    shown = cli(tmp_path, "plan", str(manifest), "--shard", "1/2", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert '"unselected"' in shown.stdout and '"submit"' in shown.stdout
+    bad = cli(tmp_path, "plan", str(manifest), "--shard", "3/2")
+    assert bad.returncode == 2 and "K must be 1 to 2" in bad.stderr
+    assert not list(tmp_path.glob("*.shard-*"))  # plan writes nothing
+
+    lock = '{"version": 1, "jobs": {"a": {"fingerprint": "sha256:%s", "idempotency_key": "k", "model": "lipsync-image", "request_id": "%s", "status": "processing"}}}\n'  # noqa: E501
+    (tmp_path / "renders.lock").write_text(lock % ("a" * 64, "old"))
+    shard = tmp_path / "renders.lock.shard-1-of-2"
+    shard.write_text(lock % ("a" * 64, "new"))
+    folded = cli(tmp_path, "lock", "fold", "renders.lock", shard.name, "--format", "json")
+    # The shard was seeded from the main lock, so its change wins; the id it replaced
+    # is reported, not silently dropped.
+    assert folded.returncode == 0, folded.stderr
+    assert '"request_id": "old"' in folded.stdout and '"kept": "new"' in folded.stdout
+    assert '"new"' in (tmp_path / "renders.lock").read_text()
+
+    # Both sides added the job under different ids and neither render exists: a human
+    # decides, and until then every command refuses the lock, located.
+    (tmp_path / "base.lock").write_bytes(b"")
+    (tmp_path / "theirs.lock").write_text(lock % ("a" * 64, "other"))
+    merged = cli(tmp_path, "lock", "merge", "base.lock", "renders.lock", "theirs.lock")
+    assert merged.returncode == 1 and "needs a human" in merged.stderr
+    refused = cli(tmp_path, "plan", str(manifest))
+    assert refused.returncode == 2 and "renders.lock:" in refused.stderr
+    assert "unfinished `lock merge`" in refused.stderr
