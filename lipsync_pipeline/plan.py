@@ -26,7 +26,8 @@ job not in the manifest                   remove     dropped from the lock
 ========================================  =========  ===================================
 
 ``--replace ID`` turns a job's action into ``submit``; ``--only ID`` leaves every
-other job (and every removal) untouched. ``local=True`` (``--local``): the built-in
+other job (and every removal) untouched; so does ``shard`` (``--shard K/N``) for the jobs
+of other shards. ``local=True`` (``--local``): the built-in
 studio forgets its jobs when the run that started it ends, so a job to download,
 resume or resend renders again there (free) instead.
 """
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 
 from lipsync_pipeline.lockfile import LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Job, Manifest
+from lipsync_pipeline.shard import Shard
 
 __all__ = ["Action", "ArtifactState", "Plan", "Step", "plan", "unknown_outcome_hint"]
 
@@ -124,6 +126,7 @@ def plan(
     replace: Collection[str] = (),
     local: bool = False,
     resend_unknown: bool = False,
+    shard: Shard | None = None,
 ) -> Plan:
     """Decide each job's action. ``artifacts`` maps job ids of completed entries
     to what is on disk; a completed job absent from it counts as ``OK``.
@@ -137,6 +140,10 @@ def plan(
         if selected and job.id not in selected:
             steps.append(Step(job.id, Action.UNSELECTED, "not selected by --only", job, entry))
             continue
+        if shard is not None and not shard.holds(job.id):
+            why = f"in another shard than {shard}"
+            steps.append(Step(job.id, Action.UNSELECTED, why, job, entry))
+            continue
         if job.id in replace:
             steps.append(Step(job.id, Action.SUBMIT, "forced by --replace", job, entry))
             continue
@@ -146,7 +153,8 @@ def plan(
         if local and action in _ASKS_A_PAST_STUDIO:
             action, reason = Action.SUBMIT, f"{reason.split(':')[0]}; {_LOCAL_FORGETS}"
         steps.append(Step(job.id, action, reason, job, entry))
-    if not selected:
+    # A shard's lock holds only its own jobs: whatever else it lacks is not a removal.
+    if not selected and shard is None:
         present = {job.id for job in manifest.jobs}
         for job_id in sorted(set(lock.entries) - present):
             steps.append(

@@ -13,6 +13,7 @@ from typing import Final
 import trio
 
 from lipsync_pipeline.cli._console import ProgressDisplay
+from lipsync_pipeline.cli._lockcmd import lock_command
 from lipsync_pipeline.cli._reporters import Reporter
 from lipsync_pipeline.errors import (
     EXIT_API,
@@ -23,6 +24,7 @@ from lipsync_pipeline.errors import (
     EXIT_STORAGE,
 )
 from lipsync_pipeline.run import RunOptions, RunReport
+from lipsync_pipeline.shard import Shard, parse_shard
 from lipsync_pipeline.usecases import (
     Checked,
     RunRequest,
@@ -51,6 +53,11 @@ def _schema(args: argparse.Namespace, out: Reporter) -> int:
     return EXIT_OK
 
 
+def _shard(args: argparse.Namespace) -> Shard | None:
+    text = getattr(args, "shard", None)
+    return None if text is None else parse_shard(text)
+
+
 def _checked(args: argparse.Namespace) -> Checked:
     return check(
         args.manifest,
@@ -62,6 +69,7 @@ def _checked(args: argparse.Namespace) -> Checked:
         output_dir=args.output_dir,
         # As the run would decide: --local resends too (its studio honours the key).
         resend_unknown=getattr(args, "resend_unknown", False) or getattr(args, "local", False),
+        shard=_shard(args),
     )
 
 
@@ -102,6 +110,7 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         replace=tuple(args.replace),
         store=args.store,
         verify=args.verify,
+        shard=_shard(args),
     )
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     with display.live():
@@ -138,4 +147,5 @@ COMMANDS: Final[Mapping[str, Command]] = {
     "status": _status,
     "run": _run,
     "pull": _pull,
+    "lock": lambda args, out: lock_command(args),
 }

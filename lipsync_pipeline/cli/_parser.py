@@ -8,6 +8,7 @@ from typing import Final
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline.cli._argtypes import bounded
+from lipsync_pipeline.cli._lockcmd import add_lock_parser
 from lipsync_pipeline.cli._serve import add_serve_parser
 from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
 from lipsync_pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
@@ -23,6 +24,8 @@ examples:
   {API_KEY_ENV}=sk_... lipsync-pipeline run renders.yaml  # the hosted API
   lipsync-pipeline status renders.yaml --format json
   lipsync-pipeline pull renders.yaml                    # renders from the store to output_dir
+  lipsync-pipeline run renders.yaml --shard 2/4         # one CI job of four; then `lock fold`
+  lipsync-pipeline lock install-merge-driver            # git merges renders.lock per job
 
 exit codes:
   0    everything valid / every job completed
@@ -102,6 +105,13 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
         help="consider only this job (repeatable)",
     )
     if replace:
+        flags.add_argument(
+            "--shard",
+            metavar="K/N",
+            help="only the jobs of shard K of N (a stable hash of each job id; K counts "
+            "from 1), recorded in their own lock: the lock's name + .shard-K-of-N unless "
+            "--lock; `lock fold` gathers them",
+        )
         flags.add_argument(
             "--replace",
             action="append",
@@ -251,5 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store_flag(p)
 
+    add_lock_parser(sub, [fmt, logs])
     add_serve_parser(sub, logs)
     return top

@@ -5,7 +5,7 @@ Private modules: ``_entries`` (the recorded values), ``_paths`` (the lock, journ
 and run-lock file names), ``_format`` (deterministic JSON, loading with locations),
 ``_jsonloc`` (JSON with line:col), ``_journal`` (journalled updates and atomic
 rewrites), ``_runlock`` (one live run per lockfile), ``_writer`` (group commit
-for many jobs' changes).
+for many jobs' changes), ``_merge`` (three-way merge of locks, the fold of shard locks).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from lipsync_pipeline.lockfile._entries import (
     artifact_relpath,
 )
 from lipsync_pipeline.lockfile._format import (
+    CONFLICTS_KEY,
+    SUPERSEDED_KEY,
     entry_json,
     load_lock,
     locate,
@@ -27,29 +29,47 @@ from lipsync_pipeline.lockfile._format import (
     render_lock,
 )
 from lipsync_pipeline.lockfile._journal import LockJournal
+from lipsync_pipeline.lockfile._merge import (
+    PRECEDENCE,
+    Conflict,
+    MergeResult,
+    Superseded,
+    fold_locks,
+    merge_locks,
+    render_merge,
+)
 from lipsync_pipeline.lockfile._paths import default_lock_path, journal_path, run_lock_path
 from lipsync_pipeline.lockfile._runlock import RunLock
 from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
 
 __all__ = [
+    "CONFLICTS_KEY",
     "LOCK_VERSION",
+    "PRECEDENCE",
+    "SUPERSEDED_KEY",
     "Artifact",
+    "Conflict",
     "LockEntry",
     "LockJournal",
     "LockSnapshot",
     "LockWriter",
+    "MergeResult",
     "Publishable",
     "RunLock",
     "Status",
+    "Superseded",
     "artifact_relpath",
     "default_lock_path",
     "entry_json",
+    "fold_locks",
     "journal_path",
     "load_lock",
     "locate",
     "lock_schema",
+    "merge_locks",
     "read_lock",
     "render_lock",
+    "render_merge",
     "run_lock_path",
     "write_failure",
 ]

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import jsonschema
 
 __all__ = [
+    "CONFLICTS_KEY",
+    "SUPERSEDED_KEY",
     "entry_json",
     "load_lock",
     "locate",
@@ -55,6 +57,9 @@ __all__ = [
 ]
 
 _JOB_ID_MAX: Final = 200  # as schemas/lock.schema.json's $defs/jobId
+# Top-level keys ``lock merge`` adds when a human must decide (see ``_merge``).
+CONFLICTS_KEY: Final = "conflicts"
+SUPERSEDED_KEY: Final = "superseded"
 
 
 @cache
@@ -293,6 +298,18 @@ def _parse_lock(file: str, data: bytes) -> dict[str, LockEntry]:
     doc = JsonDoc(file, _decode(file, data), hints=_PATTERN_HINTS)
     value = doc.parse(what="the lockfile")
     if doc.problems:
+        raise LockfileError(doc.problems)
+    if isinstance(value, dict) and CONFLICTS_KEY in value:
+        # Said plainly rather than as the schema's "additional property": a run must
+        # never build on a merge nobody finished.
+        undecided = value[CONFLICTS_KEY]
+        count = len(undecided) if isinstance(undecided, dict) else 0
+        doc.problem(
+            doc.at((CONFLICTS_KEY,)),
+            CONFLICTS_KEY,
+            f"an unfinished `lock merge`: {count} job(s) need a human; for each, copy the "
+            f'right candidate into "jobs", then delete "{CONFLICTS_KEY}" and "{SUPERSEDED_KEY}"',
+        )
         raise LockfileError(doc.problems)
     if not _quick_lock_ok(value):
         version = value.get("version") if isinstance(value, dict) else None

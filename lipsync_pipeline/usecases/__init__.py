@@ -5,13 +5,25 @@ Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan)
 ``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
 ``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
 ``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
-``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull).
+``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull),
+``_lockmerge`` (lock merge, lock fold, install-merge-driver), ``_shard`` (a
+shard's own lock for --shard K/N).
 """
 
 from __future__ import annotations
 
 from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_beside
 from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
+from lipsync_pipeline.usecases._lockmerge import (
+    DRIVER_COMMAND,
+    DRIVER_NAME,
+    DriverSetup,
+    FileMerge,
+    driver_warning,
+    fold_files,
+    install_merge_driver,
+    merge_files,
+)
 from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
 from lipsync_pipeline.usecases._refresh import refresh
 from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
@@ -26,8 +38,12 @@ from lipsync_pipeline.usecases._validate import (
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "DRIVER_COMMAND",
+    "DRIVER_NAME",
     "LOCAL_POLL_INTERVAL",
     "Checked",
+    "DriverSetup",
+    "FileMerge",
     "FileValidation",
     "LockValidation",
     "PullOutcome",
@@ -38,7 +54,11 @@ __all__ = [
     "Validation",
     "check",
     "check_lock",
+    "driver_warning",
+    "fold_files",
+    "install_merge_driver",
     "lock_beside",
+    "merge_files",
     "poll_interval",
     "pull",
     "refresh",

@@ -18,7 +18,9 @@ from lipsync_pipeline.lockfile import (
 )
 from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
+from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._outputs import check_artifacts
+from lipsync_pipeline.usecases._shard import readable_shard_lock
 from lipsync_pipeline.usecases._store import with_store
 
 __all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside"]
@@ -45,6 +47,7 @@ def check(
     local: bool = False,
     store: str | None = None,
     output_dir: Path | None = None,
+    shard: Shard | None = None,
 ) -> Checked:
     """Load, validate and plan, with no network and no write. Raises InputError.
 
@@ -52,13 +55,16 @@ def check(
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
     once, under its run lock); ``local``: plan for the built-in studio; ``store``: a
     store URL in place of the manifest's (``--store``); ``output_dir``: the user's
-    ``--output-dir``."""
+    ``--output-dir``; ``shard``: only that shard's jobs, from its own lock once it
+    exists (``--shard``)."""
     manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
     if only and set(replace) - set(only):
         ignored = ", ".join(sorted(set(replace) - set(only)))
         raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
+    if shard is not None:
+        lock_path = readable_shard_lock(manifest_path, shard, lock_path)
     lock = consistent_lock(manifest, lock_path or lock_beside(manifest))
     artifacts = check_artifacts(manifest, lock) if verify_artifacts else {}
     return Checked(
@@ -72,6 +78,7 @@ def check(
             replace=replace,
             local=local,
             resend_unknown=resend_unknown,
+            shard=shard,
         ),
         artifacts,
     )

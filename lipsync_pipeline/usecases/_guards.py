@@ -16,6 +16,7 @@ from lipsync_pipeline.lockfile import LockJournal, journal_path, run_lock_path
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import plan
 from lipsync_pipeline.run import ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._check import Checked
 from lipsync_pipeline.usecases._outputs import check_artifacts
 
@@ -54,6 +55,7 @@ async def unlocked_noop(
     options: RunOptions,
     concurrency: int,
     progress: ProgressSink | None,
+    shard: Shard | None = None,
 ) -> RunReport | None:
     """The report of a run that has nothing to write, or None if it has something.
 
@@ -72,6 +74,7 @@ async def unlocked_noop(
         replace=replace,
         local=local,
         resend_unknown=options.resend_unknown,
+        shard=shard,
     )
     if not the_plan.is_noop:
         return None

@@ -20,10 +20,12 @@ from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
+from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._check import check
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
+from lipsync_pipeline.usecases._shard import seed_shard_lock
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class RunRequest:
     replace: Collection[str] = ()
     store: str | None = None  # --store URL: in place of the manifest's store:
     verify: bool = False  # --verify: ask the store about each render the lock says it keeps
+    shard: Shard | None = None  # --shard K/N: only its jobs, into its own lock
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
@@ -86,6 +89,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
     if request.local:
         request = dataclasses.replace(request, options=local_options(request.options))
+    if request.shard is not None:
+        lock = seed_shard_lock(request.manifest_path, request.shard, request.lock_path)
+        request = dataclasses.replace(request, lock_path=lock)
     checked = check(
         request.manifest_path,
         request.lock_path,
@@ -96,6 +102,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         local=request.local,
         store=request.store,
         output_dir=request.output_dir,
+        shard=request.shard,
     )
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
@@ -119,6 +126,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 local=request.local,
                 options=request.options,
                 concurrency=concurrency,
+                shard=request.shard,
                 progress=progress,
             )
             if report is not None:
@@ -141,6 +149,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 replace=request.replace,
                 local=request.local,
                 resend_unknown=request.options.resend_unknown,
+                shard=request.shard,
             )
             report = await _execute(
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),

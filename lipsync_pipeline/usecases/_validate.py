@@ -9,6 +9,7 @@ from pathlib import Path
 from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
 from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
+from lipsync_pipeline.usecases._lockmerge import driver_warning
 
 __all__ = ["FileValidation", "LockValidation", "Validation", "validate"]
 
@@ -63,7 +64,9 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
         bad = LockValidation(lock_file, False, None)
         return FileValidation(str(path), False, jobs, bad, tuple(exc.problems))
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
-    return FileValidation(str(path), True, jobs, good, (), _local_path_warnings(manifest))
+    unregistered = driver_warning(Path(lock_file))
+    warnings = _local_path_warnings(manifest) + (() if unregistered is None else (unregistered,))
+    return FileValidation(str(path), True, jobs, good, (), warnings)
 
 
 def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:

@@ -1,0 +1,60 @@
+"""``--shard K/N``: which lock a shard reads and writes, and its first contents.
+
+A shard writes its own lock (``renders.lock.shard-K-of-N`` beside the main one, or
+``--lock``), so N CI jobs never write one file; ``lock fold`` gathers them. Its first
+run seeds it with the main lock's entries for the shard's jobs: without them the
+shard would submit again, and pay again, for jobs the main lock already holds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lipsync_pipeline._fs import atomic_write
+from lipsync_pipeline.errors import StorageError
+from lipsync_pipeline.lockfile import default_lock_path, journal_path, load_lock, render_lock
+from lipsync_pipeline.shard import Shard
+from lipsync_pipeline.usecases._lockmerge import rebase_artifacts
+
+__all__ = ["main_lock", "readable_shard_lock", "seed_shard_lock", "shard_lock"]
+
+
+def main_lock(manifest_path: Path) -> Path:
+    """The manifest's own lock, spelled as the user spelled the manifest's path."""
+    return default_lock_path(Path(os.path.normpath(manifest_path)))
+
+
+def shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | None) -> Path:
+    """The lock a shard writes: ``--lock`` if given, else the main one's name + suffix."""
+    if lock_path is not None:
+        return lock_path
+    main = main_lock(manifest_path)
+    return main.with_name(main.name + shard.suffix)
+
+
+def _exists(path: Path) -> bool:
+    return os.path.lexists(path) or os.path.lexists(journal_path(path))
+
+
+def readable_shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | None) -> Path:
+    """For ``plan --shard`` (no write): the shard's lock once it exists, else the main
+    lock, which is what its first run will be seeded from."""
+    path = shard_lock(manifest_path, shard, lock_path)
+    return path if _exists(path) else main_lock(manifest_path)
+
+
+def seed_shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | None) -> Path:
+    """The shard's lock, created from the main lock's entries for its jobs if it does
+    not exist yet (written atomically, never through a link)."""
+    path = shard_lock(manifest_path, shard, lock_path)
+    main = main_lock(manifest_path)
+    if _exists(path) or os.path.abspath(path) == os.path.abspath(main):
+        return path
+    entries = {k: e for k, e in load_lock(main).entries.items() if shard.holds(k)}
+    entries = dict(rebase_artifacts(entries, main.parent, path.parent))
+    try:
+        atomic_write(path, render_lock(entries.values()))
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
