@@ -23,14 +23,13 @@ request arrival order; job failures come from a second RNG in job creation order
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from typing import Final, Literal
 
 import trio
 
-from ._asgi import ASGIApp, Message, Receive, Scope, Send
+from ._asgi import ASGIApp, Message, Receive, Scope, Send, send_json
 
 __all__ = ["FaultInjector", "FaultKind", "Faults", "FaultsMiddleware"]
 
@@ -103,24 +102,6 @@ class FaultInjector:
         return False
 
 
-async def _send_json(
-    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]]
-) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
-
-
 class FaultsMiddleware:
     """ASGI middleware applying a ``FaultInjector`` to the faultable paths."""
 
@@ -137,7 +118,7 @@ class FaultsMiddleware:
         if slow:
             await trio.sleep(self.injector.faults.slow_seconds)
         if kind == "error":
-            await _send_json(
+            await send_json(
                 send,
                 500,
                 {"error": "Internal server error (injected fault)", "code": "internal_error"},
@@ -146,7 +127,7 @@ class FaultsMiddleware:
         elif kind == "rate_limit":
             retry = self.injector.faults.retry_after
             value = str(int(retry)) if float(retry).is_integer() else f"{retry:g}"
-            await _send_json(
+            await send_json(
                 send,
                 429,
                 {"error": "Too many requests (injected fault)", "code": "rate_limited"},

@@ -14,12 +14,11 @@ sent a complete request within ``keep_alive_timeout`` (5 s by default).
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 import trio
 
-from ._asgi import ASGIApp, Message, Receive, Scope, Send
+from ._asgi import ASGIApp, Message, Receive, Scope, Send, send_json
 
 __all__ = ["MAX_BODY_BYTES", "BodyGuard", "BodyRefused"]
 
@@ -33,20 +32,8 @@ class BodyRefused(Exception):
 async def _answer(send: Send, status: int, code: str, message: str) -> None:
     details = [{"field": None, "message": message}]
     body = {"error": message, "code": code, "field": None, "details": details}
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                # The rest of the body is not read: the connection cannot be reused.
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    # The rest of the body is not read: the connection cannot be reused.
+    await send_json(send, status, body, [(b"connection", b"close")])
 
 
 class BodyGuard:
