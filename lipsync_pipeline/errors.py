@@ -77,6 +77,7 @@ __all__ = [
     "redact",
     "register_api_key",
     "register_secret",
+    "register_signature",
     "unwrap_group",
 ]
 
@@ -101,6 +102,8 @@ _KEY_MASK: Final = "sk_***"
 # ordinary word: the built-in studio's own key, sk_local_pipeline, must not turn every
 # "pipeline" into "***". Hosted keys' secrets are far longer.
 _MIN_SECRET_PART: Final = 12
+# The credential part of a presigned URL (S3/R2/SeaweedFS, GCS, Azure SAS).
+_SIGNATURE: Final = re.compile(r"(?:X-Amz-Signature|X-Goog-Signature|\bsig)=(?P<value>[^&#\s\"']+)")
 
 
 class Secrets:
@@ -115,6 +118,10 @@ class Secrets:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Presigned URLs' signatures: one per input URL this run signs, so thousands in
+        # a large run. A set, found by one scan for signature parameters, not a
+        # substring search each over every text that leaves the process.
+        self._signatures: set[str] = set()
         self._masks: dict[str, str] = {}
         # Longest first, so that a key is masked whole before its secret part is.
         self._ordered: tuple[tuple[str, str], ...] = ()
@@ -128,17 +135,31 @@ class Secrets:
                 sorted(self._masks.items(), key=lambda item: len(item[0]), reverse=True)
             )
 
+    def add_signature(self, url: str) -> None:
+        """Mask the signature of a presigned URL this process made, wherever it shows."""
+        with self._lock:
+            self._signatures.update(m["value"] for m in _SIGNATURE.finditer(url))
+
     def __bool__(self) -> bool:
-        return bool(self._ordered)
+        return bool(self._ordered or self._signatures)
 
     def redact(self, text: str) -> str:
         for value, mask in self._ordered:
             if value in text:
                 text = text.replace(value, mask)
+        if self._signatures and "ig" in text:  # Signature=, sig=: a cheap first look
+            text = _SIGNATURE.sub(self._mask_signature, text)
         return text
 
+    def _mask_signature(self, found: re.Match[str]) -> str:
+        if found["value"] not in self._signatures:
+            return found.group(0)  # someone else's (a provider's output link): theirs
+        return found.group(0)[: -len(found["value"])] + MASK
+
     def found_in(self, text: str) -> bool:
-        return any(value in text for value, _ in self._ordered)
+        if any(value in text for value, _ in self._ordered):
+            return True
+        return any(m["value"] in self._signatures for m in _SIGNATURE.finditer(text))
 
 
 # Real credentials are far longer (an AWS secret key has 40 characters).
@@ -153,6 +174,11 @@ def register_secret(value: str, *, mask: str = MASK) -> None:
     every message into noise (a test's dummy secret did exactly that)."""
     if len(value) >= _MIN_SECRET:
         SECRETS.add(value, mask)
+
+
+def register_signature(url: str) -> None:
+    """Mask the signature of ``url`` (a presigned URL this run made) from now on."""
+    SECRETS.add_signature(url)
 
 
 def register_api_key(key: str) -> None:

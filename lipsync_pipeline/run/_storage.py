@@ -24,13 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import structlog
 
 from lipsync_pipeline._staging import StagedFile
 from lipsync_pipeline.api import JobStatus
-from lipsync_pipeline.errors import ApiError, register_secret
+from lipsync_pipeline.errors import ApiError, register_signature
 from lipsync_pipeline.manifest import Job
 from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.store import ObjectStore, TrioObjectStore, redact_urls
@@ -98,7 +97,7 @@ class StoreInputs:
             url = self._store.input_url(key)
             # The signature is a credential: masked wherever an API echoes it back
             # (in a request id, an output URL, an error text).
-            register_secret(urlsplit(url).query)
+            register_signature(url)
             # SigV4 dates are whole seconds, truncated: the URL dies up to 1 s early.
             signed = _Signed(url, math.floor(now) + self._ttl)
             self._signed[key] = signed

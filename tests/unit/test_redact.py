@@ -77,3 +77,15 @@ def test_azure_and_gcs_credentials_are_masked_once_such_a_store_is_opened(
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", account_key)
     ObjectStore(parse_store_config("az://renders/lipsync"))  # no network
     assert account_key not in redact(f"refused with {account_key}")
+
+
+def test_only_our_own_presigned_signatures_are_masked() -> None:
+    """Ours are credentials; a provider's presigned output link must stay as it is, or
+    the render it points at could never be downloaded."""
+    from lipsync_pipeline.errors import register_signature
+
+    ours = "https://b.example/in.wav?X-Amz-Date=1&X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    theirs = "https://cdn.example/out.mp4?X-Amz-Signature=ffeeddccbbaa99887766554433221100"
+    register_signature(ours)
+    assert "0a1b2c3d4e5f" not in redact(f"echo {ours}") and "X-Amz-Date=1" in redact(ours)
+    assert redact(theirs) == theirs
