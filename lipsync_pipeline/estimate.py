@@ -1,14 +1,16 @@
-"""Credit estimates for ``plan``: what the submissions of a plan would cost.
+"""Credit estimates for ``plan`` and the spend cap: what a plan's submissions would cost.
 
-Only local inputs can be measured (their duration is read from the file's
-container header with PyAV, no decoding); a job whose timed inputs are URLs is
-reported as "unknown" rather than guessed. The rules themselves live in
-``pricing`` and are shared with the reference studio.
+Each timed input's duration comes from one of two places: a local file's container
+header (read with PyAV, no decoding) or, for a URL, the ``remote`` mapping the caller
+hands in (URL -> seconds, or the reason its length could not be read). A job with an
+input whose length is not known is "unknown" with that reason, never a guess. The
+rules themselves live in ``pricing`` and are shared with the reference studio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -16,52 +18,101 @@ from lipsync_pipeline.manifest import Job
 from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.pricing import estimate_credits
 
-__all__ = ["estimate_plan"]
+__all__ = ["Estimate", "JobCost", "RemoteDurations", "estimate_plan"]
 
 # The output follows the audio (pricing.py): these are the fields that set its length.
-_TIMED_FIELDS: Final = ("audio", "left_audio", "right_audio")
+TIMED_FIELDS: Final = ("audio", "left_audio", "right_audio")
 _MICROSECONDS: Final = 1_000_000
+_NOT_PROBED: Final = "remote input not measured"
+
+# URL -> its duration in seconds, or the reason it could not be read.
+RemoteDurations = Mapping[str, float | str]
 
 
-def _duration(path: Path, cache: dict[Path, float | None]) -> float | None:
+@dataclass(frozen=True, slots=True)
+class JobCost:
+    """One submission's estimated credits, or ``None`` and why it is unknown."""
+
+    credits: int | None
+    unknown: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Estimated credits of every submitting step, in plan order."""
+
+    jobs: Mapping[str, JobCost]
+
+    @property
+    def total(self) -> int:
+        """The sum over the jobs whose cost is known."""
+        return sum(c.credits for c in self.jobs.values() if c.credits is not None)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """Ids of the jobs whose cost could not be estimated, sorted."""
+        return tuple(sorted(j for j, c in self.jobs.items() if c.credits is None))
+
+    def credits(self, job_id: str) -> int | None:
+        cost = self.jobs.get(job_id)
+        return None if cost is None else cost.credits
+
+    def top(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` dearest jobs (id, credits), dearest first, ties by id."""
+        known = [(j, c.credits) for j, c in self.jobs.items() if c.credits is not None]
+        return sorted(known, key=lambda item: (-item[1], item[0]))[:n]
+
+
+def _local_duration(path: Path, cache: dict[Path, float | str]) -> float | str:
     if path not in cache:
         import av  # PyAV is only needed when there is a local file to measure
 
         try:
             with av.open(str(path)) as container:
-                cache[path] = container.duration / _MICROSECONDS if container.duration else None
+                cache[path] = (
+                    container.duration / _MICROSECONDS
+                    if container.duration
+                    else f"{path.name}: no duration in its header"
+                )
         except (av.error.FFmpegError, OSError):
-            cache[path] = None
+            cache[path] = f"{path.name}: not a readable media file"
     return cache[path]
 
 
-def _job_credits(job: Job, cache: dict[Path, float | None]) -> int | None:
+def _job_cost(job: Job, remote: RemoteDurations, cache: dict[Path, float | str]) -> JobCost:
     durations: dict[str, float] = {}
-    for name in _TIMED_FIELDS:
+    for name in TIMED_FIELDS:
         if name not in job.form_state:
             continue
         path = job.local_inputs.get(name)
-        seconds = _duration(path, cache) if path is not None else None
-        if seconds is None:
-            return None
+        if path is not None:
+            seconds = _local_duration(path, cache)
+        else:
+            seconds = remote.get(str(job.form_state[name]), _NOT_PROBED)
+        if isinstance(seconds, str):
+            return JobCost(None, f"{name}: {seconds}")
         durations[name] = seconds
     order = job.form_state.get("order")
     try:
-        return estimate_credits(
+        credits = estimate_credits(
             job.model,
             str(job.form_state.get("resolution", "480p")),
             durations=durations,
             order=order if isinstance(order, str) else None,
         )
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return JobCost(None, str(exc))
+    return JobCost(credits)
 
 
-def estimate_plan(plan: Plan) -> Mapping[str, int | None]:
-    """Estimated credits per submitting step (None: inputs not measurable here)."""
-    cache: dict[Path, float | None] = {}
-    return {
-        step.job_id: _job_credits(step.job, cache)
-        for step in plan.steps
-        if step.action.submits and step.job is not None
-    }
+def estimate_plan(plan: Plan, *, remote: RemoteDurations | None = None) -> Estimate:
+    """Estimated credits per submitting step; URL inputs are looked up in ``remote``."""
+    cache: dict[Path, float | str] = {}
+    remote = remote or {}
+    return Estimate(
+        {
+            step.job_id: _job_cost(step.job, remote, cache)
+            for step in plan.steps
+            if step.action.submits and step.job is not None
+        }
+    )

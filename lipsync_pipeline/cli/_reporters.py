@@ -24,17 +24,16 @@ from lipsync_pipeline.cli._views import (
     status_table,
 )
 from lipsync_pipeline.errors import InputError, LipsyncError, redact
+from lipsync_pipeline.estimate import Estimate
 from lipsync_pipeline.run import RunReport
 from lipsync_pipeline.usecases import Checked, PullReport, Validation
 
 __all__ = ["JsonReporter", "Reporter", "TextReporter", "reporter_for"]
 
-Credits = Mapping[str, int | None]
-
 
 class Reporter(Protocol):
     def validation(self, result: Validation) -> None: ...
-    def plan(self, checked: Checked, credits: Credits) -> None: ...
+    def plan(self, checked: Checked, credits: Estimate) -> None: ...
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None: ...
     def run(self, report: RunReport) -> None: ...
     def pull(self, report: PullReport) -> None: ...
@@ -69,7 +68,7 @@ class TextReporter:
             for warning in f.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
 
-    def plan(self, checked: Checked, credits: Credits) -> None:
+    def plan(self, checked: Checked, credits: Estimate) -> None:
         stdout_console().print(plan_table(checked, credits))
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
@@ -92,7 +91,7 @@ class JsonReporter:
     def validation(self, result: Validation) -> None:
         emit_json(validation_json(result))
 
-    def plan(self, checked: Checked, credits: Credits) -> None:
+    def plan(self, checked: Checked, credits: Estimate) -> None:
         emit_json(plan_json(checked, credits))
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.cli._console import table
+from lipsync_pipeline.estimate import Estimate
 from lipsync_pipeline.lockfile import LockEntry
 from lipsync_pipeline.manifest import INPUT_FIELDS
 from lipsync_pipeline.plan import Action, ArtifactState, Step
@@ -61,36 +62,34 @@ def _summary(counts: Counter[str]) -> str:
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "no jobs"
 
 
-def _credits_note(credits: Mapping[str, int | None]) -> str:
-    known = [c for c in credits.values() if c is not None]
-    note = f"estimated {sum(known)} credits"
-    unknown = len(credits) - len(known)
+def _credits_note(credits: Estimate) -> str:
+    note = f"estimated {credits.total} credits"
+    unknown = len(credits.unknown)
     if unknown:
-        note += f" (+{unknown} job(s) with remote inputs not estimated)"
+        note += f" (+{unknown} job(s) of unknown cost)"
     return note + "; billed on output length, minimum 5 s"
 
 
-def plan_json(checked: Checked, credits: Mapping[str, int | None]) -> dict[str, Any]:
+def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
     steps = checked.plan.steps
-    known = [c for c in credits.values() if c is not None]
     return {
-        "estimated_credits": sum(known),
-        "unestimated_jobs": sorted(k for k, c in credits.items() if c is None),
+        "estimated_credits": credits.total,
+        "unestimated_jobs": list(credits.unknown),
         "manifest": checked.manifest.display_name,
         "lock": str(checked.lock.path),
         "up_to_date": checked.plan.is_noop,
         "counts": dict(checked.plan.counts()),
         "submissions": sum(1 for s in steps if s.action.submits),
-        "steps": [{**_step_json(s), "estimated_credits": credits.get(s.job_id)} for s in steps],
+        "steps": [{**_step_json(s), "estimated_credits": credits.credits(s.job_id)} for s in steps],
     }
 
 
-def plan_table(checked: Checked, credits: Mapping[str, int | None]) -> Group:
+def plan_table(checked: Checked, credits: Estimate) -> Group:
     rows = []
     for step in checked.plan.steps:
         job = step.job
         inputs = ", ".join(v.rsplit("/", 1)[-1] for v in _inputs(step).values())
-        cost = credits.get(step.job_id)
+        cost = credits.credits(step.job_id)
         rows.append(
             [
                 str(step.action),
