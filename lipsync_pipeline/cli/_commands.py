@@ -77,7 +77,7 @@ def _plan(args: argparse.Namespace, out: Reporter) -> int:
     from lipsync_pipeline.estimate import estimate_plan
 
     checked = _checked(args)
-    out.plan(checked, estimate_plan(checked.plan))
+    out.plan(checked, estimate_plan(checked.plan, remote=checked.remote))
     return EXIT_OK
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
+from lipsync_pipeline.estimate import RemoteDurations
 from lipsync_pipeline.lockfile import (
     LockSnapshot,
     default_lock_path,
@@ -34,6 +35,9 @@ class Checked:
     lock: LockSnapshot
     plan: Plan
     artifacts: Mapping[str, ArtifactState]
+    # URL input -> its duration in seconds or why unknown (issue 13: filled by the
+    # input prober; empty while nothing probes), for ``estimate_plan(remote=...)``.
+    remote: RemoteDurations = field(default_factory=dict)
 
 
 def check(
