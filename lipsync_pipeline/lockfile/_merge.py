@@ -208,9 +208,25 @@ def fold_locks(
     unique = {(s.job_id, s.request_id): s for s in superseded}
     return MergeResult(
         result.entries,
-        tuple({c.job_id: c for c in conflicts}.values()),
+        _one_conflict_per_job(conflicts),
         tuple(unique[k] for k in sorted(unique)),
     )
+
+
+def _one_conflict_per_job(conflicts: Iterable[Conflict]) -> tuple[Conflict, ...]:
+    """A job found in three shards can conflict at two fold steps, the second with
+    the first's placeholder: its candidates are the union of both, or the entry the
+    placeholder stood in for would be lost."""
+    by_job: dict[str, Conflict] = {}
+    for conflict in conflicts:
+        earlier = by_job.get(conflict.job_id)
+        if earlier is None:
+            by_job[conflict.job_id] = conflict
+            continue
+        candidates = {_canonical(e): e for e in (*earlier.candidates, *conflict.candidates)}
+        ranked = sorted(candidates.values(), key=_order, reverse=True)
+        by_job[conflict.job_id] = Conflict(conflict.job_id, earlier.reason, tuple(ranked))
+    return tuple(by_job[job_id] for job_id in sorted(by_job))
 
 
 def render_merge(result: MergeResult) -> bytes:

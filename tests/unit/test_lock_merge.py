@@ -215,3 +215,16 @@ def test_folding_loses_no_request_id_of_any_shard(
     result = fold_locks(main, shards)
     wanted = set().union(*(_ids(s) for s in shards))
     assert wanted <= _accounted(result)
+
+
+def test_a_job_in_three_shards_keeps_every_request_id_among_the_candidates() -> None:
+    # Found by the property above: the third shard conflicted with the placeholder of
+    # the first two's conflict, and the first shard's request id fell out of the report.
+    shards = [
+        {"a": entry("a", "submitting", "r1")},
+        {"a": entry("a", "submitting", "r2")},
+        {"a": entry("a", "submitting", None)},
+    ]
+    result = fold_locks({}, shards)
+    (conflict,) = result.conflicts
+    assert {e.request_id for e in conflict.candidates} == {"r1", "r2", None}
