@@ -125,7 +125,8 @@ def _renames(carried: Sequence[Step], manifest: Manifest) -> list[_Rename]:
                     move.line,
                     move.column,
                     move.where,
-                    f"{dest} already exists and is not the render of {step.moved_from!r}: "
+                    f"{artifact.path} already exists and is not the render of "
+                    f"{step.moved_from!r}: "
                     "moving it there would overwrite it; move that file away (or delete it) "
                     "and run again",
                 )
