@@ -16,7 +16,15 @@ from lipsync_pipeline.lockfile import LockEntry, LockJournal, load_lock
 from lipsync_pipeline.manifest import derive_seed, load_manifest
 from lipsync_pipeline.plan import Action
 from lipsync_pipeline.run import Outcome, RunReport
-from lipsync_pipeline.usecases import PullOutcome, RunRequest, check, pull, run_pipeline
+from lipsync_pipeline.shard import Shard, shard_index
+from lipsync_pipeline.usecases import (
+    PullOutcome,
+    RunRequest,
+    check,
+    fold_files,
+    pull,
+    run_pipeline,
+)
 
 MOVED = "moved:\n  - {from: intro-v1, to: intro}\n"
 
@@ -179,3 +187,38 @@ async def test_status_pull_and_verify_find_a_moved_render_in_the_store(tmp_path:
     assert _outcomes(verified) == {"intro": Outcome.SKIPPED}
     # One HEAD, for the key recorded under the old id: found intact, nothing uploaded.
     assert verified.store_requests == {"HEAD": 1}
+
+
+async def test_a_shard_moves_a_job_whose_old_id_hashes_to_another_shard(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    root = await start_studio(fast=True)
+    old_id = "intro-v1"
+    # A new id whose shard is not the old id's: the shard's first run must seed its lock
+    # with the old id's entry, or it would render the job again.
+    other = shard_index(old_id, 2)
+    new_id = next(f"intro-{n}" for n in range(100) if shard_index(f"intro-{n}", 2) != other)
+    shard = Shard(shard_index(new_id, 2), 2)
+    path = tmp_path / "renders.yaml"
+    path.write_text(avatar_manifest(root, [old_id]))
+    await run_pipeline(remote_request(path, root))
+    before = await stats(root)
+
+    path.write_text(
+        avatar_manifest(root, [new_id]) + f"moved:\n  - {{from: {old_id}, to: {new_id}}}\n"
+    )
+    report = await run_pipeline(remote_request(path, root, shard=shard))
+
+    assert _outcomes(report) == {new_id: Outcome.MOVED}
+    assert (await stats(root))["requests"] == before["requests"]
+    shard_lock = tmp_path / f"renders.lock{shard.suffix}"
+    assert list(load_lock(shard_lock).entries) == [new_id]
+    assert fold_files(tmp_path / "renders.lock", [shard_lock]).clean
+    # The folded lock still has the old id (a shard never deletes what it does not hold):
+    # the next full run drops it, with no API call.
+    final = await run_pipeline(remote_request(path, root))
+    assert {r.job_id: r.action for r in final.results} == {
+        new_id: Action.SKIP,
+        old_id: Action.REMOVE,
+    }
+    assert (await stats(root))["requests"] == before["requests"]
