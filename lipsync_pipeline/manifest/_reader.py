@@ -187,8 +187,7 @@ class _Reader:
         if self.problems:
             raise self.fail()
         manifest = self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
-        if "moved" in value:  # checked against the built jobs' ids (raises ManifestError)
-            manifest = with_moved(manifest, value["moved"], root)
+        manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
         return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
