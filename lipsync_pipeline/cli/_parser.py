@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[fmt, logs, _manifest_flags(replace=True)],
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
-        "skip, remove) and why, without any API call or write.",
+        "skip, remove, move) and why, without any API call or write. move: a job "
+        "renamed under the manifest's moved: keeps its render (no API call).",
     )
     p.add_argument(
         "--local",

@@ -8,7 +8,7 @@ for machines, errors included, so a script never parses prose.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from lipsync_pipeline.api import JobStatus
@@ -23,7 +23,7 @@ from lipsync_pipeline.cli._views import (
     status_json,
     status_table,
 )
-from lipsync_pipeline.errors import InputError, LipsyncError, redact
+from lipsync_pipeline.errors import InputError, LipsyncError, Problem, redact
 from lipsync_pipeline.estimate import Estimate
 from lipsync_pipeline.run import RunReport
 from lipsync_pipeline.usecases import Checked, PullReport, Validation
@@ -65,17 +65,18 @@ class TextReporter:
                 print(f"{f.file}: valid ({f.jobs} jobs){note}")
             for problem in f.problems:
                 print(problem, file=sys.stderr)
-            for warning in f.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
+            _warn(f.warnings)
 
     def plan(self, checked: Checked, credits: Estimate) -> None:
         stdout_console().print(plan_table(checked, credits))
+        _warn(checked.plan.warnings)
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
         stdout_console().print(status_table(checked, live))
 
     def run(self, report: RunReport) -> None:
         stdout_console().print(report_table(report))
+        _warn(report.warnings)
 
     def pull(self, report: PullReport) -> None:
         stdout_console().print(pull_table(report))
@@ -85,6 +86,11 @@ class TextReporter:
         message = redact(str(exc))
         for line in message.splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
+
+
+def _warn(warnings: Iterable[Problem]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 class JsonReporter:

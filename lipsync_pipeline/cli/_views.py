@@ -55,6 +55,8 @@ def _step_json(step: Step) -> dict[str, Any]:
             "request_id": entry.request_id,
             "fingerprint": entry.fingerprint,
         }
+    if step.moved_from is not None:
+        out["moved_from"] = step.moved_from
     return out
 
 
@@ -81,6 +83,7 @@ def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
         "counts": dict(checked.plan.counts()),
         "submissions": sum(1 for s in steps if s.action.submits),
         "steps": [{**_step_json(s), "estimated_credits": credits.credits(s.job_id)} for s in steps],
+        "warnings": [p.as_dict() for p in checked.plan.warnings],
     }
 
 
@@ -128,6 +131,8 @@ def status_json(checked: Checked, live: Mapping[str, JobStatus | str]) -> dict[s
             "reason": step.reason,
             "recorded": None,
         }
+        if step.moved_from is not None:
+            row["moved_from"] = step.moved_from
         if entry is not None:
             row["recorded"] = {
                 "status": entry.status,
@@ -212,6 +217,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             }
             for r in report.results
         ],
+        "warnings": [p.as_dict() for p in report.warnings],
     }
 
 

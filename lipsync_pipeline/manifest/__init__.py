@@ -5,7 +5,8 @@ Private modules: ``_model`` (Job and Manifest values, fingerprints), ``_reader``
 ``_yaml`` (the strict YAML reader), ``_nodes`` (finding and describing YAML nodes),
 ``_output_dir`` (where renders go: inside the manifest's tree), ``_schemacheck`` (a
 fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
-worded as located Problems), ``_store`` (the ``store:`` key).
+worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the
+``moved:`` list of renames and its checks).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from lipsync_pipeline.manifest._model import (
     Manifest,
     canonical_request,
     derive_seed,
+    reseeded,
 )
+from lipsync_pipeline.manifest._moved import Moved
 from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
 from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
 
@@ -34,10 +37,12 @@ __all__ = [
     "Job",
     "Kind",
     "Manifest",
+    "Moved",
     "canonical_request",
     "derive_seed",
     "kind_fields",
     "load_manifest",
     "manifest_schema",
     "parse_manifest",
+    "reseeded",
 ]

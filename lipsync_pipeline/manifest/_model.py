@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
+    from lipsync_pipeline.manifest._moved import Moved
     from lipsync_pipeline.store import StoreConfig
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "Manifest",
     "canonical_request",
     "derive_seed",
+    "fingerprint_of",
+    "reseeded",
 ]
 
 Kind = Literal["avatar", "dialog", "video"]
@@ -57,6 +60,9 @@ class Job:
     column: int
     marks: Mapping[str, tuple[int, int]]
     seed_derived: bool
+    # formState field -> "local-sha256:<hex>": what the fingerprint hashes in place of
+    # each local input, kept so that ``reseeded`` can recompute it for another seed.
+    hashed_inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +77,12 @@ class Manifest:
     jobs: tuple[Job, ...]
     # The manifest's ``store:`` (or ``run --store``); None: renders live on disk only.
     store: StoreConfig | None = None
+    # The manifest's ``moved:`` entries: renames that carry a lock entry (plan.py).
+    moved: tuple[Moved, ...] = ()
 
     def output_path(self, job_id: str) -> Path:
-        """Where job ``job_id``'s render lands: named by the id, so a rename renders anew."""
+        """Where job ``job_id``'s render lands: named by the id, so a rename renders anew
+        unless ``moved:`` lists it (then a run renames the file)."""
         return self.output_dir / f"{job_id}{OUTPUT_SUFFIX}"
 
 
@@ -91,3 +100,18 @@ def canonical_request(model: str, form_state: Mapping[str, Any]) -> bytes:
         ensure_ascii=False,
         allow_nan=False,
     ).encode("utf-8")
+
+
+def fingerprint_of(model: str, hashed_form: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical request; local inputs already replaced by
+    their ``local-sha256:`` digests."""
+    return "sha256:" + hashlib.sha256(canonical_request(model, hashed_form)).hexdigest()
+
+
+def reseeded(job: Job, seed: int) -> Job:
+    """``job`` rendering with ``seed``: the same request otherwise, fingerprint recomputed
+    exactly as the reader computes it (for a job whose lock entry recorded another seed)."""
+    form = {**job.form_state, "seed": seed}
+    return replace(
+        job, form_state=form, fingerprint=fingerprint_of(job.model, {**form, **job.hashed_inputs})
+    )

@@ -183,6 +183,10 @@ def _unknown_key(
         return f"unknown setting {key!r}{_did_you_mean(key, allowed)}; store: takes " + ", ".join(
             allowed
         )
+    if path[:1] == ("moved",):
+        return (
+            f"unknown key {key!r} in a moved: entry{_did_you_mean(key, allowed)}; it takes from, to"
+        )
     takers = [k for k, fields in kind_fields.items() if key in fields]
     if kind is not None and takers:
         # A real field of another kind: the most likely mistake is the kind, not the spelling.
@@ -203,6 +207,8 @@ def _missing(key: str, path: Path, kind: str | None) -> str:
             if key == "version"
             else f"missing: a manifest needs {key}:"
         )
+    if path[:1] == ("moved",):
+        return f"missing: a moved: entry needs {key} ({{from: old-id, to: new-id}})"
     if key == "id":
         return "missing: every job needs an id (it names the output file)"
     if key == "kind":

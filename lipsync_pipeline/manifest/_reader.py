@@ -17,8 +17,8 @@ Decisions a user may notice:
 - A local input is kept in ``form_state`` as a normalized relative POSIX path;
   the fingerprint hashes the file's bytes, so editing an asset renders again and
   moving it (with the manifest edited to match) does not.
-- A job without ``seed`` gets one derived from its id (a renamed job renders anew
-  anyway: its output is named by the id).
+- A job without ``seed`` gets one derived from its id (a renamed job renders anew,
+  its output being named by the id, unless ``moved:`` lists the rename: ``_moved``).
 - ``order`` has no default here: when left out, the API's own default applies.
 """
 
@@ -42,9 +42,10 @@ from lipsync_pipeline.manifest._model import (
     MODEL_BY_KIND,
     Job,
     Manifest,
-    canonical_request,
     derive_seed,
+    fingerprint_of,
 )
+from lipsync_pipeline.manifest._moved import with_moved
 from lipsync_pipeline.manifest._nodes import mark_of, node_at
 from lipsync_pipeline.manifest._output_dir import manifest_output_dir
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
@@ -186,6 +187,7 @@ class _Reader:
         if self.problems:
             raise self.fail()
         manifest = self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
+        manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
         return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
@@ -378,15 +380,15 @@ class _Reader:
         # The schema accepts 7.0 as an integer; the API and the fingerprint get 7.
         form["seed"] = derive_seed(job_id) if seed_derived else int(form["seed"])
         local_inputs: dict[str, Path] = {}
-        hashed = dict(form)
+        digests: dict[str, str] = {}
         for field in form.keys() & INPUT_FIELD_SET:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:
                 local_inputs[field] = Path(absolute)
-                hashed[field] = "local-sha256:" + self.digest(absolute)
+                digests[field] = "local-sha256:" + self.digest(absolute)
         model = MODEL_BY_KIND[kind]
-        fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
+        fingerprint = fingerprint_of(model, {**form, **digests})
         webhook = raw.get("webhook", defaults.get("webhook"))
         return Job(
             job_id,
@@ -399,6 +401,7 @@ class _Reader:
             *mark_of(node),
             marks,
             seed_derived,
+            digests,
         )
 
 

@@ -2,9 +2,10 @@
 
 Private modules: ``_runner`` (execute), ``_api`` (the Api protocol the runner needs),
 ``_state`` (admission, stop flag, results), ``_walk`` (one job's walk through the
-API), ``_storage`` (the object store's part of a run), ``_options`` (RunOptions,
-progress and the hooks a use case plugs in), ``_polling`` (the poll schedule),
-``_report`` (what a run did, job by job).
+API), ``_moves`` (renames: entries and files carried to new ids), ``_storage`` (the
+object store's part of a run), ``_options`` (RunOptions, progress and the hooks a use
+case plugs in), ``_polling`` (the poll schedule), ``_report`` (what a run did, job by
+job).
 """
 
 from __future__ import annotations

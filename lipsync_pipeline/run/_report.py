@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.lockfile import Artifact
 from lipsync_pipeline.plan import Action
 
@@ -24,6 +25,7 @@ class Outcome(enum.StrEnum):
     IN_FLIGHT = "in_flight"  # interrupted while submitted or processing; the next run resumes
     REMOVED = "removed"  # dropped from the lock
     UNSELECTED = "unselected"  # outside --only
+    MOVED = "moved"  # renamed by moved:: entry and file carried to the new id, no API call
 
     @property
     def is_problem(self) -> bool:
@@ -66,3 +68,4 @@ class RunReport:
     storage_error: str = ""  # an output could not be written (disk full, read-only)
     store_error: str = ""  # the object store refused a render mid-run (exit 4, like the API)
     api_error: str = ""  # no job got through: the API was unreachable or kept failing
+    warnings: tuple[Problem, ...] = ()  # the plan's (a stale moved: entry), located

@@ -1,6 +1,7 @@
 """Executing a plan: one trio nursery, bounded concurrency, every state change durable.
 
-:func:`execute` records the steps that need no API (skips, removals), starts the
+:func:`execute` carries renamed jobs' entries and files (``moved:``, in ``_moves``),
+records the steps that need no API (skips, removals), starts the
 lock writer, and admits every other step, in the plan's order, as a task of one
 nursery; each job's walk through the API (submit, poll, download, and what the lock
 says at each point) is in ``_walk``. Cancellation (Ctrl-C) leaves every job in
@@ -24,6 +25,7 @@ from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.run._api import Api
+from lipsync_pipeline.run._moves import carry_moves
 from lipsync_pipeline.run._options import (
     MS,
     InputResolver,
@@ -95,6 +97,7 @@ async def execute(
     run = walker.state  # admission, stop flag and results for the whole run
     report = report if report is not None else RunReport()
     started = time.monotonic()
+    carry_moves(plan.steps, manifest, journal)  # first: every later record builds on it
     _record_static(plan, journal, run.results, progress)
     active = [s for s in plan.steps if s.action.touches_api]
     for step in active:
@@ -170,6 +173,7 @@ _STATIC_OUTCOMES: Final = {
     Action.HOLD: Outcome.UNKNOWN,
     Action.REMOVE: Outcome.REMOVED,
     Action.UNSELECTED: Outcome.UNSELECTED,
+    Action.MOVE: Outcome.MOVED,
 }
 
 

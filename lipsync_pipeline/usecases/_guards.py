@@ -80,7 +80,7 @@ async def unlocked_noop(
         return None
     _log.info("the lock's directory cannot be written, and nothing is due: not locking it")
     journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
-    return await execute(
+    report = await execute(
         the_plan,
         manifest,
         journal,
@@ -89,3 +89,5 @@ async def unlocked_noop(
         options=options,
         progress=progress,
     )
+    report.warnings = the_plan.warnings
+    return report

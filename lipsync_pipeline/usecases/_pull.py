@@ -19,7 +19,7 @@ import trio
 
 from lipsync_pipeline.errors import ConfigError, StoreIntegrityError, unwrap_group
 from lipsync_pipeline.lockfile import LockEntry, RunLock, artifact_relpath
-from lipsync_pipeline.plan import ArtifactState
+from lipsync_pipeline.plan import ArtifactState, as_recorded
 from lipsync_pipeline.usecases._check import check
 from lipsync_pipeline.usecases._store import open_store
 
@@ -106,7 +106,7 @@ async def pull(
                     if (
                         entry is None
                         or entry.status != "completed"
-                        or entry.fingerprint != job.fingerprint
+                        or entry.fingerprint != as_recorded(job, entry).fingerprint
                         or artifact is None
                     ):
                         report.results.append(Pulled(job.id, PullOutcome.PENDING, path))

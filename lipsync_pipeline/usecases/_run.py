@@ -155,6 +155,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
                 progress,
             )
+            report.warnings = the_plan.warnings
             if store is not None:
                 report.store_requests = dict(store.store.requests)
         finally:

@@ -3,7 +3,8 @@
 A shard writes its own lock (``renders.lock.shard-K-of-N`` beside the main one, or
 ``--lock``), so N CI jobs never write one file; ``lock fold`` gathers them. Its first
 run seeds it with the main lock's entries for the shard's jobs: without them the
-shard would submit again, and pay again, for jobs the main lock already holds.
+shard would submit again, and pay again, for jobs the main lock already holds (and,
+for a job renamed by ``moved:``, the entry of its old id, which may hash elsewhere).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from lipsync_pipeline._fs import atomic_write
 from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile import default_lock_path, journal_path, load_lock, render_lock
+from lipsync_pipeline.manifest import load_manifest
 from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._lockmerge import rebase_artifacts
 
@@ -51,7 +53,9 @@ def seed_shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | None) -
     main = main_lock(manifest_path)
     if _exists(path) or os.path.abspath(path) == os.path.abspath(main):
         return path
-    entries = {k: e for k, e in load_lock(main).entries.items() if shard.holds(k)}
+    # Also the old ids that moved: carries to this shard's jobs (else they render anew).
+    moved = {m.from_id for m in load_manifest(manifest_path).moved if shard.holds(m.to_id)}
+    entries = {k: e for k, e in load_lock(main).entries.items() if shard.holds(k) or k in moved}
     entries = dict(rebase_artifacts(entries, main.parent, path.parent))
     try:
         atomic_write(path, render_lock(entries.values()))

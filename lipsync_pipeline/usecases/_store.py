@@ -21,7 +21,7 @@ import trio
 
 from lipsync_pipeline.lockfile import LockSnapshot
 from lipsync_pipeline.manifest import Manifest
-from lipsync_pipeline.plan import ArtifactState, Plan
+from lipsync_pipeline.plan import ArtifactState, Plan, as_recorded
 
 if TYPE_CHECKING:
     from lipsync_pipeline.run import Api
@@ -146,7 +146,7 @@ async def verify_stored(
             if (
                 entry is not None
                 and entry.status == "completed"
-                and entry.fingerprint == job.fingerprint
+                and entry.fingerprint == as_recorded(job, entry).fingerprint
                 and entry.artifact is not None
                 and entry.artifact.store_key is not None
             ):

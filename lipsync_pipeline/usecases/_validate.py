@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
+from lipsync_pipeline.lockfile import LockSnapshot
 from lipsync_pipeline.manifest import Manifest, load_manifest
+from lipsync_pipeline.plan import moved_warnings
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
 from lipsync_pipeline.usecases._lockmerge import driver_warning
 
@@ -66,6 +68,7 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
     unregistered = driver_warning(Path(lock_file))
     warnings = _local_path_warnings(manifest) + (() if unregistered is None else (unregistered,))
+    warnings += moved_warnings(manifest, lock or LockSnapshot(Path(lock_file), {}))
     return FileValidation(str(path), True, jobs, good, (), warnings)
 
 
