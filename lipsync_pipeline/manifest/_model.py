@@ -57,6 +57,10 @@ class Job:
     column: int
     marks: Mapping[str, tuple[int, int]]
     seed_derived: bool
+    # The id template of the matrix entry that made this job (None: written out).
+    template: str | None = None
+    # How messages name the entry: "jobs[2]", or "jobs[2] (lang=fr)" for a matrix's job.
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)
