@@ -71,12 +71,12 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
         Problem(
             manifest.display_name,
             *job.marks.get(name, (job.line, job.column)),
-            f"jobs[{index}].{name}",
+            f"{job.where}.{name}",
             "a local path works only with --local (the reference studio) or with a store: "
             "(object storage the API can fetch from); the hosted API downloads inputs "
             "itself, so give an https:// URL or configure a store",
         )
-        for index, job in enumerate(manifest.jobs)
+        for job in manifest.jobs
         if manifest.store is None
         for name in sorted(job.local_inputs)
     ]

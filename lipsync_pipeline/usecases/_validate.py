@@ -11,7 +11,7 @@ from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
 from lipsync_pipeline.usecases._lockmerge import driver_warning
 
-__all__ = ["FileValidation", "LockValidation", "Validation", "validate"]
+__all__ = ["FileValidation", "LockValidation", "MatrixIds", "Validation", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,15 @@ class LockValidation:
     file: str
     valid: bool
     entries: int | None  # None when invalid
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixIds:
+    """The jobs one matrix entry of a manifest expanded into."""
+
+    entry: str  # "jobs[2]"
+    template: str  # its id template
+    ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,7 @@ class FileValidation:
     lock: LockValidation | None  # None when there is no lock yet (or the manifest failed)
     problems: tuple[Problem, ...]
     warnings: tuple[Problem, ...] = ()  # valid, but a run may refuse it (local paths)
+    matrices: tuple[MatrixIds, ...] = ()  # each matrix entry's expanded ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +72,21 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
         lock = check_lock(manifest, lock_path)
     except LockfileError as exc:
         bad = LockValidation(lock_file, False, None)
-        return FileValidation(str(path), False, jobs, bad, tuple(exc.problems))
+        problems = tuple(exc.problems)
+        return FileValidation(str(path), False, jobs, bad, problems, (), _matrices(manifest))
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
     unregistered = driver_warning(Path(lock_file))
     warnings = _local_path_warnings(manifest) + (() if unregistered is None else (unregistered,))
-    return FileValidation(str(path), True, jobs, good, (), warnings)
+    return FileValidation(str(path), True, jobs, good, (), warnings, _matrices(manifest))
+
+
+def _matrices(manifest: Manifest) -> tuple[MatrixIds, ...]:
+    ids: dict[tuple[str, str], list[str]] = {}
+    for job in manifest.jobs:
+        if job.template is not None:
+            entry = job.where.partition(" ")[0]  # "jobs[2] (lang=fr)" -> "jobs[2]"
+            ids.setdefault((entry, job.template), []).append(job.id)
+    return tuple(MatrixIds(entry, template, tuple(i)) for (entry, template), i in ids.items())
 
 
 def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
@@ -75,8 +95,8 @@ def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
     if manifest.store is not None:
         return ()  # a store uploads them and hands the API URLs
     places = {
-        (job.marks.get(name, (job.line, job.column)), f"jobs[{index}].{name}")
-        for index, job in enumerate(manifest.jobs)
+        (job.marks.get(name, (job.line, job.column)), f"{job.where}.{name}")
+        for job in manifest.jobs
         for name in job.local_inputs
     }
     if not places:
