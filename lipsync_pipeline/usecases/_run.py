@@ -213,10 +213,12 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                 # Before the studio, the client and the first record: fail before paying.
                 kept = None if run.store is None else await _prepare_store(run)
                 resolver: InputResolver | None = None if kept is None else kept.inputs
+                steps = run.plan
                 if remote is None:
                     studio = await start_local_studio(nursery, manifest)
                     remote, manifest = studio.remote, studio.manifest
                     resolver = studio.resolve_inputs
+                    steps = studio.local_plan(run.plan)
                 connections = min(run.concurrency, MAX_CONNECTIONS)
                 async with ApiClient(
                     remote.base_url,
@@ -227,7 +229,7 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                 ) as client:
                     api: Api = client if kept is None else kept.wrap(client)
                     await execute(
-                        run.plan,
+                        steps,
                         manifest,
                         run.journal,
                         api,
