@@ -171,7 +171,7 @@ def _rows(
     combinations = []
     columns = found.columns
     for line, cells in found.rows:
-        place = f"{found.display}:{line}"
+        place = f"{found.name}:{line}"
         values = {c: Value(t, {}, None, place, path) for c, t in zip(columns, cells, strict=True)}
         combinations.append(Combination(values, {}, place))
     return columns, combinations

@@ -19,7 +19,7 @@ import csv
 import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from lipsync_pipeline.errors import Problem
@@ -34,9 +34,11 @@ MAX_COLUMNS: Final = 100
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """A CSV file's header and rows; ``display`` is how messages name the file."""
+    """A CSV file's header and rows; ``display`` is how messages name the file (its path
+    as the manifest's is given), ``name`` its path relative to the manifest."""
 
     display: str
+    name: str
     columns: tuple[str, ...]
     rows: tuple[tuple[int, tuple[str, ...]], ...]  # (line the row starts on, cells)
 
@@ -70,7 +72,8 @@ def read_rows(
     text = _decode(data, display)
     if isinstance(text, Problem):
         return [text]
-    return _parse(text, display, max_rows, name_problem)
+    found_rows = _parse(text, display, max_rows, name_problem)
+    return replace(found_rows, name=relative) if isinstance(found_rows, Rows) else found_rows
 
 
 def _decode(data: bytes, display: str) -> str | Problem:
@@ -136,7 +139,7 @@ def _parse(
     if not rows:
         message = "no rows under the header: each line after it is one combination"
         return [Problem(display, previous_end, None, "", message)]
-    return Rows(display, tuple(header), tuple(rows))
+    return Rows(display, display, tuple(header), tuple(rows))
 
 
 def _header_problems(
@@ -154,7 +157,7 @@ def _header_problems(
     problems = []
     seen: set[str] = set()
     for number, name in enumerate(header, 1):
-        wrong = f"twice (column {number} again)" if name in seen else name_problem(name)
+        wrong = "the name of an earlier column again" if name in seen else name_problem(name)
         seen.add(name)
         if wrong is not None:
             where = f"column {number} {name!r}"
