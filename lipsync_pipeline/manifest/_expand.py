@@ -78,7 +78,7 @@ class Expansion:
         if self.origins is None:
             return list(problems)
         out: list[Problem] = []
-        alike: dict[tuple[Any, ...], list[Origin]] = {}
+        alike: dict[tuple[Any, ...], dict[Origin, None]] = {}
         for problem in problems:
             match = _JOB_WHERE.match(problem.where)
             if match is None:
@@ -90,9 +90,9 @@ class Expansion:
                 out.append(replace(problem, where=origin.where + rest))
                 continue
             key = (problem.file, problem.line, problem.column, origin.index, rest, problem.message)
-            alike.setdefault(key, []).append(origin)
-        for (file, line, column, index, rest, message), origins in alike.items():
-            count = len(origins)
+            alike.setdefault(key, {})[origin] = None  # a finding reached twice counts once
+        for (file, line, column, index, rest, message), found in alike.items():
+            origins, count = list(found), len(found)
             if count > 1 and count == self.sizes[index]:
                 wheres = [f"jobs[{index}]"]
             elif count > _SHOWN_ALIKE:
@@ -228,8 +228,8 @@ class _Entry:
             )
             self.context.problem(node, path, message, offset)
             return
-        if ref.field in (None, "key"):
-            return
+        if ref.field in (None, "key") or path == (*self.path, "id"):
+            return  # a field in the id is check_id's finding
         if axis.column:
             message = f"{ref}: a CSV column holds text, it has no fields; write {{{ref.name}}}"
             self.context.problem(node, path, message, offset)

@@ -83,6 +83,10 @@ def apply_include(
             if index is None:
                 index = {tuple(v.key for v in c.values.values()): c for c in combos}
             key = tuple(wanted[name].key for name in axes)
+            if key in index and not sets:
+                message = "sets no field, and its combination is there already: nothing to do"
+                context.problem(entry_node, entry_path, message)
+                continue
             if key not in index:
                 for name, value in wanted.items():
                     if value not in axes[name].values:
