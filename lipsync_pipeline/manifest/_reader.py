@@ -1,6 +1,7 @@
 """The manifest: YAML in, validated jobs (exact API requests with fingerprints) out.
 
-Reading goes: bytes -> strict YAML (:mod:`._yaml`) -> version check -> JSON Schema
+Reading goes: bytes -> strict YAML (:mod:`._yaml`) -> version check -> matrix
+entries expanded into plain jobs (:mod:`._expand`) -> JSON Schema
 (``schemas/manifest.schema.json``, the single source of truth for the format) ->
 checks the schema cannot express (unique ids, URLs that parse, local files that
 exist inside the manifest's directory) -> :class:`Job` values. Every problem in
@@ -18,7 +19,8 @@ Decisions a user may notice:
   the fingerprint hashes the file's bytes, so editing an asset renders again and
   moving it (with the manifest edited to match) does not.
 - A job without ``seed`` gets one derived from its id (a renamed job renders anew
-  anyway: its output is named by the id).
+  anyway: its output is named by the id); for a matrix's job, from the expanded id,
+  so adding a combination changes no other job's seed.
 - ``order`` has no default here: when left out, the API's own default applies.
 """
 

@@ -118,7 +118,8 @@ def _parse(
                         start,
                         None,
                         "",
-                        f"{len(cells)} cells, but the header names {len(header)} columns "
+                        f"{len(cells)} cell{'' if len(cells) == 1 else 's'}, but the header "
+                        f"names {len(header)} columns "
                         f"({', '.join(header)}); quote a cell that holds a comma",
                     )
                 )

@@ -104,3 +104,16 @@ def test_an_editor_reads_an_id_template_only_under_matrix() -> None:
     assert {e.message for e in EDITOR.iter_errors(plain)} == {
         "'ad.{lang}' does not match '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'"
     }
+
+
+def _doc_blocks() -> list[str]:
+    text = (ROOT / "docs" / "matrix.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+
+
+@pytest.mark.parametrize("block", _doc_blocks())
+def test_the_docs_yaml_examples_are_valid_manifests(block: str) -> None:
+    text = block if "version: 1" in block else "version: 1\n" + block
+    # Placed among the examples, so the sheet and media the docs name are found.
+    manifest = parse_manifest(text, path=EXAMPLES / "doc.yaml", display_name="doc.yaml")
+    assert all(job.template for job in manifest.jobs)

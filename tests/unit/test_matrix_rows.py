@@ -88,7 +88,7 @@ def test_a_byte_order_mark_a_quoted_multi_line_cell_and_blank_lines_are_fine(
 @pytest.mark.parametrize(
     ("csv", "expected"),
     [
-        ("lang,tone\nde,calm\nfr\n", "lines.csv:3: 1 cells, but the header names 2 columns"),
+        ("lang,tone\nde,calm\nfr\n", "lines.csv:3: 1 cell, but the header names 2 columns"),
         ('lang,tone\nde,"calm\nslow"\nfr,a,b\n', "lines.csv:4: 3 cells, but the header"),
         ('lang,tone\nde,"calm\n', "lines.csv:2: CSV syntax error: unexpected end of data"),
         (
@@ -125,7 +125,7 @@ def test_the_file_is_named_as_the_user_would_open_it(tmp_path: Path) -> None:
             manifest("sheets/lines.csv"), path=tmp_path / "m.yaml", display_name="ads/m.yaml"
         )
     assert [str(p) for p in caught.value.problems] == [
-        "ads/sheets/lines.csv:2: 1 cells, but the header names 2 columns (lang, tone); quote "
+        "ads/sheets/lines.csv:2: 1 cell, but the header names 2 columns (lang, tone); quote "
         "a cell that holds a comma"
     ]
 
