@@ -12,10 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._nodes import is_plain_non_string, key_node_at, mark_of, node_at
+from lipsync_pipeline.manifest._nodes import (
+    STR_TAG,
+    is_plain_non_string,
+    key_node_at,
+    mark_of,
+    node_at,
+)
 from lipsync_pipeline.manifest._problems import describe_value
 from lipsync_pipeline.manifest._template import NAME
 
@@ -27,6 +33,7 @@ __all__ = [
     "Matrix",
     "Path",
     "Value",
+    "key_of",
     "name_problem",
     "place_of",
     "read_value",
@@ -111,6 +118,15 @@ def _mark(node: Node, offset: int | None) -> tuple[int, int]:
     return line, column
 
 
+def key_of(mapping: Node, key: str) -> Node:
+    """The key node of ``key`` in ``mapping``: a text node, so ``.value`` is the key. Where
+    the tree does not hold it as written (a merged key), one placed at the mapping."""
+    found = key_node_at(mapping, [key])
+    if isinstance(found, ScalarNode):
+        return found
+    return ScalarNode(STR_TAG, key, mapping.start_mark, mapping.end_mark)
+
+
 def place_of(node: Node) -> str:
     """How a message names where a node is written: ``line 12, column 9``."""
     line, column = mark_of(node)
@@ -160,7 +176,7 @@ def read_value(raw: Any, node: Node, path: Path, context: Context) -> Value | No
                 f"{name!r} cannot name a field: use letters, digits and _ (not starting with "
                 "a digit), as a template writes it: {axis.field}"
             )
-            context.problem(key_node_at(node, [name]) or node, (*path, name), message)
+            context.problem(key_of(node, name), (*path, name), message)
         elif type(item) is str or type(item) is int:
             texts[name] = str(item)
         else:

@@ -31,9 +31,9 @@ from typing import Any, Final
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value
+from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value, key_of
 from lipsync_pipeline.manifest._matrix import MAX_JOBS, read_matrix
-from lipsync_pipeline.manifest._nodes import key_node_at, node_at
+from lipsync_pipeline.manifest._nodes import node_at
 from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
 from lipsync_pipeline.manifest._template import Ref, Template, TemplateSyntaxError, parse_template
 
@@ -283,9 +283,7 @@ class _Entry:
         assert isinstance(node, MappingNode)
         # The entry's own nodes, so locations are where the user wrote them.
         base_pairs = [
-            (key_node_at(node, [key]) or node, node_at(node, [key]))
-            for key in self.job
-            if key != "matrix"
+            (key_of(node, key), node_at(node, [key])) for key in self.job if key != "matrix"
         ]
         refs = list(dict.fromkeys(ref for t in templates.values() for ref in t.refs))
         axes = [axis.name for axis in matrix.axes.values() if not axis.column]

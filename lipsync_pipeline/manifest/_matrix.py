@@ -27,10 +27,11 @@ from lipsync_pipeline.manifest._combos import (
     Matrix,
     Path,
     Value,
+    key_of,
     name_problem,
     read_value,
 )
-from lipsync_pipeline.manifest._nodes import key_node_at, node_at
+from lipsync_pipeline.manifest._nodes import node_at
 from lipsync_pipeline.manifest._problems import describe_value
 from lipsync_pipeline.manifest._rows import read_rows
 from lipsync_pipeline.manifest._selectors import apply_exclude, apply_include
@@ -63,7 +64,7 @@ def read_matrix(raw: Any, node: Node, path: Path, context: Context, budget: int)
     factors: list[list[Combination]] = []
     rows_node = None
     for name, value in raw.items():
-        key_node, value_node = key_node_at(node, [name]) or node, node_at(node, [name])
+        key_node, value_node = key_of(node, name), node_at(node, [name])
         if name in ("include", "exclude"):
             continue
         if name == "rows":

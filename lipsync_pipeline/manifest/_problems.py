@@ -189,7 +189,7 @@ def _unknown_key(
             f"{kind} jobs do not take {key!r}: the {models.get(kind, kind)} API has no "
             f"such field (only {' and '.join(takers)} jobs take it)"
         )
-    hint = did_you_mean(key, allowed)
+    hint = did_you_mean(key, [*allowed, "matrix"])  # matrix: is a job entry's key too
     return f"unknown field {key!r} for {_a(kind)} job{hint}" + (
         "" if hint else f"; it takes {', '.join(sorted(allowed))}"
     )

@@ -27,10 +27,11 @@ from lipsync_pipeline.manifest._combos import (
     Context,
     Path,
     Value,
+    key_of,
     place_of,
     read_value,
 )
-from lipsync_pipeline.manifest._nodes import key_node_at, node_at
+from lipsync_pipeline.manifest._nodes import node_at
 from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
 
 __all__ = ["apply_exclude", "apply_include"]
@@ -153,7 +154,7 @@ def _match(
                 continue
             ok = False
             message = _unknown_name(name, axes, context.fields, include=include)
-            context.problem(key_node_at(entry_node, [name]) or entry_node, (*path, name), message)
+            context.problem(key_of(entry_node, name), (*path, name), message)
             continue
         value = read_value(raw, node, (*path, name), context)
         if value is None:
@@ -179,7 +180,7 @@ def _set_fields(
     node: Node, path: Path, sets: Mapping[str, Any], targets: list[Combination], context: Context
 ) -> None:
     for name, raw in sets.items():
-        key_node, value_node = key_node_at(node, [name]) or node, node_at(node, [name])
+        key_node, value_node = key_of(node, name), node_at(node, [name])
         for combination in targets:
             earlier = combination.sets.get(name)
             if earlier is not None and earlier[2] is not value_node:

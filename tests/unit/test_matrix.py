@@ -425,3 +425,12 @@ def test_problems_come_as_problems_with_file_line_column(tmp_path: Path) -> None
     assert problem == Problem(
         "m.yaml", 8, 13, "jobs[0].matrix.lang", "the axis lang is empty: it would make no job"
     )
+
+
+def test_a_misspelt_matrix_key_is_recognised(tmp_path: Path) -> None:
+    text = (
+        video("      lang: [de]\n")
+        .replace("ad.{lang}", "ad-de")
+        .replace("    matrix:", "    matrx:")
+    )
+    assert "unknown field 'matrx' for a video job (did you mean 'matrix'?)" in only(text, tmp_path)
