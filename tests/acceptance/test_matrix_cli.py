@@ -111,3 +111,12 @@ def test_matrix_mistakes_are_located_and_change_nothing(tmp_path: Path) -> None:
     located = cli("validate", bad)
     assert located.returncode == 2
     assert f"{bad}:13:15: jobs[0].id: unknown {{lnag}} (did you mean 'lang'?)" in located.stderr
+
+
+def test_the_schema_command_describes_matrix_for_editors() -> None:
+    result = cli("schema")
+    schema = json.loads(result.stdout)
+    job = schema["$defs"]["job"]
+    assert job["properties"]["matrix"] == {"$ref": "#/$defs/matrix"}
+    assert job["then"] == {"$ref": "#/$defs/matrix_job"}
+    assert {"rows", "include", "exclude"} <= set(schema["$defs"]["matrix"]["properties"])
