@@ -158,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate manifests against the schema and the semantic "
         "checks, and the lockfile beside each one if it exists (its format and its "
         "agreement with the manifest). Every problem is reported as "
-        "FILE:LINE:COL: PATH: message. Reads only: no network, no write.",
+        "FILE:LINE:COL: PATH: message (a job a matrix made is named by its entry "
+        "and combination: jobs[2] (lang=fr).audio). Reads only: no network, no write. "
+        "--format json also lists the ids each matrix entry expands to.",
     )
     p.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST")
     p.add_argument(
@@ -185,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
         "skip, remove, move) and why, without any API call or write. move: a job "
-        "renamed under the manifest's moved: keeps its render (no API call).",
+        "renamed under the manifest's moved: keeps its render (no API call). A new "
+        "job that a matrix made names its id template (JSON: a template field per step).",
     )
     p.add_argument(
         "--local",

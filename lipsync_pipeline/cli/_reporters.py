@@ -44,8 +44,11 @@ def validation_json(result: Validation) -> dict[str, Any]:
     files = []
     for f in result.files:
         item: dict[str, Any] = {"file": f.file, "valid": f.valid}
-        if f.jobs is not None:
+        if f.jobs is not None:  # the manifest itself is valid
             item["jobs"] = f.jobs
+            item["matrices"] = [
+                {"entry": m.entry, "template": m.template, "ids": list(m.ids)} for m in f.matrices
+            ]
         if f.lock is not None:
             item["lock"] = {"file": f.lock.file, "valid": f.lock.valid}
             if f.lock.entries is not None:

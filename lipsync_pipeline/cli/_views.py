@@ -44,6 +44,7 @@ def _step_json(step: Step) -> dict[str, Any]:
     if job is not None:
         out.update(
             kind=job.kind,
+            template=job.template,
             model=job.model,
             fingerprint=job.fingerprint,
             form_state=dict(job.form_state),
@@ -87,6 +88,14 @@ def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
     }
 
 
+def _why(step: Step) -> str:
+    """The reason; a new job a matrix made also says which (its id template)."""
+    job = step.job
+    if job is None or job.template is None or step.entry is not None:
+        return step.reason
+    return f"{step.reason} from {job.template}"
+
+
 def plan_table(checked: Checked, credits: Estimate) -> Group:
     rows = []
     for step in checked.plan.steps:
@@ -100,7 +109,7 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
                 job.kind if job else "",
                 inputs,
                 "" if cost is None else str(cost),
-                step.reason,
+                _why(step),
             ]
         )
     out = table(

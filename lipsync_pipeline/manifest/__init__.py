@@ -6,7 +6,11 @@ Private modules: ``_model`` (Job and Manifest values, fingerprints), ``_reader``
 ``_output_dir`` (where renders go: inside the manifest's tree), ``_schemacheck`` (a
 fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
 worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the
-``moved:`` list of renames and its checks).
+``moved:`` list of renames and its checks), ``_inside`` (named files
+stay inside the manifest's tree). Matrix entries (``matrix:``): ``_expand`` (into plain
+jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values),
+``_selectors`` (include and exclude), ``_template`` ({axis} placeholders), ``_rows``
+(a CSV file's rows), ``_ids`` (unique ids, both places named).
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ class Job:
     # formState field -> "local-sha256:<hex>": what the fingerprint hashes in place of
     # each local input, kept so that ``reseeded`` can recompute it for another seed.
     hashed_inputs: Mapping[str, str] = field(default_factory=dict)
+    # The id template of the matrix entry that made this job (None: written out).
+    template: str | None = None
+    # How messages name the entry: "jobs[2]", or "jobs[2] (lang=fr)" for a matrix's job.
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

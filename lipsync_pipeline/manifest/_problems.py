@@ -28,7 +28,7 @@ from lipsync_pipeline.manifest._yaml import Yaml11Scalar
 if TYPE_CHECKING:  # only the error path imports jsonschema (~50 ms a run avoids)
     from jsonschema import ValidationError
 
-__all__ = ["describe_value", "schema_problems"]
+__all__ = ["describe_value", "did_you_mean", "schema_problems"]
 
 Path = tuple[str | int, ...]
 
@@ -62,7 +62,7 @@ def describe_value(value: Any, node: Node) -> str:
     return f"the value {value!r}"
 
 
-def _did_you_mean(word: Any, options: Iterable[str]) -> str:
+def did_you_mean(word: Any, options: Iterable[str]) -> str:
     if not isinstance(word, str):
         return ""
     # 0.75, above difflib's 0.6: '1080p' is not a typo of '480p', 'audoi' is one of 'audio'.
@@ -142,7 +142,7 @@ def _explain(
                 (
                     node,
                     where,
-                    f"{what} {instance!r}{_did_you_mean(instance, arg)}; expected one of {options}",
+                    f"{what} {instance!r}{did_you_mean(instance, arg)}; expected one of {options}",
                 )
             ]
         return [(node, where, f"expected one of {options}, got {shown}")]
@@ -173,19 +173,18 @@ def _unknown_key(
     models: Mapping[str, str],
 ) -> str:
     if path == ():
-        return (
-            f"unknown key {key!r}{_did_you_mean(key, allowed)}; the top level takes "
-            + ", ".join(allowed)
+        return f"unknown key {key!r}{did_you_mean(key, allowed)}; the top level takes " + ", ".join(
+            allowed
         )
     if path == ("defaults",):
-        return f"unknown field {key!r} in defaults{_did_you_mean(key, allowed)}"
+        return f"unknown field {key!r} in defaults{did_you_mean(key, allowed)}"
     if path == ("store",):
-        return f"unknown setting {key!r}{_did_you_mean(key, allowed)}; store: takes " + ", ".join(
+        return f"unknown setting {key!r}{did_you_mean(key, allowed)}; store: takes " + ", ".join(
             allowed
         )
     if path[:1] == ("moved",):
         return (
-            f"unknown key {key!r} in a moved: entry{_did_you_mean(key, allowed)}; it takes from, to"
+            f"unknown key {key!r} in a moved: entry{did_you_mean(key, allowed)}; it takes from, to"
         )
     takers = [k for k, fields in kind_fields.items() if key in fields]
     if kind is not None and takers:
@@ -194,7 +193,7 @@ def _unknown_key(
             f"{kind} jobs do not take {key!r}: the {models.get(kind, kind)} API has no "
             f"such field (only {' and '.join(takers)} jobs take it)"
         )
-    hint = _did_you_mean(key, allowed)
+    hint = did_you_mean(key, [*allowed, "matrix"])  # matrix: is a job entry's key too
     return f"unknown field {key!r} for {_a(kind)} job{hint}" + (
         "" if hint else f"; it takes {', '.join(sorted(allowed))}"
     )

@@ -1,6 +1,7 @@
 """The manifest: YAML in, validated jobs (exact API requests with fingerprints) out.
 
-Reading goes: bytes -> strict YAML (:mod:`._yaml`) -> version check -> JSON Schema
+Reading goes: bytes -> strict YAML (:mod:`._yaml`) -> version check -> matrix
+entries expanded into plain jobs (:mod:`._expand`) -> JSON Schema
 (``schemas/manifest.schema.json``, the single source of truth for the format) ->
 checks the schema cannot express (unique ids, URLs that parse, local files that
 exist inside the manifest's directory) -> :class:`Job` values. Every problem in
@@ -18,16 +19,16 @@ Decisions a user may notice:
   the fingerprint hashes the file's bytes, so editing an asset renders again and
   moving it (with the manifest edited to match) does not.
 - A job without ``seed`` gets one derived from its id (a renamed job renders anew,
-  its output being named by the id, unless ``moved:`` lists the rename: ``_moved``).
+  its output being named by the id, unless ``moved:`` lists the rename: ``_moved``);
+  for a matrix's job, from the expanded id, so adding a combination changes no other
+  job's seed.
 - ``order`` has no default here: when left out, the API's own default applies.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
-import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -36,6 +37,10 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
+from lipsync_pipeline.manifest._combos import Context
+from lipsync_pipeline.manifest._expand import Expansion, Origin, expand_jobs
+from lipsync_pipeline.manifest._ids import id_problems
+from lipsync_pipeline.manifest._inside import inside
 from lipsync_pipeline.manifest._model import (
     INPUT_FIELD_SET,
     MANIFEST_VERSION,
@@ -126,7 +131,9 @@ class _Reader:
 
     def fail(self) -> ManifestError:
         unique = dict.fromkeys(self.problems)  # same finding reached twice: say it once
-        return ManifestError(sorted(unique, key=lambda p: (p.line or 0, p.column or 0)))
+        # This file's problems first (a matrix's rows file has its own), each by place.
+        key = lambda p: (p.file != self.name, p.file, p.line or 0, p.column or 0)  # noqa: E731
+        return ManifestError(sorted(unique, key=key))
 
     def read(self, data: bytes | str) -> Manifest:
         doc = load_yaml(data, display_name=self.name)
@@ -160,8 +167,15 @@ class _Reader:
                 f"{describe_value(version, node)}",
             )
             raise self.fail()
+        fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
+        context = Context(self.name, self.base, self.real_base, fields, self.problems)
+        expansion = expand_jobs(value, root, context)
+        value, root = expansion.value, expansion.root
+        expanded = len(self.problems)  # problems after this are about the expanded jobs
         invalid = self.check_schema(value, root)
-        self.check_ids(value, root)
+        jobs = value.get("jobs")
+        jobs = jobs if isinstance(jobs, list) else []
+        self.problems.extend(id_problems(jobs, root, expansion.origin, self.name))
         raw_defaults = value.get("defaults")
         defaults: dict[str, Any] = raw_defaults if isinstance(raw_defaults, dict) else {}
         resolved_defaults = self.check_inputs(defaults, ("defaults",), root, invalid)
@@ -185,8 +199,11 @@ class _Reader:
             if problem is not None:
                 self.problems.append(problem)
         if self.problems:
+            self.problems[expanded:] = expansion.relabel(self.problems[expanded:])
             raise self.fail()
-        manifest = self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
+        manifest = self.build(
+            value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
+        )
         manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
         return manifest if store is None else replace(manifest, store=store)
 
@@ -214,28 +231,6 @@ class _Reader:
         problems = schema_problems(errors, value, root, self.name, kind_fields(), MODEL_BY_KIND)
         self.problems.extend(problems)
         return {path for path, _ in errors}
-
-    def check_ids(self, value: dict[str, Any], root: Any) -> None:
-        seen: dict[str, tuple[str, int]] = {}
-        jobs = value.get("jobs")
-        for index, job in enumerate(jobs if isinstance(jobs, list) else []):
-            job_id = job.get("id") if isinstance(job, dict) else None
-            if not isinstance(job_id, str):
-                continue
-            node = node_at(root, ["jobs", index, "id"])
-            first = seen.get(job_id.casefold())
-            if first is None:
-                seen[job_id.casefold()] = (job_id, mark_of(node)[0])
-                continue
-            same = first[0] == job_id
-            self.problem(
-                *mark_of(node),
-                f"jobs[{index}].id",
-                f"duplicate id {job_id!r} (first at line {first[1]})"
-                if same
-                else f"id {job_id!r} differs from {first[0]!r} (line {first[1]}) only in "
-                "case: their outputs would collide on case-insensitive file systems",
-            )
 
     def check_inputs(
         self,
@@ -291,30 +286,13 @@ class _Reader:
         return cached
 
     def _local(self, raw: str) -> tuple[str | None, str | None]:
-        relative = posixpath.normpath(raw)
-        absolute = os.path.normpath(os.path.join(self.base, relative))
-        if relative == ".." or relative.startswith("../"):
-            return None, (
-                f"{raw!r} points outside the manifest's directory; local inputs must "
-                "stay inside it (it is what --local serves)"
-            )
-        real = os.path.realpath(absolute)
-        if os.path.commonpath([real, self.real_base]) != self.real_base:
-            return None, f"{raw!r} leads outside the manifest's directory through a symlink"
-        if os.path.isdir(real):
-            return None, f"{raw!r} is a directory, not a file"
-        if not os.path.isfile(real):
-            return None, f"file not found: {raw!r} (relative to {self.base}){self.near(absolute)}"
-        return relative, real
-
-    def near(self, absolute: str) -> str:
-        folder, name = os.path.split(absolute)
-        try:
-            siblings = os.listdir(folder)
-        except OSError:
-            return ""
-        close = difflib.get_close_matches(name, siblings, n=1)
-        return f"; did you mean {close[0]!r}?" if close else ""
+        found = inside(
+            raw,
+            self.base,
+            self.real_base,
+            "local inputs must stay inside it (it is what --local serves)",
+        )
+        return (None, found) if isinstance(found, str) else found
 
     def digest(self, absolute: str) -> str:
         # Once per file per load: 10,000 jobs sharing one voice hash it once.
@@ -332,6 +310,7 @@ class _Reader:
         resolved_defaults: Mapping[str, tuple[str, str | None]],
         job_inputs: list[dict[str, tuple[str, str | None]]],
         output_dir: Path,
+        expansion: Expansion,
     ) -> Manifest:
         defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
         jobs_node = node_at(root, ["jobs"])
@@ -342,6 +321,7 @@ class _Reader:
                 defaults,
                 defaults_marks,
                 {**resolved_defaults, **job_inputs[index]},
+                expansion.origin(index),
             )
             for index, raw in enumerate(value["jobs"])
         ]
@@ -362,6 +342,7 @@ class _Reader:
         defaults: Mapping[str, Any],
         defaults_marks: Mapping[str, tuple[int, int]],
         inputs: Mapping[str, tuple[str, str | None]],
+        origin: Origin,
     ) -> Job:
         kind, job_id = raw["kind"], raw["id"]
         own_marks = _value_marks(node)
@@ -402,6 +383,8 @@ class _Reader:
             marks,
             seed_derived,
             digests,
+            origin.template,
+            origin.where,
         )
 
 

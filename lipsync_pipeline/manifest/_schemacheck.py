@@ -145,6 +145,10 @@ def _all_of(checks: list[Check]) -> Check:
     return lambda value: first(value) and rest(value)
 
 
+def _any_of(checks: list[Check]) -> Check:
+    return lambda value: any(check(value) for check in checks)
+
+
 class _Compiler:
     def __init__(self, root: Mapping[str, Any]) -> None:
         self.root = root
@@ -187,6 +191,8 @@ class _Compiler:
                 checks.append(_items_check(self.compile(arg)))
             elif keyword == "allOf":
                 checks.extend(self.compile(sub) for sub in arg)
+            elif keyword == "anyOf":
+                checks.append(_any_of([self.compile(sub) for sub in arg]))
             elif keyword == "if":
                 checks.append(self.conditional(schema))
             else:

@@ -32,6 +32,7 @@ from lipsync_pipeline.usecases._serve import ServeRequest, serve
 from lipsync_pipeline.usecases._validate import (
     FileValidation,
     LockValidation,
+    MatrixIds,
     Validation,
     validate,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "FileMerge",
     "FileValidation",
     "LockValidation",
+    "MatrixIds",
     "PullOutcome",
     "PullReport",
     "Pulled",

@@ -21,6 +21,7 @@ import trio
 
 from lipsync_pipeline._net import is_loopback_host
 from lipsync_pipeline.manifest import Job, Manifest
+from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.run import DEFAULT_POLL_INTERVAL, InputResolver, RunOptions
 from lipsync_pipeline.settings import Remote
 
@@ -61,6 +62,17 @@ class LocalStudio:
     remote: Remote
     manifest: Manifest  # webhooks to other hosts removed
     resolve_inputs: InputResolver  # local paths -> the studio's /assets/ URLs
+
+    def local_plan(self, plan: Plan) -> Plan:
+        """``plan`` with this manifest's jobs: the runner submits each step's own job,
+        so a step still holding the original job would hand its webhook to the studio."""
+        jobs = {job.id: job for job in self.manifest.jobs}
+        return Plan(
+            tuple(
+                step if step.job is None else dataclasses.replace(step, job=jobs[step.job_id])
+                for step in plan.steps
+            )
+        )
 
 
 async def start_local_studio(nursery: trio.Nursery, manifest: Manifest) -> LocalStudio:

@@ -71,12 +71,12 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
         Problem(
             manifest.display_name,
             *job.marks.get(name, (job.line, job.column)),
-            f"jobs[{index}].{name}",
+            f"{job.where}.{name}",
             "a local path works only with --local (the reference studio) or with a store: "
             "(object storage the API can fetch from); the hosted API downloads inputs "
             "itself, so give an https:// URL or configure a store",
         )
-        for index, job in enumerate(manifest.jobs)
+        for job in manifest.jobs
         if manifest.store is None
         for name in sorted(job.local_inputs)
     ]
@@ -214,10 +214,12 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                 # Before the studio, the client and the first record: fail before paying.
                 kept = None if run.store is None else await _prepare_store(run)
                 resolver: InputResolver | None = None if kept is None else kept.inputs
+                steps = run.plan
                 if remote is None:
                     studio = await start_local_studio(nursery, manifest)
                     remote, manifest = studio.remote, studio.manifest
                     resolver = studio.resolve_inputs
+                    steps = studio.local_plan(run.plan)
                 connections = min(run.concurrency, MAX_CONNECTIONS)
                 async with ApiClient(
                     remote.base_url,
@@ -228,7 +230,7 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                 ) as client:
                     api: Api = client if kept is None else kept.wrap(client)
                     await execute(
-                        run.plan,
+                        steps,
                         manifest,
                         run.journal,
                         api,

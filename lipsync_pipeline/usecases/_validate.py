@@ -13,7 +13,7 @@ from lipsync_pipeline.plan import moved_warnings
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
 from lipsync_pipeline.usecases._lockmerge import driver_warning
 
-__all__ = ["FileValidation", "LockValidation", "Validation", "validate"]
+__all__ = ["FileValidation", "LockValidation", "MatrixIds", "Validation", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,15 @@ class LockValidation:
     file: str
     valid: bool
     entries: int | None  # None when invalid
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixIds:
+    """The jobs one matrix entry of a manifest expanded into."""
+
+    entry: str  # "jobs[2]"
+    template: str  # its id template
+    ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,7 @@ class FileValidation:
     lock: LockValidation | None  # None when there is no lock yet (or the manifest failed)
     problems: tuple[Problem, ...]
     warnings: tuple[Problem, ...] = ()  # valid, but a run may refuse it (local paths)
+    matrices: tuple[MatrixIds, ...] = ()  # each matrix entry's expanded ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +74,22 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
         lock = check_lock(manifest, lock_path)
     except LockfileError as exc:
         bad = LockValidation(lock_file, False, None)
-        return FileValidation(str(path), False, jobs, bad, tuple(exc.problems))
+        problems = tuple(exc.problems)
+        return FileValidation(str(path), False, jobs, bad, problems, (), _matrices(manifest))
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
     unregistered = driver_warning(Path(lock_file))
     warnings = _local_path_warnings(manifest) + (() if unregistered is None else (unregistered,))
     warnings += moved_warnings(manifest, lock or LockSnapshot(Path(lock_file), {}))
-    return FileValidation(str(path), True, jobs, good, (), warnings)
+    return FileValidation(str(path), True, jobs, good, (), warnings, _matrices(manifest))
+
+
+def _matrices(manifest: Manifest) -> tuple[MatrixIds, ...]:
+    ids: dict[tuple[str, str], list[str]] = {}
+    for job in manifest.jobs:
+        if job.template is not None:
+            entry = job.where.partition(" ")[0]  # "jobs[2] (lang=fr)" -> "jobs[2]"
+            ids.setdefault((entry, job.template), []).append(job.id)
+    return tuple(MatrixIds(entry, template, tuple(i)) for (entry, template), i in ids.items())
 
 
 def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
@@ -78,8 +98,8 @@ def _local_path_warnings(manifest: Manifest) -> tuple[Problem, ...]:
     if manifest.store is not None:
         return ()  # a store uploads them and hands the API URLs
     places = {
-        (job.marks.get(name, (job.line, job.column)), f"jobs[{index}].{name}")
-        for index, job in enumerate(manifest.jobs)
+        (job.marks.get(name, (job.line, job.column)), f"{job.where}.{name}")
+        for job in manifest.jobs
         for name in job.local_inputs
     }
     if not places:

@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from _support import (
     studio_stats,
 )
 
+from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.errors import ConfigError, LockfileError
 from lipsync_pipeline.lockfile import load_lock
 from lipsync_pipeline.plan import Action
@@ -162,6 +164,36 @@ async def test_local_rerun_renders_a_lost_output_again(tmp_path: Path) -> None:
 
     assert [r.outcome for r in report.results] == [Outcome.COMPLETED]
     assert (tmp_path / "renders" / "a.mp4").exists()
+
+
+async def test_local_run_hands_no_webhook_to_another_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--local promises that no webhook leaves the machine; the runner submits each plan
+    step's job, so the step must hold the job with the webhook removed, not the original."""
+    (tmp_path / "assets").mkdir()
+    for name in ("face.png", "voice-a.wav"):
+        (tmp_path / "assets" / name).write_bytes((ASSETS / name).read_bytes())
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  webhook: https://hooks.example.com/done\njobs:\n"
+        "  - id: a\n    kind: avatar\n    image: assets/face.png\n    audio: assets/voice-a.wav\n"
+        "  - id: b\n    kind: avatar\n    image: assets/face.png\n    audio: assets/voice-a.wav\n"
+        "    webhook: http://127.0.0.1:9/hook\n"
+    )
+    sent: dict[str, str | None] = {}
+    real_submit = ApiClient.submit
+
+    async def recording_submit(self: ApiClient, model: str, form: Any, **kwargs: Any) -> str:
+        request_id = await real_submit(self, model, form, **kwargs)
+        sent[request_id] = kwargs.get("webhook")
+        return request_id
+
+    monkeypatch.setattr(ApiClient, "submit", recording_submit)
+    report = await run_pipeline(RunRequest(path, local=True, options=FAST_POLL))
+
+    assert sorted(r.outcome for r in report.results) == [Outcome.COMPLETED] * 2
+    assert sorted(sent.values(), key=str) == [None, "http://127.0.0.1:9/hook"]
 
 
 async def test_local_studio_serves_only_the_manifests_inputs(nursery: trio.Nursery) -> None:

@@ -68,6 +68,7 @@ def test_the_shipped_schema_compiles() -> None:
 
 @pytest.mark.parametrize("schema", [
     {"oneOf": [{"type": "string"}]},
+    {"anyOf": [{"type": "string"}, {"not": {"type": "string"}}]},
     {"$ref": "https://example.com/other.json"},
     {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
     {"type": "object", "additionalProperties": False},

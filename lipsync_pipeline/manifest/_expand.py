@@ -1,0 +1,329 @@
+"""Matrix job entries expanded into plain jobs, before the schema and every later check.
+
+An entry with ``matrix:`` becomes one job per combination (:mod:`._matrix`): every
+text field of the entry is a template (:mod:`._template`) rendered with the
+combination's values, ``include`` adds its fields, and ``matrix:`` itself goes.
+Everything after this step (schema, inputs, ids, fingerprints, plan, run, lock)
+sees plain jobs.
+
+Rules a user may notice:
+
+- The ``id`` is a template naming every axis (``{lang}`` or ``{lang.key}``; never
+  another field of a mapping value, so changing a voice file does not rename the
+  job), and with ``rows:`` at least one column: a job's id comes from its values,
+  never from its position, so adding a value adds one job and reordering renames
+  none. Two combinations (or a combination and a written-out job) with one id are
+  an error naming both places.
+- Only text is a template: numbers (``seed: 7``) stay as written. A literal brace
+  in a matrix job's text is written ``{{`` or ``}}``.
+- Messages about an expanded job point at the entry's line and column and name the
+  combination: ``jobs[2] (lang=fr).audio``; one that every combination shares is
+  said once, without a combination.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from lipsync_pipeline.errors import Problem, format_where
+from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value, key_of
+from lipsync_pipeline.manifest._matrix import MAX_JOBS, read_matrix
+from lipsync_pipeline.manifest._nodes import node_at
+from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
+from lipsync_pipeline.manifest._template import Ref, Template, TemplateSyntaxError, parse_template
+
+__all__ = ["Expansion", "Origin", "expand_jobs"]
+
+_JOB_WHERE: Final = re.compile(r"jobs\[(\d+)\]")
+_NUMBER_FIELDS: Final = frozenset({"seed"})  # the one job field that is not text
+_SHOWN_ALIKE: Final = 3  # more combinations with the same problem are counted, not listed
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an expanded job was written: the entry of ``jobs:``, the combination."""
+
+    index: int  # the entry, as written
+    label: str  # the combination ("lang=fr"; "lines.csv:7"); "" for a plain job
+    template: str | None  # the id template, for a job a matrix made
+
+    @property
+    def where(self) -> str:
+        return f"jobs[{self.index}] ({self.label})" if self.label else f"jobs[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """The document with its matrices expanded, and a node tree to match (the entries'
+    own nodes, so every location is where the user wrote it)."""
+
+    value: dict[str, Any]
+    root: Node
+    origins: tuple[Origin, ...] | None  # per job of ``value``; None: no matrix at all
+    sizes: Mapping[int, int]  # jobs each matrix entry made
+    emptied: bool  # every entry was a matrix and none expanded
+
+    def origin(self, index: int) -> Origin:
+        return Origin(index, "", None) if self.origins is None else self.origins[index]
+
+    def relabel(self, problems: Iterable[Problem]) -> list[Problem]:
+        """Problems found in the expanded document (``jobs[7].audio``) named as written
+        (``jobs[2] (lang=fr).audio``); one every combination of an entry shares is said
+        once, without a combination."""
+        if self.origins is None:
+            return list(problems)
+        out: list[Problem] = []
+        alike: dict[tuple[Any, ...], dict[Origin, None]] = {}
+        for problem in problems:
+            match = _JOB_WHERE.match(problem.where)
+            if match is None:
+                if not (self.emptied and problem.where == "jobs"):  # "the list is empty"
+                    out.append(problem)
+                continue
+            origin, rest = self.origins[int(match[1])], problem.where[match.end() :]
+            if not origin.label:
+                out.append(replace(problem, where=origin.where + rest))
+                continue
+            key = (problem.file, problem.line, problem.column, origin.index, rest, problem.message)
+            alike.setdefault(key, {})[origin] = None  # a finding reached twice counts once
+        for (file, line, column, index, rest, message), found in alike.items():
+            origins, count = list(found), len(found)
+            if count > 1 and count == self.sizes[index]:
+                wheres = [f"jobs[{index}]"]
+            elif count > _SHOWN_ALIKE:
+                wheres = [f"jobs[{index}] ({origins[0].label}, and {count - 1} more)"]
+            else:
+                wheres = [origin.where for origin in origins]
+            out.extend(Problem(file, line, column, where + rest, message) for where in wheres)
+        return out
+
+
+def expand_jobs(value: dict[str, Any], root: Node, context: Context) -> Expansion:
+    """Expand every ``matrix:`` entry of ``value["jobs"]``; problems go to ``context``."""
+    jobs = value.get("jobs")
+    if not isinstance(jobs, list) or not any(type(j) is dict and "matrix" in j for j in jobs):
+        return Expansion(value, root, None, {}, False)
+    jobs_node = node_at(root, ["jobs"])
+    assert isinstance(jobs_node, SequenceNode)
+    plain = [type(j) is not dict or "matrix" not in j for j in jobs]
+    budget = MAX_JOBS - sum(plain)
+    out: list[Any] = []
+    nodes: list[Node] = []
+    origins: list[Origin] = []
+    sizes: dict[int, int] = {}
+    for index, job in enumerate(jobs):
+        node = jobs_node.value[index]
+        if plain[index]:
+            out.append(job)
+            nodes.append(node)
+            origins.append(Origin(index, "", None))
+            continue
+        made = _Entry(index, job, node, context).expand(budget)
+        if made is not None:
+            budget -= len(made)
+            sizes[index] = len(made)
+            for job_value, job_node, origin in made:
+                out.append(job_value)
+                nodes.append(job_node)
+                origins.append(origin)
+    sequence = SequenceNode(jobs_node.tag, nodes, jobs_node.start_mark, jobs_node.end_mark)
+    assert isinstance(root, MappingNode)
+    pairs = [(k, sequence if v is jobs_node else v) for k, v in root.value]
+    new_root = MappingNode(root.tag, pairs, root.start_mark, root.end_mark)
+    emptied = not out
+    return Expansion({**value, "jobs": out}, new_root, tuple(origins), sizes, emptied)
+
+
+class _Entry:
+    """One matrix entry: its templates checked once, then rendered per combination."""
+
+    def __init__(self, index: int, job: dict[str, Any], node: Node, context: Context) -> None:
+        self.index = index
+        self.job = job
+        self.node = node
+        self.context = context
+        self.path: Path = ("jobs", index)
+        self.checked: set[tuple[int, str]] = set()  # (value, field) pairs already reported
+
+    def expand(self, budget: int) -> list[tuple[dict[str, Any], Node, Origin]] | None:
+        context, job = self.context, self.job
+        start = len(context.problems)
+        template_id = self.id_text()
+        matrix = read_matrix(
+            job["matrix"], node_at(self.node, ["matrix"]), (*self.path, "matrix"), context, budget
+        )
+        if matrix is None:
+            return None
+        templates: dict[str, Template] = {}
+        literal: dict[str, Any] = {}
+        for key, raw in job.items():
+            if key == "matrix":
+                continue
+            parsed = self.parse(raw, node_at(self.node, [key]), (*self.path, key), matrix)
+            if isinstance(parsed, Template):
+                templates[key] = parsed
+            else:
+                literal[key] = parsed
+        if template_id is not None:
+            self.check_id(templates.get("id"), matrix)
+        included: dict[int, Any] = {}
+        for combination in matrix.combinations:
+            for raw, _, value_node, path in combination.sets.values():
+                if id(value_node) not in included:
+                    included[id(value_node)] = self.parse(raw, value_node, path, matrix)
+        if len(context.problems) > start or template_id is None or not matrix.complete:
+            return None
+        return self.render(matrix, template_id, templates, literal, included)
+
+    def id_text(self) -> str | None:
+        raw = self.job.get("id")
+        if isinstance(raw, str):
+            return raw
+        if "id" not in self.job:
+            message = 'a matrix job needs an id template naming its axes, e.g. id: "ad.{lang}"'
+            self.context.problem(self.node, (*self.path, "id"), message)
+            return None
+        node = node_at(self.node, ["id"])
+        message = f'expected a template like "ad.{{lang}}", not {describe_value(raw, node)}'
+        if isinstance(raw, dict):
+            message += "; quote a template that starts with { (YAML reads {...} as a mapping)"
+        self.context.problem(node, (*self.path, "id"), message)
+        return None
+
+    def parse(self, raw: Any, node: Node, path: Path, matrix: Matrix) -> Any:
+        """A text field as a Template (its placeholders checked) or as literal text;
+        anything else as written."""
+        if type(raw) is not str:
+            return raw
+        try:
+            parsed = parse_template(raw)
+        except TemplateSyntaxError as exc:
+            self.context.problem(node, path, str(exc), exc.offset)
+            return raw
+        if isinstance(parsed, Template):
+            if path[-1] in _NUMBER_FIELDS:
+                message = (
+                    f"{path[-1]} is a number and a template makes text: set it per "
+                    f"combination with include (e.g. {{lang: fr, {path[-1]}: 7}}), or leave it out"
+                )
+                self.context.problem(node, path, message)
+            for ref, offset in zip(parsed.refs, parsed.offsets, strict=True):
+                self.check_ref(ref, node, path, offset, matrix)
+        return parsed
+
+    def check_ref(self, ref: Ref, node: Node, path: Path, offset: int, matrix: Matrix) -> None:
+        axis = matrix.axes.get(ref.name)
+        if axis is None and not matrix.names_known:
+            return
+        if axis is None:
+            names = ", ".join(matrix.axes)
+            message = (
+                f"unknown {ref}{did_you_mean(ref.name, matrix.axes)}: the matrix has {names} "
+                "(write {{ for a literal brace)"
+            )
+            self.context.problem(node, path, message, offset)
+            return
+        if ref.field in (None, "key") or path == (*self.path, "id"):
+            return  # a field in the id is check_id's finding
+        if axis.column:
+            message = f"{ref}: a CSV column holds text, it has no fields; write {{{ref.name}}}"
+            self.context.problem(node, path, message, offset)
+            return
+        for value in axis.values:
+            if ref.field in value.fields or (id(value), ref.field) in self.checked:
+                continue
+            self.checked.add((id(value), ref.field))
+            what = "is a word, not a mapping with" if not value.fields else "has no field"
+            reader = f"{format_where(path)} reads {ref}"
+            message = f"{ref.name}={value.key} {what} {ref.field}: ({reader})"
+            assert value.node is not None  # only CSV cells have no node, and they are columns
+            self.context.problem(value.node, value.path, message)
+
+    def check_id(self, template: Template | None, matrix: Matrix) -> None:
+        node, path = node_at(self.node, ["id"]), (*self.path, "id")
+        named = set() if template is None else {ref.name for ref in template.refs}
+        if template is not None:
+            for ref, offset in zip(template.refs, template.offsets, strict=True):
+                if ref.field not in (None, "key"):
+                    message = (
+                        f"the id names a value by its key: write {{{ref.name}}}, not {ref} (an "
+                        "id must not change when another field of a value does)"
+                    )
+                    self.context.problem(node, path, message, offset)
+        columns = [axis for axis in matrix.axes.values() if axis.column]
+        for axis in matrix.axes.values():
+            if not axis.column and axis.name not in named:
+                message = (
+                    f"the id template {self.job['id']!r} does not name the axis {axis.name}: "
+                    f"each combination needs its own id, e.g. add .{{{axis.name}}} (line "
+                    f"{node.start_mark.line + 1})"
+                )
+                self.context.problem(axis.node, (*self.path, "matrix", axis.name), message)
+        if columns and not named.intersection(axis.name for axis in columns):
+            message = (
+                f"the id template {self.job['id']!r} names no column of the rows file: name "
+                f"the ones that tell rows apart (one of {', '.join(a.name for a in columns)})"
+            )
+            self.context.problem(columns[0].node, (*self.path, "matrix", "rows"), message)
+
+    def render(
+        self,
+        matrix: Matrix,
+        template_id: str,
+        templates: Mapping[str, Template],
+        literal: Mapping[str, Any],
+        included: Mapping[int, Any],
+    ) -> list[tuple[dict[str, Any], Node, Origin]]:
+        node = self.node
+        assert isinstance(node, MappingNode)
+        # The entry's own nodes, so locations are where the user wrote them.
+        base_pairs = [
+            (key_of(node, key), node_at(node, [key])) for key in self.job if key != "matrix"
+        ]
+        refs = list(dict.fromkeys(ref for t in templates.values() for ref in t.refs))
+        axes = [axis.name for axis in matrix.axes.values() if not axis.column]
+        out: list[tuple[dict[str, Any], Node, Origin]] = []
+        for combination in matrix.combinations:
+            values = combination.values
+            texts = {ref: _text(values[ref.name], ref) for ref in refs}
+            job = dict(literal)
+            for key, template in templates.items():
+                job[key] = template.render(texts)
+            pairs = base_pairs
+            if combination.sets:
+                job, pairs = self.apply_sets(combination, job, pairs, included)
+            job_node = MappingNode(node.tag, pairs, node.start_mark, node.end_mark)
+            label = ", ".join(
+                ([combination.row] if combination.row else [])
+                + [f"{name}={values[name].key}" for name in axes]
+            )
+            out.append((job, job_node, Origin(self.index, label, template_id)))
+        return out
+
+    def apply_sets(
+        self,
+        combination: Combination,
+        job: dict[str, Any],
+        pairs: Sequence[tuple[Node, Node]],
+        included: Mapping[int, Any],
+    ) -> tuple[dict[str, Any], list[tuple[Node, Node]]]:
+        sets = combination.sets
+        texts = {}
+        new_pairs = [(k, v) for k, v in pairs if k.value not in sets]
+        for name, (_, key_node, value_node, _) in sets.items():
+            value = included[id(value_node)]
+            if isinstance(value, Template):
+                texts.update({r: _text(combination.values[r.name], r) for r in value.refs})
+                value = value.render(texts)
+            job[name] = value
+            new_pairs.append((key_node, value_node))
+        return job, new_pairs
+
+
+def _text(value: Value, ref: Ref) -> str:
+    return value.key if ref.field in (None, "key") else value.fields[ref.field]

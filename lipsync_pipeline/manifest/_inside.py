@@ -1,0 +1,43 @@
+"""Files a manifest names (local inputs, a matrix's CSV rows): relative to the manifest,
+and inside its directory tree.
+
+CI runs whatever a pull request commits, and ``--local`` serves exactly the
+manifest's directory, so a name may neither climb out with ``..`` nor through a
+symbolic link: the resolved path is what counts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+
+__all__ = ["inside"]
+
+
+def inside(raw: str, base: str, real_base: str, rule: str) -> tuple[str, str] | str:
+    """``(normalized relative POSIX path, resolved absolute path)`` of the file ``raw``
+    names relative to ``base`` (whose resolved form is ``real_base``), or a message
+    saying why not. ``rule`` finishes the message about leaving the tree."""
+    relative = posixpath.normpath(raw)
+    absolute = os.path.normpath(os.path.join(base, relative))
+    if relative == ".." or relative.startswith("../"):
+        return f"{raw!r} points outside the manifest's directory; {rule}"
+    real = os.path.realpath(absolute)
+    if os.path.commonpath([real, real_base]) != real_base:
+        return f"{raw!r} leads outside the manifest's directory through a symlink"
+    if os.path.isdir(real):
+        return f"{raw!r} is a directory, not a file"
+    if not os.path.isfile(real):
+        return f"file not found: {raw!r} (relative to {base}){_near(absolute)}"
+    return relative, real
+
+
+def _near(absolute: str) -> str:
+    folder, name = os.path.split(absolute)
+    try:
+        siblings = os.listdir(folder)
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(name, siblings, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
