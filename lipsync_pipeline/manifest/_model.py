@@ -71,6 +71,10 @@ class Manifest:
     jobs: tuple[Job, ...]
     # The manifest's ``store:`` (or ``run --store``); None: renders live on disk only.
     store: StoreConfig | None = None
+    # ``budget:``, the spend cap in credits (see lipsync_pipeline.budget), and the
+    # line and column of its value, for messages; None: no cap in the manifest.
+    budget: int | None = None
+    budget_mark: tuple[int, int] = (1, 1)
 
     def output_path(self, job_id: str) -> Path:
         """Where job ``job_id``'s render lands: named by the id, so a rename renders anew."""

@@ -186,6 +186,9 @@ class _Reader:
         if self.problems:
             raise self.fail()
         manifest = self.build(value, root, defaults, resolved_defaults, job_inputs, output_dir)
+        if "budget" in value:  # the schema checked it: a whole number >= 0
+            mark = mark_of(node_at(root, ["budget"]))
+            manifest = replace(manifest, budget=int(value["budget"]), budget_mark=mark)
         return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:
