@@ -12,13 +12,13 @@ the table or inject markup, and redacted like every other output.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Final
 
 from lipsync_pipeline.budget import TOP_JOBS, BudgetCheck
 from lipsync_pipeline.errors import redact
 from lipsync_pipeline.estimate import Estimate
-from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.plan import Action, Plan, Step
 from lipsync_pipeline.run import Outcome, RunReport
 
 __all__ = ["MARKDOWN_LIMIT", "error_markdown", "plan_markdown", "run_markdown"]
@@ -50,24 +50,25 @@ def _cut(text: str, limit: int) -> str:
     return text.encode("utf-8")[: max(0, limit)].decode("utf-8", "ignore")
 
 
-def _fit(head: list[str], rows: Sequence[str], table: Sequence[str], limit: int) -> str:
-    """``head``, then a table of as many ``rows`` as fit in ``limit`` bytes, then
-    "... and N more" when some did not."""
-    if not rows:
+def _fit(head: list[str], rows: Iterable[str], count: int, table: list[str], limit: int) -> str:
+    """``head``, then a table of as many of the ``count`` ``rows`` as fit in ``limit``
+    bytes, then "... and N more" when some did not. Rows are made only as needed."""
+    if not count:
         return _cut("\n".join(head) + "\n", limit)
     lines = [*head, "", *table]
     used = _size(lines)
     kept = 0
     for row in rows:
-        left = len(rows) - kept - 1
+        left = count - kept - 1
         reserve = _size(["", _more(left)]) if left else 0
-        if used + len(row.encode("utf-8")) + 1 + reserve > limit:
+        size = len(row.encode("utf-8")) + 1
+        if used + size + reserve > limit:
             break
         lines.append(row)
-        used += len(row.encode("utf-8")) + 1
+        used += size
         kept += 1
-    if kept < len(rows):
-        lines += ["", _more(len(rows) - kept)]
+    if kept < count:
+        lines += ["", _more(count - kept)]
     return _cut("\n".join(lines) + "\n", limit)
 
 
@@ -140,15 +141,16 @@ def plan_markdown(
             f"⚠️ {held:,} submission(s) of unknown outcome held: resending may "
             "bill twice (see `lipsync-pipeline status`)",
         ]
-    rows = []
-    for step in changed:
+
+    def row(step: Step) -> str:
         cost = estimate.credits(step.job_id)
         credits = "" if cost is None else f"{cost:,}"
         if step.action.submits and cost is None:
             credits = "unknown"
-        rows.append(f"| {step.action} | `{step.job_id}` | {credits} | {_text(step.reason)} |")
+        return f"| {step.action} | `{step.job_id}` | {credits} | {_text(step.reason)} |"
+
     table = ["| action | job | credits | why |", "|---|---|--:|---|"]
-    return _fit(head, rows, table, limit)
+    return _fit(head, map(row, changed), len(changed), table, limit)
 
 
 def run_markdown(manifest: str, report: RunReport, *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -177,9 +179,9 @@ def run_markdown(manifest: str, report: RunReport, *, limit: int = MARKDOWN_LIMI
         if report.budget is not None:
             line += f"; cap {report.budget:,}"
         head += ["", line]
-    rows = [f"| {r.outcome} | `{r.job_id}` | {_text(r.error)} |" for r in problems]
+    rows = (f"| {r.outcome} | `{r.job_id}` | {_text(r.error)} |" for r in problems)
     table = ["| outcome | job | error |", "|---|---|---|"]
-    return _fit(head, rows, table, limit)
+    return _fit(head, rows, len(problems), table, limit)
 
 
 def error_markdown(

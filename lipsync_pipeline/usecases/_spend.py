@@ -11,6 +11,7 @@ from typing import Final
 
 import trio
 
+from lipsync_pipeline._mp4 import movie_seconds
 from lipsync_pipeline.budget import SpendCap, SpendLedger, enforce_budget
 from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
 from lipsync_pipeline.plan import Action, Plan
@@ -37,8 +38,11 @@ def ledger(cap: SpendCap | None, estimate: Estimate) -> SpendLedger | None:
 
 
 def _output_seconds(path: Path) -> float | None:
-    """The length of a rendered MP4 from its container header (no decoding)."""
-    import av  # only a run that rendered something needs it
+    """The length of a rendered MP4: its movie header, else what PyAV makes of it."""
+    seconds = movie_seconds(path)
+    if seconds is not None:
+        return seconds
+    import av  # only for an output that is not a plain MP4
 
     try:
         with av.open(str(path)) as container:
