@@ -164,12 +164,19 @@ def test_exit_3_another_run_holds_the_lock(tmp_path: Path) -> None:
         assert run(path) == EXIT_LOCKED
 
 
-def test_exit_6_a_run_over_its_spend_cap_submits_and_writes_nothing(tmp_path: Path) -> None:
+def test_exit_6_a_run_over_its_spend_cap_submits_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = local_checkout(tmp_path)  # one avatar job: 3 s of audio, 10 credits at 480p
     before = snapshot(tmp_path)
     assert run(path, "--max-credits", "9") == EXIT_BUDGET
     assert snapshot(tmp_path) == before
+    refused = capsys.readouterr().err
+    assert "error: --max-credits 9: the run would submit 1 job(s) estimated at 10" in refused
+    assert "error: nothing was submitted" in refused
     assert run(path, "--max-credits", "10") == EXIT_OK
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "credits: estimated 10, billed 10 (1 render(s), from their lengths), cap 10" in shown
 
 
 def test_exit_6_jobs_the_cap_held_back_during_a_run() -> None:
