@@ -12,7 +12,12 @@ from lipsync_pipeline.cli._ciflags import add_plan_flags, add_run_flags, format_
 from lipsync_pipeline.cli._lockcmd import add_lock_parser
 from lipsync_pipeline.cli._serve import add_serve_parser
 from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
-from lipsync_pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from lipsync_pipeline.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    STEP_SUMMARY_ENV,
+)
 from lipsync_pipeline.usecases import LOCAL_POLL_INTERVAL
 
 __all__ = ["build_parser"]
@@ -48,6 +53,8 @@ exit codes:
 environment:
   {API_KEY_ENV}   API key (sk_<id>_<secret>) for the hosted API; never logged or stored
   {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
+  {STEP_SUMMARY_ENV}  plan and run append their Markdown summary to this file
+                       (GitHub Actions sets it; see docs/github-actions.md)
 """
 
 
