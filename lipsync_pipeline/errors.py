@@ -23,6 +23,7 @@ Hierarchy::
     │       └── SubmissionUnknown   a POST was sent and got no clear answer: the job may exist
     ├── StudioError                 the reference studio could not start or serve (exit 4)
     ├── StorageError                the disk refused a write: lockfile, journal, output (exit 5)
+    ├── BudgetExceeded              what a run would submit is estimated over the spend cap (exit 6)
     └── StoreError                  the object store refused or failed an operation (exit 4)
         └── StoreIntegrityError     a stored object is missing or its bytes are not the digest
 
@@ -43,6 +44,8 @@ from typing import Final
 
 __all__ = [
     "EXIT_API",
+    "EXIT_BUDGET",
+    "EXIT_CHANGES",
     "EXIT_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_JOBS_FAILED",
@@ -54,6 +57,7 @@ __all__ = [
     "SECRETS",
     "ApiError",
     "AuthError",
+    "BudgetExceeded",
     "ConfigError",
     "InputError",
     "LipsyncError",
@@ -87,6 +91,11 @@ EXIT_INPUT: Final = 2
 EXIT_LOCKED: Final = 3
 EXIT_API: Final = 4
 EXIT_STORAGE: Final = 5
+# The spend cap (run --max-credits, budget:): a run refused or held jobs back; `plan`
+# says so too. Not 2 (bad input): nothing is wrong with the files, only with the money.
+EXIT_BUDGET: Final = 6
+# `plan --detailed-exitcode`: changes pending (Terraform's 2 is our bad input).
+EXIT_CHANGES: Final = 7
 EXIT_INTERRUPTED: Final = 130
 
 # The documented key shape, sk_<id>_<secret>; the secret part may hold '_' and '-'.
@@ -336,6 +345,14 @@ class StorageError(LipsyncError):
     where a directory should be. What was recorded before it stays recorded."""
 
     exit_code = EXIT_STORAGE
+
+
+class BudgetExceeded(LipsyncError):
+    """What a run would submit is estimated over the spend cap (or of unknown cost):
+    refused before anything is submitted. The message says the estimate, the cap and
+    the dearest jobs (``lipsync_pipeline.budget``)."""
+
+    exit_code = EXIT_BUDGET
 
 
 def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -38,6 +38,7 @@ __all__ = [
     "ORDERS",
     "ROUNDING_TOLERANCE",
     "billed_seconds",
+    "credits_for_output",
     "estimate_credits",
     "output_seconds",
 ]
@@ -82,9 +83,29 @@ def output_seconds(
 
 def billed_seconds(model: str, *, durations: Mapping[str, float], order: str | None = None) -> int:
     """Whole seconds billed: the output length rounded up, at least ``MINIMUM_SECONDS``."""
-    seconds = output_seconds(model, durations=durations, order=order)
+    return _whole_seconds(output_seconds(model, durations=durations, order=order))
+
+
+def _whole_seconds(seconds: float) -> int:
     whole = math.ceil(max(0.0, seconds - ROUNDING_TOLERANCE))
     return max(MINIMUM_SECONDS, whole)
+
+
+def _rate(resolution: str) -> int:
+    try:
+        return CREDITS_PER_SECOND[resolution]
+    except KeyError:
+        raise ValueError(
+            f"unknown resolution {resolution!r}; expected one of {', '.join(CREDITS_PER_SECOND)}"
+        ) from None
+
+
+def credits_for_output(resolution: str, seconds: float) -> int:
+    """Credits billed for a render whose output lasts ``seconds`` (measured from the
+    file itself: what a run reports as billed, next to the estimate from the inputs)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"an output length must be a finite number >= 0, got {seconds!r}")
+    return _whole_seconds(seconds) * _rate(resolution)
 
 
 def estimate_credits(
@@ -95,10 +116,5 @@ def estimate_credits(
     order: str | None = None,
 ) -> int:
     """Credits for one generation: billed seconds times the resolution's rate."""
-    try:
-        rate = CREDITS_PER_SECOND[resolution]
-    except KeyError:
-        raise ValueError(
-            f"unknown resolution {resolution!r}; expected one of {', '.join(CREDITS_PER_SECOND)}"
-        ) from None
+    rate = _rate(resolution)
     return billed_seconds(model, durations=durations, order=order) * rate

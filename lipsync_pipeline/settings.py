@@ -1,6 +1,7 @@
 """Where the hosted API is and how to authenticate: the one module that reads the
-environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``, and ``serve``'s
-``LIPSYNC_STUDIO_API_KEYS``) and checks a base URL.
+environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``, ``serve``'s
+``LIPSYNC_STUDIO_API_KEYS``, and the CI runner's ``GITHUB_STEP_SUMMARY``) and checks
+a base URL.
 
 A flag given on the command line wins over the environment; the key is read
 only from the environment (a flag would show it in ``ps`` and shell history).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -20,10 +22,12 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "STEP_SUMMARY_ENV",
     "STUDIO_API_KEYS_ENV",
     "Remote",
     "check_base_url",
     "remote_from_env",
+    "step_summary_path",
     "studio_keys_from_env",
 ]
 
@@ -32,6 +36,8 @@ BASE_URL_ENV: Final = "LIPSYNC_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://lipsync.studio/api/v1"
 # The keys `serve` accepts (commas or spaces between them), kept out of `ps`.
 STUDIO_API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
+# GitHub Actions names a file per step whose Markdown it shows on the run's page.
+STEP_SUMMARY_ENV: Final = "GITHUB_STEP_SUMMARY"
 _SCHEMES: Final = frozenset({"http", "https"})
 
 
@@ -85,3 +91,9 @@ def remote_from_env(
 def studio_keys_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """The keys ``serve`` accepts from ``$LIPSYNC_STUDIO_API_KEYS`` (unparsed), if set."""
     return (os.environ if environ is None else environ).get(STUDIO_API_KEYS_ENV)
+
+
+def step_summary_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The CI step summary file ``plan`` and ``run`` append to, if the runner set one."""
+    value = (os.environ if environ is None else environ).get(STEP_SUMMARY_ENV)
+    return Path(value) if value else None

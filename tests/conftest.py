@@ -24,6 +24,13 @@ def start_studio(nursery: trio.Nursery) -> StartStudio:
     return start
 
 
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run on CI runners too: no test appends to the runner's own step summary
+    (tests that mean one set $GITHUB_STEP_SUMMARY to a file of their own)."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The machine's own proxy settings removed: a test sets exactly the ones it means."""

@@ -1,4 +1,5 @@
-"""The ``lipsync-pipeline`` command: parsing, views (text and JSON), exit codes."""
+"""The ``lipsync-pipeline`` command: parsing, views (text, JSON and Markdown), exit
+codes, and what CI reads (the step summary, JUnit XML)."""
 
 from __future__ import annotations
 

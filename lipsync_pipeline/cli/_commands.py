@@ -12,17 +12,24 @@ from typing import Final
 
 import trio
 
+from lipsync_pipeline.budget import BudgetCheck, check_budget, spend_cap
 from lipsync_pipeline.cli._console import ProgressDisplay
+from lipsync_pipeline.cli._junit import check_junit_path, write_junit
 from lipsync_pipeline.cli._lockcmd import lock_command
+from lipsync_pipeline.cli._markdown import plan_markdown, run_markdown
 from lipsync_pipeline.cli._reporters import Reporter
+from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
 from lipsync_pipeline.errors import (
     EXIT_API,
+    EXIT_BUDGET,
+    EXIT_CHANGES,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
     EXIT_OK,
     EXIT_STORAGE,
 )
+from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.run import RunOptions, RunReport
 from lipsync_pipeline.shard import Shard, parse_shard
 from lipsync_pipeline.usecases import (
@@ -37,7 +44,7 @@ from lipsync_pipeline.usecases import (
     validate,
 )
 
-__all__ = ["COMMANDS", "run_exit_code"]
+__all__ = ["COMMANDS", "plan_exit_code", "run_exit_code"]
 
 Command = Callable[[argparse.Namespace, Reporter], int]
 
@@ -76,8 +83,30 @@ def _checked(args: argparse.Namespace) -> Checked:
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
     from lipsync_pipeline.estimate import estimate_plan
 
-    checked = _checked(args)
-    out.plan(checked, estimate_plan(checked.plan, remote=checked.remote))
+    name = str(args.manifest)
+    with summary_on_error("plan", name):
+        checked = _checked(args)
+        estimate = estimate_plan(checked.plan, remote=checked.remote)
+        cap = spend_cap(
+            checked.manifest,
+            getattr(args, "max_credits", None),
+            allow_unknown=getattr(args, "allow_unknown_cost", False),
+        )
+        budget = check_budget(estimate, cap)
+    out.plan(checked, estimate, budget)
+    append_step_summary(
+        lambda limit: plan_markdown(name, checked.plan, estimate, budget, limit=limit)
+    )
+    return plan_exit_code(checked.plan, budget, detailed=getattr(args, "detailed_exitcode", False))
+
+
+def plan_exit_code(plan: Plan, budget: BudgetCheck | None, *, detailed: bool) -> int:
+    """``plan``'s exit code: 6 when a run would be refused by the spend cap; with
+    ``--detailed-exitcode``, 7 when a run would change something, else 0."""
+    if budget is not None and budget.over:
+        return EXIT_BUDGET
+    if detailed and not plan.is_noop:
+        return EXIT_CHANGES
     return EXIT_OK
 
 
@@ -111,24 +140,36 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         store=args.store,
         verify=args.verify,
         shard=_shard(args),
+        max_credits=args.max_credits,
+        allow_unknown_cost=args.allow_unknown_cost,
     )
+    name = str(args.manifest)
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
-    with display.live():
-        report = trio.run(run_pipeline, request, display)
+    with summary_on_error("run", name):
+        if args.junit is not None:
+            check_junit_path(args.junit)  # before anything is paid for
+        with display.live():
+            report = trio.run(run_pipeline, request, display)
     out.run(report)
+    append_step_summary(lambda limit: run_markdown(name, report, limit=limit))
+    if args.junit is not None:
+        write_junit(args.junit, report, name)
     return run_exit_code(report)
 
 
 def run_exit_code(report: RunReport) -> int:
     """The exit code of a run that ended (the table in ``--help``), most urgent first:
     an interruption, a disk that refused an output, an API that let nothing through
-    or an object store that refused a render, then any job's own problem."""
+    or an object store that refused a render, jobs the spend cap held back, then any
+    job's own problem."""
     if report.interrupted:
         return EXIT_INTERRUPTED
     if report.storage_error:
         return EXIT_STORAGE
     if report.api_error or report.store_error:
         return EXIT_API
+    if report.over_budget:
+        return EXIT_BUDGET
     if any(r.outcome.is_problem for r in report.results):
         return EXIT_JOBS_FAILED
     return EXIT_OK

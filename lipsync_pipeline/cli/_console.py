@@ -47,6 +47,7 @@ _STATE_ORDER: Final = (
     "unknown",
     "cancelled",
     "in_flight",
+    "over_budget",
 )
 
 

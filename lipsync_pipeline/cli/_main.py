@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse's own usage errors and --help
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     configure_logging(args.log_format, args.verbosity)
-    out = reporter_for(getattr(args, "format", "text"))
+    out = reporter_for(getattr(args, "format", "text"), str(getattr(args, "manifest", "")))
     try:
         if args.command in COMMANDS:
             return COMMANDS[args.command](args, out)

@@ -8,10 +8,16 @@ from typing import Final
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline.cli._argtypes import bounded
+from lipsync_pipeline.cli._ciflags import add_plan_flags, add_run_flags, format_flag
 from lipsync_pipeline.cli._lockcmd import add_lock_parser
 from lipsync_pipeline.cli._serve import add_serve_parser
 from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
-from lipsync_pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from lipsync_pipeline.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    STEP_SUMMARY_ENV,
+)
 from lipsync_pipeline.usecases import LOCAL_POLL_INTERVAL
 
 __all__ = ["build_parser"]
@@ -38,11 +44,17 @@ exit codes:
        server errors), or the object store refused a write
   5    a write failed (disk full, read-only, permissions); what was recorded stays.
        An up-to-date run writes nothing, so it succeeds on a read-only checkout
+  6    over the spend cap (--max-credits, budget:): the run was refused before any
+       submission, or held jobs back (over_budget); `plan` exits 6 when a run would
+       be refused. Checked after 3-5, before 1
+  7    plan --detailed-exitcode only: changes pending (0: up to date)
   130  interrupted (Ctrl-C / SIGTERM): in-flight jobs are recorded; run again to resume
 
 environment:
   {API_KEY_ENV}   API key (sk_<id>_<secret>) for the hosted API; never logged or stored
   {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
+  {STEP_SUMMARY_ENV}  plan and run append their Markdown summary to this file
+                       (GitHub Actions sets it; see docs/github-actions.md)
 """
 
 
@@ -66,17 +78,6 @@ def _logging_flags() -> argparse.ArgumentParser:
     )
     verbosity.add_argument(
         "-q", "--quiet", action="store_const", const=-1, dest="verbosity", help="warnings only"
-    )
-    return flags
-
-
-def _format_flag() -> argparse.ArgumentParser:
-    flags = argparse.ArgumentParser(add_help=False)
-    flags.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="output for people (text) or machines (json)",
     )
     return flags
 
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    logs, fmt = _logging_flags(), _format_flag()
+    logs, fmt, fmt_md = _logging_flags(), format_flag(), format_flag(markdown=True)
 
     p = sub.add_parser(
         "validate",
@@ -183,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "plan",
-        parents=[fmt, logs, _manifest_flags(replace=True)],
+        parents=[fmt_md, logs, _manifest_flags(replace=True)],
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
         "skip, remove, move) and why, without any API call or write. move: a job "
@@ -195,10 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plan for `run --local` (the built-in studio renders again what it forgot)",
     )
+    add_plan_flags(p)
 
     p = sub.add_parser(
         "run",
-        parents=[fmt, logs, _manifest_flags(replace=True)],
+        parents=[fmt_md, logs, _manifest_flags(replace=True)],
         help="render what is due",
         description="Validate, plan and render: only jobs that are new, "
         "changed, unfinished or failed. The lockfile records every step.",
@@ -243,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-fast", action="store_true", help="stop submitting after the first failed job"
     )
     tuning.add_argument("--dry-run", action="store_true", help="only plan (same as `plan`)")
+    add_run_flags(p)
 
     p = sub.add_parser(
         "status",

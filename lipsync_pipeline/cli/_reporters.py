@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from lipsync_pipeline.api import JobStatus
+from lipsync_pipeline.budget import BudgetCheck
 from lipsync_pipeline.cli._console import emit_json, stdout_console
+from lipsync_pipeline.cli._markdown import plan_markdown, run_markdown
 from lipsync_pipeline.cli._views import (
     plan_json,
     plan_table,
@@ -28,12 +30,14 @@ from lipsync_pipeline.estimate import Estimate
 from lipsync_pipeline.run import RunReport
 from lipsync_pipeline.usecases import Checked, PullReport, Validation
 
-__all__ = ["JsonReporter", "Reporter", "TextReporter", "reporter_for"]
+__all__ = ["JsonReporter", "MarkdownReporter", "Reporter", "TextReporter", "reporter_for"]
 
 
 class Reporter(Protocol):
     def validation(self, result: Validation) -> None: ...
-    def plan(self, checked: Checked, credits: Estimate) -> None: ...
+    def plan(
+        self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None
+    ) -> None: ...
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None: ...
     def run(self, report: RunReport) -> None: ...
     def pull(self, report: PullReport) -> None: ...
@@ -70,9 +74,17 @@ class TextReporter:
                 print(problem, file=sys.stderr)
             _warn(f.warnings)
 
-    def plan(self, checked: Checked, credits: Estimate) -> None:
+    def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
         stdout_console().print(plan_table(checked, credits))
         _warn(checked.plan.warnings)
+        if budget is None:
+            return
+        if not budget.over:
+            print(f"budget: {credits.total} of {budget.cap.credits} credits ({budget.cap.source})")
+            return
+        for line in budget.lines():
+            print(f"over budget: {line}", file=sys.stderr)
+        print("over budget: a run would be refused, nothing submitted", file=sys.stderr)
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
         stdout_console().print(status_table(checked, live))
@@ -100,8 +112,8 @@ class JsonReporter:
     def validation(self, result: Validation) -> None:
         emit_json(validation_json(result))
 
-    def plan(self, checked: Checked, credits: Estimate) -> None:
-        emit_json(plan_json(checked, credits))
+    def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
+        emit_json({**plan_json(checked, credits), "budget": budget and budget.as_json()})
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
         emit_json(status_json(checked, live))
@@ -121,5 +133,21 @@ class JsonReporter:
         emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
 
 
-def reporter_for(fmt: str) -> Reporter:
+class MarkdownReporter(TextReporter):
+    """``--format markdown`` (plan and run): the summary a pull-request comment shows;
+    errors and everything else as text."""
+
+    def __init__(self, manifest: str) -> None:
+        self.manifest = manifest
+
+    def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
+        sys.stdout.write(plan_markdown(self.manifest, checked.plan, credits, budget))
+
+    def run(self, report: RunReport) -> None:
+        sys.stdout.write(run_markdown(self.manifest, report))
+
+
+def reporter_for(fmt: str, manifest: str = "") -> Reporter:
+    if fmt == "markdown":
+        return MarkdownReporter(manifest)
     return JsonReporter() if fmt == "json" else TextReporter()

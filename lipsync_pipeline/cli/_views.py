@@ -214,6 +214,9 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "requests": report.requests,
         "store_requests": report.store_requests,
         "counts": dict(Counter(str(r.outcome) for r in report.results)),
+        "estimated_credits": report.estimated_credits,
+        "billed_credits": report.billed_credits,
+        "budget": report.budget,
         "jobs": [
             {
                 "job": r.job_id,
@@ -223,6 +226,8 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "request_id": r.request_id,
                 "artifact": None if r.artifact is None else r.artifact.as_json(),
                 "seconds": round(r.seconds, 3),
+                "estimated_credits": r.estimated_credits,
+                "billed_credits": r.billed_credits,
             }
             for r in report.results
         ],
@@ -248,6 +253,7 @@ def report_table(report: RunReport) -> Group:
     foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
     if report.store_requests:
         foot += f", {sum(report.store_requests.values())} store request(s)"
+    foot += _credits_done(report)
     if report.interrupted:
         foot += "; interrupted: run again to resume"
     elif report.storage_error or report.store_error:
@@ -262,6 +268,20 @@ def report_table(report: RunReport) -> Group:
             "send them again with the same Idempotency-Key, or `run --replace ID`"
         )
     return Group(out, Text(foot))
+
+
+def _credits_done(report: RunReport) -> str:
+    rendered = sum(r.billed_credits is not None for r in report.results)
+    if not rendered and not any(r.estimated_credits is not None for r in report.results):
+        return ""
+    note = f"; credits: estimated {report.estimated_credits}, billed {report.billed_credits}"
+    note += f" ({rendered} render(s), from their lengths)"
+    if report.budget is not None:
+        note += f", cap {report.budget}"
+    held = sum(r.outcome is Outcome.OVER_BUDGET for r in report.results)
+    if held:
+        note += f"; {held} job(s) not submitted: over the cap"
+    return note
 
 
 def pull_json(report: PullReport) -> dict[str, Any]:

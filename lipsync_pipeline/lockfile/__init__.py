@@ -38,12 +38,18 @@ from lipsync_pipeline.lockfile._merge import (
     merge_locks,
     render_merge,
 )
-from lipsync_pipeline.lockfile._paths import default_lock_path, journal_path, run_lock_path
+from lipsync_pipeline.lockfile._paths import (
+    LOCK_SUFFIX,
+    default_lock_path,
+    journal_path,
+    run_lock_path,
+)
 from lipsync_pipeline.lockfile._runlock import RunLock
 from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
 
 __all__ = [
     "CONFLICTS_KEY",
+    "LOCK_SUFFIX",
     "LOCK_VERSION",
     "PRECEDENCE",
     "SUPERSEDED_KEY",

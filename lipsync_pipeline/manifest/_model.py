@@ -83,6 +83,10 @@ class Manifest:
     store: StoreConfig | None = None
     # The manifest's ``moved:`` entries: renames that carry a lock entry (plan.py).
     moved: tuple[Moved, ...] = ()
+    # ``budget:``, the spend cap in credits (see lipsync_pipeline.budget), and the
+    # line and column of its value, for messages; None: no cap in the manifest.
+    budget: int | None = None
+    budget_mark: tuple[int, int] = (1, 1)
 
     def output_path(self, job_id: str) -> Path:
         """Where job ``job_id``'s render lands: named by the id, so a rename renders anew

@@ -205,6 +205,9 @@ class _Reader:
             value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
         )
         manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
+        if "budget" in value:  # the schema checked it: a whole number >= 0
+            mark = mark_of(node_at(root, ["budget"]))
+            manifest = replace(manifest, budget=int(value["budget"]), budget_mark=mark)
         return manifest if store is None else replace(manifest, store=store)
 
     def check_schema(self, value: dict[str, Any], root: Any) -> set[tuple[str | int, ...]]:

@@ -22,6 +22,9 @@ class Outcome(enum.StrEnum):
     # Not sent again without --resend-unknown; the report says what to do.
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"  # not started (Ctrl-C, --fail-fast, an unreachable API)
+    # Not submitted: it would have taken the run's estimated credits past the spend cap
+    # (lipsync_pipeline.budget). The lock is untouched, so the next run submits it.
+    OVER_BUDGET = "over_budget"
     IN_FLIGHT = "in_flight"  # interrupted while submitted or processing; the next run resumes
     REMOVED = "removed"  # dropped from the lock
     UNSELECTED = "unselected"  # outside --only
@@ -40,6 +43,7 @@ _PROBLEMS = frozenset(
         Outcome.UNKNOWN,
         Outcome.CANCELLED,
         Outcome.IN_FLIGHT,
+        Outcome.OVER_BUDGET,
     }
 )
 
@@ -53,6 +57,11 @@ class JobResult:
     request_id: str | None = None
     artifact: Artifact | None = None
     seconds: float = 0.0
+    # Credits: the plan's estimate for a submission (None: not a submission, or of
+    # unknown cost), and what a render completed by this run bills, measured from
+    # its output's length (None: nothing rendered, or the file could not be read).
+    estimated_credits: int | None = None
+    billed_credits: int | None = None
 
 
 @dataclass(slots=True)
@@ -69,3 +78,19 @@ class RunReport:
     store_error: str = ""  # the object store refused a render mid-run (exit 4, like the API)
     api_error: str = ""  # no job got through: the API was unreachable or kept failing
     warnings: tuple[Problem, ...] = ()  # the plan's (a stale moved: entry), located
+    budget: int | None = None  # the spend cap in force (credits), if any
+
+    @property
+    def estimated_credits(self) -> int:
+        """The estimate of the run's submissions whose cost is known."""
+        return sum(r.estimated_credits or 0 for r in self.results)
+
+    @property
+    def billed_credits(self) -> int:
+        """What the renders this run completed bill, from their outputs' lengths."""
+        return sum(r.billed_credits or 0 for r in self.results)
+
+    @property
+    def over_budget(self) -> bool:
+        """Some job was not submitted because of the spend cap (exit 6)."""
+        return any(r.outcome is Outcome.OVER_BUDGET for r in self.results)

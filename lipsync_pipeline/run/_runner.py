@@ -20,6 +20,7 @@ from typing import Final
 
 import trio
 
+from lipsync_pipeline.budget import SpendLedger
 from lipsync_pipeline.errors import unwrap_group
 from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
@@ -74,10 +75,12 @@ async def execute(
     progress: ProgressSink | None = None,
     report: RunReport | None = None,
     keep_render: KeepRender | None = None,
+    spend: SpendLedger | None = None,
 ) -> RunReport:
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
     recorded. ``client`` may be None only when no step needs the API.
-    ``keep_render`` (with an object store) uploads each render before it is recorded.
+    ``keep_render`` (with an object store) uploads each render before it is recorded;
+    ``spend`` (a spend cap) admits a submission only while the estimate stays within it.
 
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
@@ -95,6 +98,7 @@ async def execute(
         keep_render,
     )
     run = walker.state  # admission, stop flag and results for the whole run
+    run.spend = spend
     report = report if report is not None else RunReport()
     started = time.monotonic()
     carry_moves(plan.steps, manifest, journal)  # first: every later record builds on it

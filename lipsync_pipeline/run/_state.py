@@ -10,6 +10,7 @@ from typing import Final
 
 import trio
 
+from lipsync_pipeline.budget import SpendLedger
 from lipsync_pipeline.lockfile import LockEntry
 from lipsync_pipeline.plan import Step
 from lipsync_pipeline.run._api import Api
@@ -52,6 +53,7 @@ class RunState:
         self.store_error = ""
         self.api_errors: list[str] = []
         self.results: list[JobResult] = []
+        self.spend: SpendLedger | None = None  # the spend cap, if one is in force
 
     async def admit(self, step: Step, nursery: trio.Nursery) -> None:
         """Start ``step``'s walk in ``nursery`` once a slot is free.
@@ -62,6 +64,12 @@ class RunState:
         if self.stop_submitting and step.action.submits:
             self.finish(step, Outcome.CANCELLED, step.entry, time.monotonic(), self.stop_reason)
             return
+        if self.spend is not None and step.action.submits:
+            # Counted at admission, in the plan's order, before any wait for a slot.
+            refused = self.spend.take(step.job_id)
+            if refused is not None:
+                self.finish(step, Outcome.OVER_BUDGET, step.entry, time.monotonic(), refused)
+                return
         await self._slots.acquire()
         nursery.start_soon(self._walk, step)
 

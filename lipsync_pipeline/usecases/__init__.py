@@ -7,7 +7,7 @@ Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan)
 ``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
 ``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull),
 ``_lockmerge`` (lock merge, lock fold, install-merge-driver), ``_shard`` (a
-shard's own lock for --shard K/N).
+shard's own lock for --shard K/N), ``_spend`` (a run's credits: the spend cap, billed).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import structlog
 import trio
 
 from lipsync_pipeline.api import ApiClient
+from lipsync_pipeline.budget import SpendLedger, spend_cap
 from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
 from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
@@ -26,6 +27,7 @@ from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlock
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 from lipsync_pipeline.usecases._shard import seed_shard_lock
+from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledger
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class RunRequest:
     store: str | None = None  # --store URL: in place of the manifest's store:
     verify: bool = False  # --verify: ask the store about each render the lock says it keeps
     shard: Shard | None = None  # --shard K/N: only its jobs, into its own lock
+    max_credits: int | None = None  # --max-credits: the spend cap (with budget:, the lower)
+    allow_unknown_cost: bool = False  # --allow-unknown-cost: submit jobs of unknown cost
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
@@ -109,6 +113,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     store = open_store(manifest)  # settings only; the network is asked under the lock
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
+    cap = spend_cap(manifest, request.max_credits, allow_unknown=request.allow_unknown_cost)
+    if cap is not None:  # refused here, a run over its cap takes no lock and writes nothing
+        estimate_within(checked.plan, cap, checked.remote)
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
     refuse_links(manifest, lock_path)
@@ -151,11 +158,15 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 resend_unknown=request.options.resend_unknown,
                 shard=request.shard,
             )
+            # Again on the plan the run will carry out, before its first submission.
+            estimate = estimate_within(the_plan, cap, checked.remote)
             report = await _execute(
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
                 progress,
+                ledger(cap, estimate),
             )
             report.warnings = the_plan.warnings
+            await bill_report(report, the_plan, estimate, cap, lock_path.parent)
             if store is not None:
                 report.store_requests = dict(store.store.requests)
         finally:
@@ -183,7 +194,9 @@ class _Run:
     store: TrioObjectStore | None
 
 
-async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
+async def _execute(
+    run: _Run, progress: ProgressSink | None, spend: SpendLedger | None
+) -> RunReport:
     options, manifest, remote = run.request.options, run.manifest, run.remote
     if not any(step.action.touches_api for step in run.plan.steps):
         # Up to date: no studio, no client, no request (to the API or the store).
@@ -240,6 +253,7 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                         progress=progress,
                         report=report,
                         keep_render=None if kept is None else kept.keeper,
+                        spend=spend,
                     )
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:

@@ -1,13 +1,18 @@
-"""``validate``: every manifest and the lockfile beside it, checked; reads only."""
+"""``validate``: every manifest and the lockfile beside it, checked; reads only.
+
+A lockfile given in place of a manifest (``renders.lock``) stands for the manifest
+beside it: a pre-commit hook hands over whichever of the two changed, and a lock is
+checked against its manifest or not at all. Each manifest is checked once."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
-from lipsync_pipeline.lockfile import LockSnapshot
+from lipsync_pipeline.lockfile import LOCK_SUFFIX, LockSnapshot
 from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.plan import moved_warnings
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
@@ -60,7 +65,41 @@ def validate(manifests: Sequence[Path], lock_path: Path | None = None) -> Valida
     single manifest. Every problem is collected; nothing is written."""
     if lock_path is not None and len(manifests) > 1:
         raise UsageError("--lock names the lockfile of one manifest; give only one MANIFEST")
-    return Validation(tuple(_one(path, lock_path) for path in manifests))
+    results: list[FileValidation] = []
+    seen: set[str] = set()
+    for given in manifests:
+        path = _manifest_of(given) if lock_path is None else given
+        if path is None:
+            results.append(_orphan(given))
+            continue
+        key = os.path.normpath(path)
+        if key not in seen:
+            seen.add(key)
+            results.append(_one(path, lock_path))
+    return Validation(tuple(results))
+
+
+def _manifest_of(path: Path) -> Path | None:
+    """``path`` itself, or for a lockfile (``renders.lock``) the manifest beside it
+    (``renders.yaml``, ``renders.yml``, or the name without ``.lock``), if one exists."""
+    if not path.name.endswith(LOCK_SUFFIX) or path.name == LOCK_SUFFIX:
+        return path
+    bare = path.with_name(path.name[: -len(LOCK_SUFFIX)])
+    for candidate in (path.with_suffix(".yaml"), path.with_suffix(".yml"), bare):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _orphan(lock: Path) -> FileValidation:
+    stem = lock.name[: -len(LOCK_SUFFIX)]
+    message = (
+        f"a lockfile with no manifest beside it (looked for {stem}.yaml and {stem}.yml): "
+        "a lock is checked against its manifest; delete it if the manifest is gone"
+    )
+    return FileValidation(
+        str(lock), False, None, None, (Problem(str(lock), None, None, "", message),)
+    )
 
 
 def _one(path: Path, lock_path: Path | None) -> FileValidation:

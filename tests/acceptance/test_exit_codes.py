@@ -32,6 +32,8 @@ from lipsync_pipeline.cli._commands import run_exit_code
 from lipsync_pipeline.cli._parser import build_parser
 from lipsync_pipeline.errors import (
     EXIT_API,
+    EXIT_BUDGET,
+    EXIT_CHANGES,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
@@ -162,6 +164,42 @@ def test_exit_3_another_run_holds_the_lock(tmp_path: Path) -> None:
         assert run(path) == EXIT_LOCKED
 
 
+def test_exit_6_a_run_over_its_spend_cap_submits_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = local_checkout(tmp_path)  # one avatar job: 3 s of audio, 10 credits at 480p
+    before = snapshot(tmp_path)
+    assert run(path, "--max-credits", "9") == EXIT_BUDGET
+    assert snapshot(tmp_path) == before
+    refused = capsys.readouterr().err
+    assert "error: --max-credits 9: the run would submit 1 job(s) estimated at 10" in refused
+    assert "error: nothing was submitted" in refused
+    assert run(path, "--max-credits", "10") == EXIT_OK
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "credits: estimated 10, billed 10 (1 render(s), from their lengths), cap 10" in shown
+
+
+def test_exit_6_jobs_the_cap_held_back_during_a_run() -> None:
+    """Held back, not failed: the cap outranks a job's own failure in the exit code."""
+    from lipsync_pipeline.plan import Action
+    from lipsync_pipeline.run import JobResult, Outcome, RunReport
+
+    held = JobResult("a", Action.SUBMIT, Outcome.OVER_BUDGET, "not submitted: over the cap")
+    failed = JobResult("b", Action.SUBMIT, Outcome.FAILED, "Invalid audio format")
+    assert run_exit_code(RunReport([held, failed])) == EXIT_BUDGET
+    assert run_exit_code(RunReport([failed])) == EXIT_JOBS_FAILED
+
+
+def test_exit_7_plan_detailed_exitcode_with_changes_pending(tmp_path: Path) -> None:
+    path = local_checkout(tmp_path)
+    plan = ["plan", str(path), "--local", "-q", "--detailed-exitcode", "--format", "json"]
+    assert main(plan) == EXIT_CHANGES
+    assert main(plan[:-3]) == EXIT_OK  # without the flag, pending changes are no error
+    assert run(path) == EXIT_OK
+    assert main(plan) == EXIT_OK  # up to date
+    assert main([*plan, "--max-credits", "0", "--replace", "a"]) == EXIT_BUDGET
+
+
 def _url_manifest(tmp_path: Path) -> Path:
     path = tmp_path / "r.yaml"
     path.write_text("version: 1\njobs:\n" + URL_JOBS)
@@ -261,7 +299,7 @@ def test_every_row_of_the_table_has_a_test() -> None:
     epilog = build_parser().epilog or ""
     table = epilog.split("exit codes:")[1].split("\n\n")[0]
     rows = {int(code) for code in re.findall(r"^\s+(\d+)\s", table, re.MULTILINE)}
-    assert rows == {0, 1, 2, 3, 4, 5, 130}
+    assert rows == {0, 1, 2, 3, 4, 5, 6, 7, 130}
     source = Path(__file__).read_text()
     here = {int(c) for c in re.findall(r"^(?:async )?def test_exit_(\d+)_", source, re.MULTILINE)}
     cli_tests = (Path(__file__).parent / "test_cli.py").read_text()

@@ -1,0 +1,95 @@
+"""A run's credits: the spend cap held against the plan's estimate, and what the
+renders it completed bill, measured from their outputs (``lipsync_pipeline.budget``
+says what the cap means)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from lipsync_pipeline._mp4 import movie_seconds
+from lipsync_pipeline.budget import SpendCap, SpendLedger, enforce_budget
+from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
+from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.pricing import credits_for_output
+from lipsync_pipeline.run import JobResult, Outcome, RunReport
+
+__all__ = ["RENDERING_ACTIONS", "bill_report", "estimate_within", "ledger"]
+
+_MICROSECONDS: Final = 1_000_000
+# The actions whose completion is a render the API did (and billed) for this run; a
+# download fetches one billed before.
+RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
+
+
+def estimate_within(plan: Plan, cap: SpendCap | None, remote: RemoteDurations) -> Estimate:
+    """The estimate of ``plan``'s submissions; BudgetExceeded when over ``cap``."""
+    estimate = estimate_plan(plan, remote=remote)
+    enforce_budget(estimate, cap)
+    return estimate
+
+
+def ledger(cap: SpendCap | None, estimate: Estimate) -> SpendLedger | None:
+    return None if cap is None else SpendLedger(cap, estimate.jobs)
+
+
+def _output_seconds(path: Path) -> float | None:
+    """The length of a rendered MP4: its movie header, else what PyAV makes of it."""
+    seconds = movie_seconds(path)
+    if seconds is not None:
+        return seconds
+    import av  # only for an output that is not a plain MP4
+
+    try:
+        with av.open(str(path)) as container:
+            duration = container.duration
+    except (av.error.FFmpegError, OSError):
+        return None
+    return None if not duration else duration / _MICROSECONDS
+
+
+def _billed(paths: Mapping[str, tuple[Path, str]]) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for job_id, (path, resolution) in paths.items():
+        seconds = _output_seconds(path)
+        try:
+            out[job_id] = None if seconds is None else credits_for_output(resolution, seconds)
+        except ValueError:
+            out[job_id] = None
+    return out
+
+
+async def bill_report(
+    report: RunReport,
+    plan: Plan,
+    estimate: Estimate,
+    cap: SpendCap | None,
+    lock_dir: Path,
+) -> None:
+    """Fill in each result's estimated credits (its submission's) and billed credits
+    (a render this run completed, from its output's length, by ``pricing``'s rules:
+    the API's job status says nothing of cost). Files are read in a worker thread."""
+    report.budget = None if cap is None else cap.credits
+    steps = {step.job_id: step for step in plan.steps}
+    paths: dict[str, tuple[Path, str]] = {}
+    for result in report.results:
+        step = steps.get(result.job_id)
+        job = None if step is None else step.job
+        rendered = result.outcome is Outcome.COMPLETED and result.action in RENDERING_ACTIONS
+        if job is not None and rendered and result.artifact is not None:
+            resolution = str(job.form_state.get("resolution", "480p"))
+            paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
+    billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
+
+    def credited(result: JobResult) -> JobResult:
+        return dataclasses.replace(
+            result,
+            estimated_credits=estimate.credits(result.job_id) if result.action.submits else None,
+            billed_credits=billed.get(result.job_id),
+        )
+
+    report.results = [credited(r) for r in report.results]
