@@ -12,7 +12,7 @@ from typing import Final
 
 import trio
 
-from lipsync_pipeline.cli._console import ProgressDisplay
+from lipsync_pipeline.cli._console import ProgressDisplay, count_line
 from lipsync_pipeline.cli._lockcmd import lock_command
 from lipsync_pipeline.cli._reporters import Reporter
 from lipsync_pipeline.errors import (
@@ -23,12 +23,14 @@ from lipsync_pipeline.errors import (
     EXIT_OK,
     EXIT_STORAGE,
 )
+from lipsync_pipeline.inputs import InputCheck, Progress
 from lipsync_pipeline.run import RunOptions, RunReport
 from lipsync_pipeline.shard import Shard, parse_shard
 from lipsync_pipeline.usecases import (
     Checked,
     RunRequest,
     check,
+    input_check,
     poll_interval,
     pull,
     refresh,
@@ -58,7 +60,17 @@ def _shard(args: argparse.Namespace) -> Shard | None:
     return None if text is None else parse_shard(text)
 
 
-def _checked(args: argparse.Namespace) -> Checked:
+def _input_check(args: argparse.Namespace, progress: Progress | None) -> InputCheck:
+    """plan's and run's input check, as the flags say (``--no-input-check``)."""
+    return input_check(
+        base_url=getattr(args, "base_url", None),
+        local=args.local,
+        ask=not args.no_input_check,
+        progress=progress,
+    )
+
+
+def _checked(args: argparse.Namespace, inputs: InputCheck | None = None) -> Checked:
     return check(
         args.manifest,
         args.lock,
@@ -70,13 +82,15 @@ def _checked(args: argparse.Namespace) -> Checked:
         # As the run would decide: --local resends too (its studio honours the key).
         resend_unknown=getattr(args, "resend_unknown", False) or getattr(args, "local", False),
         shard=_shard(args),
+        inputs=inputs,
     )
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
     from lipsync_pipeline.estimate import estimate_plan
 
-    checked = _checked(args)
+    progress = count_line("checking inputs at their URLs", enabled=sys.stderr.isatty())
+    checked = _checked(args, _input_check(args, progress))
     out.plan(checked, estimate_plan(checked.plan, remote=checked.remote))
     return EXIT_OK
 
@@ -93,6 +107,7 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
 def _run(args: argparse.Namespace, out: Reporter) -> int:
     if args.dry_run:
         return _plan(args, out)
+    display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     request = RunRequest(
         manifest_path=args.manifest,
         lock_path=args.lock,
@@ -111,8 +126,8 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         store=args.store,
         verify=args.verify,
         shard=_shard(args),
+        inputs=_input_check(args, display.inputs_checked),
     )
-    display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     with display.live():
         report = trio.run(run_pipeline, request, display)
     out.run(report)

@@ -11,7 +11,13 @@ from lipsync_pipeline.cli._argtypes import bounded
 from lipsync_pipeline.cli._lockcmd import add_lock_parser
 from lipsync_pipeline.cli._serve import add_serve_parser
 from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
-from lipsync_pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from lipsync_pipeline.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    CACHE_DIR_ENV,
+    DEFAULT_BASE_URL,
+    PRIVATE_INPUTS_ENV,
+)
 from lipsync_pipeline.usecases import LOCAL_POLL_INTERVAL
 
 __all__ = ["build_parser"]
@@ -43,6 +49,10 @@ exit codes:
 environment:
   {API_KEY_ENV}   API key (sk_<id>_<secret>) for the hosted API; never logged or stored
   {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
+  {CACHE_DIR_ENV} where plan/run cache input lengths and ETags (default
+                     $XDG_CACHE_HOME/lipsync-pipeline, else ~/.cache/lipsync-pipeline)
+  {PRIVATE_INPUTS_ENV}=1  the input check may ask private-network and loopback
+                     addresses (without it: loopback only if the API is, or --local)
 """
 
 
@@ -130,6 +140,20 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
     return flags
 
 
+def _input_check_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--no-input-check",
+        action="store_true",
+        help="do not ask the origins of URL inputs anything. By default each distinct "
+        "input URL is asked, a few at a time: its media length for the estimate (range "
+        "requests: the header, not the file) and its ETag/Last-Modified/size, so that a "
+        "job whose input was replaced at the same URL renders again; cached in "
+        f"${CACHE_DIR_ENV} (default ~/.cache/lipsync-pipeline), a second plan sends one "
+        "conditional request per URL. With this flag: no request; lengths only from that "
+        "cache (else unknown), replaced inputs not noticed. For inputs pinned by URL",
+    )
+
+
 def _store_flag(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--store",
@@ -184,13 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[fmt, logs, _manifest_flags(replace=True)],
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
-        "skip, remove) and why, without any API call or write.",
+        "skip, remove), why, and the credits it would cost, without any API call or "
+        "write. URL inputs are asked their length and version (see --no-input-check).",
     )
     p.add_argument(
         "--local",
         action="store_true",
         help="plan for `run --local` (the built-in studio renders again what it forgot)",
     )
+    _input_check_flag(p)
 
     p = sub.add_parser(
         "run",
@@ -239,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-fast", action="store_true", help="stop submitting after the first failed job"
     )
     tuning.add_argument("--dry-run", action="store_true", help="only plan (same as `plan`)")
+    _input_check_flag(tuning)
 
     p = sub.add_parser(
         "status",

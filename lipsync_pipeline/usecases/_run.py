@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -15,13 +16,14 @@ import trio
 
 from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
-from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
+from lipsync_pipeline.inputs import InputCheck
+from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._check import check
+from lipsync_pipeline.usecases._check import Checked, check, examine_inputs
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
@@ -61,6 +63,10 @@ class RunRequest:
     store: str | None = None  # --store URL: in place of the manifest's store:
     verify: bool = False  # --verify: ask the store about each render the lock says it keeps
     shard: Shard | None = None  # --shard K/N: only its jobs, into its own lock
+    # Ask the origins of URL inputs (lengths, changed inputs; see ``input_check``).
+    # None: no request to them (the library's default; the CLI asks unless
+    # --no-input-check), and no input versions recorded in the lock.
+    inputs: InputCheck | None = None
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
@@ -112,6 +118,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
     refuse_links(manifest, lock_path)
+    if request.inputs is not None:
+        # After every check that needs no network: a missing key fails before this.
+        checked = examine_inputs(checked, request.inputs, _planner(request, checked))
     run_lock = RunLock(lock_path)
     try:
         run_lock.acquire()
@@ -150,10 +159,13 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 local=request.local,
                 resend_unknown=request.options.resend_unknown,
                 shard=request.shard,
+                # What the origins said before the lock was taken: asked once per run.
+                changed=checked.inputs.changed,
             )
             report = await _execute(
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
                 progress,
+                checked.inputs.versions,
             )
             if store is not None:
                 report.store_requests = dict(store.store.requests)
@@ -169,6 +181,21 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     return report
 
 
+def _planner(request: RunRequest, checked: Checked) -> Callable[..., Plan]:
+    """``plan`` of the checked manifest and lock as ``request`` asks (more keywords to come)."""
+    return partial(
+        plan,
+        checked.manifest,
+        checked.lock,
+        artifacts=checked.artifacts,
+        only=request.only,
+        replace=request.replace,
+        local=request.local,
+        resend_unknown=request.options.resend_unknown,
+        shard=request.shard,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What ``_execute`` works with, settled under the run lock."""
@@ -182,7 +209,9 @@ class _Run:
     store: TrioObjectStore | None
 
 
-async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
+async def _execute(
+    run: _Run, progress: ProgressSink | None, versions: Mapping[str, InputVersion]
+) -> RunReport:
     options, manifest, remote = run.request.options, run.manifest, run.remote
     if not any(step.action.touches_api for step in run.plan.steps):
         # Up to date: no studio, no client, no request (to the API or the store).
@@ -237,6 +266,7 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
                         progress=progress,
                         report=report,
                         keep_render=None if kept is None else kept.keeper,
+                        input_versions=versions,
                     )
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
