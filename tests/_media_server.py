@@ -90,7 +90,8 @@ class MediaServer:
     resources: dict[str, _Resource] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    busy: int = 0  # requests being answered
     _versions: int = 0
 
     def put(self, path: str, body: bytes | Path) -> None:
@@ -105,7 +106,11 @@ class MediaServer:
         self.redirects[path] = location
 
     def requests(self, path: str | None = None) -> list[Seen]:
+        """The requests answered so far, once none is being answered: a handler still
+        writing to a client that hung up finishes (the write fails) before it counts."""
         with self.lock:
+            if not self.lock.wait_for(lambda: self.busy == 0, timeout=60):
+                raise TimeoutError("the media server is still answering a request")
             return [s for s in self.seen if path is None or s.path == path]
 
     def sent(self, path: str | None = None) -> int:
@@ -124,10 +129,17 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            status, sent = self._answer()
-            headers = {k.lower(): v for k, v in self.headers.items()}
             with server.lock:
-                server.seen.append(Seen("GET", self.path, headers, status, sent))
+                server.busy += 1
+            status, sent = 0, 0
+            try:
+                status, sent = self._answer()
+            finally:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with server.lock:
+                    server.seen.append(Seen("GET", self.path, headers, status, sent))
+                    server.busy -= 1
+                    server.lock.notify_all()
 
         def _send(self, status: int, headers: Mapping[str, str], length: int = 0) -> None:
             self.send_response(status)

@@ -97,6 +97,17 @@ def _body(response: httpx.Response, limit: int, tally: _Tally) -> bytes:
     return bytes(data)
 
 
+def _drain(response: httpx.Response, tally: _Tally) -> None:
+    """Read a short body to its end, so that the connection goes back to the pool
+    (httpx closes one whose response was not read to the end, even an empty 304's)."""
+    read = 0
+    for chunk in response.iter_bytes():
+        read += len(chunk)
+        if read > BLOCK:
+            break  # a long error page: closing the connection is cheaper
+    tally.bytes_read += read
+
+
 def _length(file: RangedFile) -> float | str:
     """The media length PyAV reads from the header, as ``estimate`` reads a local file's."""
     try:
@@ -150,6 +161,7 @@ class _Asker:
             self.tally.requests += reply.hops
             if reply.response.status_code != _NOT_MODIFIED:
                 return self._read(reply)
+            _drain(reply.response, self.tally)
             now = _not_modified(reply.response, known, sent)
         if now is not None:
             cached = self.cached
@@ -170,9 +182,10 @@ class _Asker:
     def _read(self, reply: Reply) -> tuple[InputVersion | None, float | None, str | None]:
         response = reply.response
         status = response.status_code
-        if status == _UNSATISFIABLE:
-            return _version(response, 0), None, "it is empty"
         if status not in (_PARTIAL, _OK):
+            _drain(response, self.tally)
+            if status == _UNSATISFIABLE:
+                return _version(response, 0), None, "it is empty"
             return None, None, f"HTTP {status}"
         partial = status == _PARTIAL
         size = (
