@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import re
+import ssl
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -209,11 +210,21 @@ class _QuietServer(ThreadingHTTPServer):
 
 @contextmanager
 def media_server(
-    files: Mapping[str, bytes | Path] | None = None, *, ranges: bool = True, validators: bool = True
+    files: Mapping[str, bytes | Path] | None = None,
+    *,
+    ranges: bool = True,
+    validators: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[MediaServer]:
-    """An origin on 127.0.0.1 (a free port) serving ``files`` by path, for the block."""
+    """An origin on 127.0.0.1 (a free port) serving ``files`` by path, for the block.
+    With ``tls`` (a server context), HTTPS at ``https://localhost:PORT``."""
     httpd = _QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    server = MediaServer(f"http://127.0.0.1:{httpd.server_address[1]}", ranges, validators)
+    port = httpd.server_address[1]
+    url = f"http://127.0.0.1:{port}"
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+        url = f"https://localhost:{port}"
+    server = MediaServer(url, ranges, validators)
     httpd.RequestHandlerClass = _handler(server)
     for path, body in (files or {}).items():
         server.put(path, body)

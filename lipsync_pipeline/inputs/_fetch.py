@@ -150,12 +150,18 @@ class Fetcher:
         if self._proxy_for(url):
             request = self._proxied.build_request("GET", url, headers=headers)
             return self._proxied.send(request, stream=True, follow_redirects=False)
-        pinned = url.copy_with(host=str(addresses[0]))
         extensions = {"sni_hostname": name} if url.scheme == "https" else {}
-        request = self._direct.build_request(
-            "GET",
-            pinned,
-            headers={**headers, "Host": url.netloc.decode("ascii")},
-            extensions=extensions,
-        )
-        return self._direct.send(request, stream=True, follow_redirects=False)
+        failed: httpx.ConnectError | None = None
+        for ip in addresses:  # each one checked above; the next if one refuses (::1 first?)
+            request = self._direct.build_request(
+                "GET",
+                url.copy_with(host=str(ip)),
+                headers={**headers, "Host": url.netloc.decode("ascii")},
+                extensions=extensions,
+            )
+            try:
+                return self._direct.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                failed = exc
+        assert failed is not None
+        raise failed

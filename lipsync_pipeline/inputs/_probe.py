@@ -131,6 +131,8 @@ def _failure(exc: BaseException) -> str:
         return "it changed while its header was being read"
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return "its TLS certificate could not be verified"
     if isinstance(exc, httpx.HTTPError):
         return f"unreachable ({type(exc).__name__})"
     return f"could not be read ({exc})"

@@ -4,10 +4,12 @@ and what a run records and later notices (issue 13)."""
 from __future__ import annotations
 
 import shutil
+import ssl
 from pathlib import Path
 
 import pytest
 import trio
+import trustme
 from _media import m4a, samples, sparse_mp4, sparse_wav, wav
 from _media_server import MediaServer, media_server
 from _support import ASSETS, StartStudio, remote_request, studio_stats
@@ -128,6 +130,32 @@ def test_a_redirect_to_a_disallowed_address_is_refused(
         assert why is not None and refused in why and "not fetched" in why, why
         assert why.startswith(f"audio: {origin.url}/r.wav: redirected to ")
         assert sorted(s.path for s in origin.requests()) == ["/face.png", "/r.wav"]  # no /a.wav
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request is sent to the address that was checked, with TLS SNI and the
+    certificate checked against the URL's name (and a certificate for another name is
+    refused): pinning the address must not weaken TLS."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    files = {"/a.wav": wav(3.0), "/face.png": FACE}
+    for names, expected in ((["localhost"], 3.0), (["elsewhere.example"], None)):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(*names).configure_cert(context)
+        with media_server(files, tls=context) as origin:
+            path = manifest(
+                tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png"
+            )
+            result = checked(path, None)
+        found = result.remote[f"{origin.url}/a.wav"]
+        if expected is None:
+            assert isinstance(found, str) and "TLS certificate could not be verified" in found
+        else:
+            assert found == expected
 
 
 def test_loopback_inputs_are_not_asked_for_an_api_that_could_not_fetch_them(
