@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
         "skip, remove), why, and the credits it would cost, without any API call or "
-        "write. URL inputs are asked their length and version (see --no-input-check).",
+        "write to the project. URL inputs are asked their length and version, a few "
+        "requests each (see --no-input-check).",
     )
     p.add_argument(
         "--local",

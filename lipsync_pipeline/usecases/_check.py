@@ -69,7 +69,7 @@ def check(
     shard: Shard | None = None,
     inputs: InputCheck | None = None,
 ) -> Checked:
-    """Load, validate and plan, with no write. Raises InputError.
+    """Load, validate and plan, with no write (but the input cache's). Raises InputError.
 
     ``resend_unknown``: plan to resend submissions of unknown outcome (else held).
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them

@@ -182,7 +182,8 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
 
 
 def _planner(request: RunRequest, checked: Checked) -> Callable[..., Plan]:
-    """``plan`` of the checked manifest and lock as ``request`` asks (more keywords to come)."""
+    """``plan`` of the checked manifest and lock as ``request`` asks; the input check adds
+    ``changed``."""
     return partial(
         plan,
         checked.manifest,
