@@ -80,6 +80,58 @@ def test_plan_prices_url_inputs_and_says_why_one_is_unknown(
     assert SIGNATURE not in table
 
 
+def test_two_hundred_inputs_priced_then_one_conditional_request_per_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's "done when": 200 inputs over an origin with ETags and ranges and one
+    without ranges; `plan --format json` prices every job, as it prices the same files
+    on disk; a second plan asks each URL once, conditionally (304)."""
+    kinds = samples()
+    names = sorted(kinds)
+    with media_server({"/face.png": FACE}) as ranged, media_server(ranges=False) as plain:
+        audio: dict[str, str] = {}
+        for n in range(200):
+            origin = plain if n % 4 == 0 else ranged
+            origin.put(f"/v/{n}", kinds[names[n % len(names)]])
+            audio[f"j{n:03d}"] = f"{origin.url}/v/{n}"
+        path = write(tmp_path, ranged, audio)
+        shown = plan_json(capsys, str(path))
+        assert shown["unestimated_jobs"] == [] and shown["submissions"] == 200
+        assert all(isinstance(s["estimated_credits"], int) for s in shown["steps"])
+
+        # The same bytes as local files: the estimate does not depend on where they are.
+        local = tmp_path / "local"
+        local.mkdir()
+        for name, data in kinds.items():
+            (local / name).write_bytes(data)
+        (local / "face.png").write_bytes(FACE)
+        lines = ["version: 1", "jobs:"]
+        for n in range(200):
+            lines += [f"  - id: j{n:03d}", "    kind: avatar", "    image: face.png"]
+            lines += [f"    audio: {names[n % len(names)]}"]
+        (local / "r.yaml").write_text("\n".join(lines) + "\n")
+        on_disk = plan_json(capsys, str(local / "r.yaml"))
+        assert {s["job"]: s["estimated_credits"] for s in shown["steps"]} == {
+            s["job"]: s["estimated_credits"] for s in on_disk["steps"]
+        }
+        assert shown["estimated_credits"] == on_disk["estimated_credits"]
+
+        ranged.forget()
+        plain.forget()
+        again = plan_json(capsys, str(path))
+        assert again["estimated_credits"] == shown["estimated_credits"]
+        for origin, paths in (
+            (ranged, ["/face.png"] + [f"/v/{n}" for n in range(200) if n % 4]),
+            (plain, [f"/v/{n}" for n in range(0, 200, 4)]),
+        ):
+            seen = origin.requests()
+            assert sorted(s.path for s in seen) == sorted(paths)
+            assert all(s.conditional and s.status == 304 and s.sent == 0 for s in seen)
+        assert again["input_check"] == {
+            "urls": 201, "requests": 201, "bytes_read": 0, "warnings": []
+        }  # fmt: skip
+
+
 def test_a_second_plan_asks_each_url_once_and_no_input_check_asks_nothing(
     tmp_path: Path, origin: MediaServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

