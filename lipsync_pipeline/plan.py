@@ -15,6 +15,8 @@ completed, same fingerprint, artifact ok  skip       up to date: zero API calls
 completed, same fingerprint, artifact bad download   fetch the output again, never re-render
                                                      (missing, altered, or output_dir moved)
 completed, the store holds the render     skip       the file on disk is optional (`pull`)
+completed, a URL input changed            submit     `audio` changed at its URL (``changed``,
+                                                     from the input check; else skip/download)
 processing (request id), same fingerprint resume     poll the recorded id, never resubmit
 unknown or submitting, same fingerprint   hold       the POST may have created the job, and the
                                                      API may bill a resend twice: reported, not sent
@@ -74,6 +76,7 @@ __all__ = [
     "Plan",
     "Step",
     "as_recorded",
+    "changed_reason",
     "moved_warnings",
     "plan",
     "unknown_outcome_hint",
@@ -106,6 +109,12 @@ class Action(enum.StrEnum):
             Action.UNSELECTED,
             Action.MOVE,
         )
+
+
+def changed_reason(fields: Collection[str]) -> str:
+    """Why a done job renders again: "`audio` changed at its URL"."""
+    names = ", ".join(f"`{name}`" for name in sorted(fields))
+    return f"{names} changed at {'its URL' if len(fields) == 1 else 'their URLs'}"
 
 
 def unknown_outcome_hint(job_id: str) -> str:
@@ -172,12 +181,15 @@ def plan(
     local: bool = False,
     resend_unknown: bool = False,
     shard: Shard | None = None,
+    changed: Mapping[str, Collection[str]] | None = None,
 ) -> Plan:
     """Decide each job's action. ``artifacts`` maps job ids of completed entries
     to what is on disk; a completed job absent from it counts as ``OK``.
     ``resend_unknown``: submissions whose outcome is unknown are sent again (with their
-    key) rather than held."""
+    key) rather than held. ``changed``: job id -> the input fields whose URL now serves
+    another version than the lock records (found by the caller: ``inputs.examine``)."""
     artifacts = artifacts or {}
+    changed = changed or {}
     selected = set(only)
     steps: list[Step] = []
     moves = {m.to_id: m.from_id for m in manifest.moved}
@@ -203,6 +215,8 @@ def plan(
         state = artifacts.get(job.id, ArtifactState.OK)
         # The local studio renders for free and honours the key: nothing to hold there.
         action, reason = _decide(job, entry, state, resend_unknown=resend_unknown or local)
+        if action in (Action.SKIP, Action.DOWNLOAD) and changed.get(job.id):
+            action, reason = Action.SUBMIT, changed_reason(changed[job.id])
         if local and action in _ASKS_A_PAST_STUDIO:
             action, reason = Action.SUBMIT, f"{reason.split(':')[0]}; {_LOCAL_FORGETS}"
         steps.append(Step(job.id, action, reason, job, entry))

@@ -1,7 +1,8 @@
 """Where the hosted API is and how to authenticate: the one module that reads the
 environment (``LIPSYNC_API_KEY``, ``LIPSYNC_BASE_URL``, ``serve``'s
-``LIPSYNC_STUDIO_API_KEYS``, and the CI runner's ``GITHUB_STEP_SUMMARY``) and checks
-a base URL.
+``LIPSYNC_STUDIO_API_KEYS``, the CI runner's ``GITHUB_STEP_SUMMARY``, and for the
+input check ``LIPSYNC_CACHE_DIR`` / ``XDG_CACHE_HOME`` and ``LIPSYNC_PRIVATE_INPUTS``)
+and checks a base URL.
 
 A flag given on the command line wins over the environment; the key is read
 only from the environment (a flag would show it in ``ps`` and shell history).
@@ -16,16 +17,21 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from lipsync_pipeline._net import AddressPolicy, is_loopback_host
 from lipsync_pipeline.errors import KEY_PATTERN, ConfigError, register_api_key
 
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "CACHE_DIR_ENV",
     "DEFAULT_BASE_URL",
+    "PRIVATE_INPUTS_ENV",
     "STEP_SUMMARY_ENV",
     "STUDIO_API_KEYS_ENV",
     "Remote",
+    "cache_dir",
     "check_base_url",
+    "input_policy",
     "remote_from_env",
     "step_summary_path",
     "studio_keys_from_env",
@@ -38,6 +44,12 @@ DEFAULT_BASE_URL: Final = "https://lipsync.studio/api/v1"
 STUDIO_API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
 # GitHub Actions names a file per step whose Markdown it shows on the run's page.
 STEP_SUMMARY_ENV: Final = "GITHUB_STEP_SUMMARY"
+# Where plan and run keep what they learnt about input URLs (lengths, validators).
+CACHE_DIR_ENV: Final = "LIPSYNC_CACHE_DIR"
+_APP_DIR: Final = "lipsync-pipeline"
+# "1": the input check may ask private-network addresses too (a studio on the LAN).
+PRIVATE_INPUTS_ENV: Final = "LIPSYNC_PRIVATE_INPUTS"
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _SCHEMES: Final = frozenset({"http", "https"})
 
 
@@ -97,3 +109,39 @@ def step_summary_path(environ: Mapping[str, str] | None = None) -> Path | None:
     """The CI step summary file ``plan`` and ``run`` append to, if the runner set one."""
     value = (os.environ if environ is None else environ).get(STEP_SUMMARY_ENV)
     return Path(value) if value else None
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the input cache lives: ``$LIPSYNC_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/lipsync-pipeline``, else ``~/.cache/lipsync-pipeline``."""
+    env = os.environ if environ is None else environ
+    chosen = env.get(CACHE_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    xdg = env.get("XDG_CACHE_HOME")
+    # The XDG spec ignores a relative value: it would depend on the working directory.
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / _APP_DIR
+
+
+def input_policy(
+    base_url: str | None = None, *, local: bool = False, environ: Mapping[str, str] | None = None
+) -> AddressPolicy:
+    """Which addresses the input check may ask: the rule the studio that renders applies.
+
+    The renderer fetches the inputs, so an input it could not fetch is not asked either:
+    plain loopback URLs only when the API is on this machine too (``--local``, or a base
+    URL on loopback: ``serve``), private networks only with ``LIPSYNC_PRIVATE_INPUTS=1``
+    (a studio serving a LAN with ``--allow-private-networks``); link-local (cloud
+    metadata) and the other special ranges never. The API is ``base_url`` (a flag),
+    else ``$LIPSYNC_BASE_URL``, else the hosted one."""
+    env = os.environ if environ is None else environ
+    url = base_url or env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    private = env.get(PRIVATE_INPUTS_ENV, "").strip().lower() in _TRUE
+    return AddressPolicy(
+        allow_loopback=local or private or is_loopback_host(host), allow_private=private
+    )

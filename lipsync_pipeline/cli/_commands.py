@@ -13,7 +13,7 @@ from typing import Final
 import trio
 
 from lipsync_pipeline.budget import BudgetCheck, check_budget, spend_cap
-from lipsync_pipeline.cli._console import ProgressDisplay
+from lipsync_pipeline.cli._console import ProgressDisplay, count_line
 from lipsync_pipeline.cli._junit import check_junit_path, write_junit
 from lipsync_pipeline.cli._lockcmd import lock_command
 from lipsync_pipeline.cli._markdown import plan_markdown, run_markdown
@@ -29,6 +29,7 @@ from lipsync_pipeline.errors import (
     EXIT_OK,
     EXIT_STORAGE,
 )
+from lipsync_pipeline.inputs import InputCheck, Progress
 from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.run import RunOptions, RunReport
 from lipsync_pipeline.shard import Shard, parse_shard
@@ -36,6 +37,7 @@ from lipsync_pipeline.usecases import (
     Checked,
     RunRequest,
     check,
+    input_check,
     poll_interval,
     pull,
     refresh,
@@ -65,7 +67,17 @@ def _shard(args: argparse.Namespace) -> Shard | None:
     return None if text is None else parse_shard(text)
 
 
-def _checked(args: argparse.Namespace) -> Checked:
+def _input_check(args: argparse.Namespace, progress: Progress | None) -> InputCheck:
+    """plan's and run's input check, as the flags say (``--no-input-check``)."""
+    return input_check(
+        base_url=getattr(args, "base_url", None),
+        local=args.local,
+        ask=not args.no_input_check,
+        progress=progress,
+    )
+
+
+def _checked(args: argparse.Namespace, inputs: InputCheck | None = None) -> Checked:
     return check(
         args.manifest,
         args.lock,
@@ -77,6 +89,7 @@ def _checked(args: argparse.Namespace) -> Checked:
         # As the run would decide: --local resends too (its studio honours the key).
         resend_unknown=getattr(args, "resend_unknown", False) or getattr(args, "local", False),
         shard=_shard(args),
+        inputs=inputs,
     )
 
 
@@ -84,8 +97,9 @@ def _plan(args: argparse.Namespace, out: Reporter) -> int:
     from lipsync_pipeline.estimate import estimate_plan
 
     name = str(args.manifest)
+    progress = count_line("checking inputs at their URLs", enabled=sys.stderr.isatty())
     with summary_on_error("plan", name):
-        checked = _checked(args)
+        checked = _checked(args, _input_check(args, progress))
         estimate = estimate_plan(checked.plan, remote=checked.remote)
         cap = spend_cap(
             checked.manifest,
@@ -122,6 +136,7 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
 def _run(args: argparse.Namespace, out: Reporter) -> int:
     if args.dry_run:
         return _plan(args, out)
+    display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     request = RunRequest(
         manifest_path=args.manifest,
         lock_path=args.lock,
@@ -142,9 +157,9 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         shard=_shard(args),
         max_credits=args.max_credits,
         allow_unknown_cost=args.allow_unknown_cost,
+        inputs=_input_check(args, display.inputs_checked),
     )
     name = str(args.manifest)
-    display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     with summary_on_error("run", name):
         if args.junit is not None:
             check_junit_path(args.junit)  # before anything is paid for

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import IO, Any, Final
 
@@ -28,6 +28,7 @@ from lipsync_pipeline.errors import SECRETS, redact
 __all__ = [
     "ProgressDisplay",
     "configure_logging",
+    "count_line",
     "emit_json",
     "stdout_console",
     "table",
@@ -169,6 +170,19 @@ def emit_json(data: Any, stream: IO[str] | None = None) -> None:
     print(text, file=stream)
 
 
+def count_line(label: str, *, enabled: bool) -> Callable[[int, int], None] | None:
+    """A "label: 57/200" line on stderr, rewritten in place and erased when the count
+    is complete (``plan``'s input check); None when not on a terminal."""
+    if not enabled:
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\r{label}: {done}/{total}" if done < total else "\r\x1b[K")
+        sys.stderr.flush()
+
+    return show
+
+
 class ProgressDisplay:
     """Counts of jobs by state with an ETA, live on a terminal; silent otherwise."""
 
@@ -177,11 +191,19 @@ class ProgressDisplay:
         self._started = time.monotonic()
         self._enabled = enabled
         self._console = Console(file=sys.stderr)
+        self._inputs: tuple[int, int] | None = None
 
     def job_state(self, job_id: str, state: str) -> None:
         self._state[job_id] = state
 
+    def inputs_checked(self, done: int, total: int) -> None:
+        """The input check's count, shown until the jobs start."""
+        self._inputs = (done, total)
+
     def _render(self) -> Text:
+        if self._inputs is not None and not self._state:
+            done, total = self._inputs
+            return Text(f"checking inputs at their URLs: {done}/{total}")
         counts = Counter(self._state.values())
         total = len(self._state)
         done = sum(counts[s] for s in _STATE_ORDER[4:])

@@ -15,7 +15,9 @@ from lipsync_pipeline.run import DEFAULT_JOB_TIMEOUT, DEFAULT_POLL_INTERVAL
 from lipsync_pipeline.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
+    CACHE_DIR_ENV,
     DEFAULT_BASE_URL,
+    PRIVATE_INPUTS_ENV,
     STEP_SUMMARY_ENV,
 )
 from lipsync_pipeline.usecases import LOCAL_POLL_INTERVAL
@@ -55,6 +57,10 @@ environment:
   {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
   {STEP_SUMMARY_ENV}  plan and run append their Markdown summary to this file
                        (GitHub Actions sets it; see docs/github-actions.md)
+  {CACHE_DIR_ENV} where plan/run cache input lengths and ETags (default
+                     $XDG_CACHE_HOME/lipsync-pipeline, else ~/.cache/lipsync-pipeline)
+  {PRIVATE_INPUTS_ENV}=1  the input check may ask private-network and loopback
+                     addresses (without it: loopback only if the API is, or --local)
 """
 
 
@@ -131,6 +137,20 @@ def _manifest_flags(*, replace: bool) -> argparse.ArgumentParser:
     return flags
 
 
+def _input_check_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--no-input-check",
+        action="store_true",
+        help="do not ask the origins of URL inputs anything. By default each distinct "
+        "input URL is asked, a few at a time: its media length for the estimate (range "
+        "requests: the header, not the file) and its ETag/Last-Modified/size, so that a "
+        "job whose input was replaced at the same URL renders again; cached in "
+        f"${CACHE_DIR_ENV} (default ~/.cache/lipsync-pipeline), a second plan sends one "
+        "conditional request per URL. With this flag: no request; lengths only from that "
+        "cache (else unknown), replaced inputs not noticed. For inputs pinned by URL",
+    )
+
+
 def _store_flag(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--store",
@@ -187,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[fmt_md, logs, _manifest_flags(replace=True)],
         help="show what a run would do",
         description="Show each job's action (submit, resume, retry, download, "
-        "skip, remove, move) and why, without any API call or write. move: a job "
-        "renamed under the manifest's moved: keeps its render (no API call). A new "
-        "job that a matrix made names its id template (JSON: a template field per step).",
+        "skip, remove, move), why, and the credits it would cost, without any API "
+        "call or write to the project. URL inputs are asked their length and version, "
+        "a few requests each (see --no-input-check). move: a job renamed under the "
+        "manifest's moved: keeps its render (no API call). A new job that a matrix "
+        "made names its id template (JSON: a template field per step).",
     )
     p.add_argument(
         "--local",
@@ -197,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="plan for `run --local` (the built-in studio renders again what it forgot)",
     )
     add_plan_flags(p)
+    _input_check_flag(p)
 
     p = sub.add_parser(
         "run",
@@ -246,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tuning.add_argument("--dry-run", action="store_true", help="only plan (same as `plan`)")
     add_run_flags(p)
+    _input_check_flag(tuning)
 
     p = sub.add_parser(
         "status",

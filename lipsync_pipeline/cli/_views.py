@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Group
 from rich.table import Table
@@ -36,6 +36,10 @@ def _inputs(step: Step) -> dict[str, str]:
         return {}
     form = step.job.form_state
     return {name: str(form[name]) for name in INPUT_FIELDS if name in form}
+
+
+def _name(value: str) -> str:
+    return value.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -83,9 +87,23 @@ def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
         "up_to_date": checked.plan.is_noop,
         "counts": dict(checked.plan.counts()),
         "submissions": sum(1 for s in steps if s.action.submits),
-        "steps": [{**_step_json(s), "estimated_credits": credits.credits(s.job_id)} for s in steps],
+        "steps": [{**_step_json(s), **_cost_json(credits, s.job_id)} for s in steps],
         "warnings": [p.as_dict() for p in checked.plan.warnings],
+        "input_check": {
+            "urls": checked.inputs.asked,
+            "requests": checked.inputs.requests,
+            "bytes_read": checked.inputs.bytes_read,
+            "warnings": list(checked.inputs.warnings),
+        },
     }
+
+
+def _cost_json(credits: Estimate, job_id: str) -> dict[str, Any]:
+    cost = credits.jobs.get(job_id)
+    out: dict[str, Any] = {"estimated_credits": None if cost is None else cost.credits}
+    if cost is not None and cost.unknown is not None:
+        out["cost_unknown"] = cost.unknown  # why: "audio: https://host/x.mp3: HTTP 404"
+    return out
 
 
 def _why(step: Step) -> str:
@@ -100,7 +118,8 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
     rows = []
     for step in checked.plan.steps:
         job = step.job
-        inputs = ", ".join(v.rsplit("/", 1)[-1] for v in _inputs(step).values())
+        # The file's name: a query string may be a presigned URL's signature.
+        inputs = ", ".join(_name(v) for v in _inputs(step).values())
         cost = credits.credits(step.job_id)
         rows.append(
             [
@@ -108,7 +127,7 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
                 step.job_id,
                 job.kind if job else "",
                 inputs,
-                "" if cost is None else str(cost),
+                ("?" if step.action.submits else "") if cost is None else str(cost),
                 _why(step),
             ]
         )
@@ -127,7 +146,21 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
     held = len(checked.plan.with_action(Action.HOLD))
     if held:
         foot += f"\n{held} submission(s) of unknown outcome held: resending may bill twice"
+    foot += "".join(f"\n{line}" for line in _unknown_costs(credits))
+    foot += "".join(f"\nwarning: {w}" for w in checked.inputs.warnings)
     return Group(out, Text(foot))
+
+
+_SHOWN_UNKNOWN: Final = 10
+
+
+def _unknown_costs(credits: Estimate) -> list[str]:
+    """Why costs are unknown, one line per job (the first few)."""
+    unknown = credits.unknown
+    lines = [f"cost unknown: {j}: {credits.jobs[j].unknown}" for j in unknown[:_SHOWN_UNKNOWN]]
+    if len(unknown) > _SHOWN_UNKNOWN:
+        lines.append(f"... and {len(unknown) - _SHOWN_UNKNOWN} more job(s) of unknown cost")
+    return lines
 
 
 def status_json(checked: Checked, live: Mapping[str, JobStatus | str]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The lockfile: what was rendered from what, as values, bytes and a schema, and
 its durable record during a run.
 
-Private modules: ``_entries`` (the recorded values), ``_paths`` (the lock, journal
+Private modules: ``_entries`` (the recorded values), ``_inputs`` (what a URL input
+was when its job was submitted: ``InputVersion``), ``_paths`` (the lock, journal
 and run-lock file names), ``_format`` (deterministic JSON, loading with locations),
 ``_jsonloc`` (JSON with line:col), ``_journal`` (journalled updates and atomic
 rewrites), ``_runlock`` (one live run per lockfile), ``_writer`` (group commit
@@ -28,6 +29,7 @@ from lipsync_pipeline.lockfile._format import (
     read_lock,
     render_lock,
 )
+from lipsync_pipeline.lockfile._inputs import InputVersion
 from lipsync_pipeline.lockfile._journal import LockJournal
 from lipsync_pipeline.lockfile._merge import (
     PRECEDENCE,
@@ -55,6 +57,7 @@ __all__ = [
     "SUPERSEDED_KEY",
     "Artifact",
     "Conflict",
+    "InputVersion",
     "LockEntry",
     "LockJournal",
     "LockSnapshot",

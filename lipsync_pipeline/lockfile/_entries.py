@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
+from lipsync_pipeline.lockfile._inputs import Inputs, InputVersion
+
 __all__ = [
     "LOCK_VERSION",
     "STATUSES",
@@ -63,6 +65,11 @@ class LockEntry:
     error: str | None = None
     execution_time_ms: int | None = None
     artifact: Artifact | None = None
+    # What each URL input was when the job was submitted, by field (see ``_inputs``).
+    inputs: Inputs = ()
+
+    def input_versions(self) -> dict[str, InputVersion]:
+        return dict(self.inputs)
 
 
 @dataclass(frozen=True, slots=True)

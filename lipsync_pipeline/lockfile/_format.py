@@ -38,6 +38,7 @@ from lipsync_pipeline.lockfile._entries import (
     LockEntry,
     LockSnapshot,
 )
+from lipsync_pipeline.lockfile._inputs import inputs_checker, inputs_from_json, inputs_json
 from lipsync_pipeline.lockfile._jsonloc import JsonDoc
 from lipsync_pipeline.lockfile._paths import journal_path
 
@@ -97,6 +98,8 @@ def entry_json(entry: LockEntry) -> dict[str, Any]:
     }
     if entry.artifact is not None:
         data["artifact"] = entry.artifact.as_json()
+    if entry.inputs:
+        data["inputs"] = inputs_json(entry.inputs)
     # Unknown values are omitted rather than written as null: smaller, quieter diffs.
     return {k: data[k] for k in sorted(data) if data[k] is not None}
 
@@ -176,6 +179,7 @@ def _quick_checker() -> Callable[[Any], bool]:
     sha = ecma_regex(art["sha256"]["pattern"])
     rel_path = ecma_regex(art["path"]["pattern"])
     key_max = props["idempotency_key"]["maxLength"]
+    inputs_ok = inputs_checker(defs)
 
     def is_int(v: object) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
@@ -203,6 +207,7 @@ def _quick_checker() -> Callable[[Any], bool]:
             and opt_str(e.get("error"))
             and (e.get("execution_time_ms") is None or is_int(e["execution_time_ms"]))
             and (e.get("execution_time_ms") or 0) >= 0
+            and inputs_ok(e.get("inputs"))
             and (
                 a is None
                 or (
@@ -281,6 +286,7 @@ def _entry_from_json(job_id: str, data: Mapping[str, Any]) -> LockEntry:
         artifact=None
         if art is None
         else Artifact(art["path"], art["sha256"], art["bytes"], art.get("store_key")),
+        inputs=inputs_from_json(data.get("inputs")),
     )
 
 

@@ -16,13 +16,14 @@ bounded separately, in the client.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Final
 
 import trio
 
 from lipsync_pipeline.budget import SpendLedger
 from lipsync_pipeline.errors import unwrap_group
-from lipsync_pipeline.lockfile import LockJournal, LockWriter, write_failure
+from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockWriter, write_failure
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.run._api import Api
@@ -76,11 +77,14 @@ async def execute(
     report: RunReport | None = None,
     keep_render: KeepRender | None = None,
     spend: SpendLedger | None = None,
+    input_versions: Mapping[str, InputVersion] | None = None,
 ) -> RunReport:
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
     recorded. ``client`` may be None only when no step needs the API.
     ``keep_render`` (with an object store) uploads each render before it is recorded;
     ``spend`` (a spend cap) admits a submission only while the estimate stays within it.
+    ``input_versions``: URL -> what it serves now (the input check), recorded in the
+    entry of each job submitted, so that a later plan notices a changed input.
 
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
@@ -96,6 +100,7 @@ async def execute(
         journal.path,
         PollSchedule(options.poll_interval, _history(plan)),
         keep_render,
+        input_versions or {},
     )
     run = walker.state  # admission, stop flag and results for the whole run
     run.spend = spend

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -44,7 +45,14 @@ from lipsync_pipeline.errors import (
     SubmissionUnknown,
     TransientApiError,
 )
-from lipsync_pipeline.lockfile import Artifact, LockEntry, LockWriter, artifact_relpath
+from lipsync_pipeline.inputs import versions_for
+from lipsync_pipeline.lockfile import (
+    Artifact,
+    InputVersion,
+    LockEntry,
+    LockWriter,
+    artifact_relpath,
+)
 from lipsync_pipeline.manifest import Job, Manifest
 from lipsync_pipeline.plan import Action, Step, unknown_outcome_hint
 from lipsync_pipeline.run._options import (
@@ -79,8 +87,11 @@ class JobWalker:
         lock_path: Path,
         schedule: PollSchedule,
         keep_render: KeepRender | None = None,
+        input_versions: Mapping[str, InputVersion] | None = None,
     ) -> None:
         self.manifest = manifest
+        # URL -> what it serves now: recorded with each submission (see plan's changed).
+        self.input_versions = input_versions or {}
         self.keep_render = keep_render
         self.schedule = schedule
         self.writer = writer
@@ -139,6 +150,7 @@ class JobWalker:
                 status="submitting",
                 idempotency_key=uuid.uuid4().hex,
                 seed=seed_of(job),
+                inputs=versions_for(job, self.input_versions),
             )
             try:
                 await self.writer.write(entry)

@@ -33,6 +33,10 @@ def redact_url(url: str) -> str:
     except ValueError:
         # Unparseable (a bad port, a stray bracket): keep only what precedes the query.
         return url.split("?", 1)[0].split("#", 1)[0] + ("?" + REDACTED_QUERY if "?" in url else "")
+    if not (parts.query or parts.fragment or "@" in parts.netloc):
+        # Nothing to remove: unchanged, so that redacting twice changes nothing (an
+        # already redacted "…/k.wav?<redacted>" in a message is matched as "…/k.wav?").
+        return url
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host

@@ -1,7 +1,8 @@
 """The use cases behind the commands: each loads, checks and acts, returning a typed
 result that the CLI shows; none of them prints.
 
-Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan),
+Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan;
+the input check of plan and run),
 ``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
 ``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
 ``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
@@ -12,7 +13,13 @@ shard's own lock for --shard K/N), ``_spend`` (a run's credits: the spend cap, b
 
 from __future__ import annotations
 
-from lipsync_pipeline.usecases._check import Checked, check, check_lock, lock_beside
+from lipsync_pipeline.usecases._check import (
+    Checked,
+    check,
+    check_lock,
+    input_check,
+    lock_beside,
+)
 from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
 from lipsync_pipeline.usecases._lockmerge import (
     DRIVER_COMMAND,
@@ -58,6 +65,7 @@ __all__ = [
     "check_lock",
     "driver_warning",
     "fold_files",
+    "input_check",
     "install_merge_driver",
     "lock_beside",
     "merge_files",

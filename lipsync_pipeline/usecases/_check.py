@@ -1,15 +1,19 @@
 """``plan`` and ``status``: load and validate the manifest and its lock, look at the
-outputs on disk, and plan. No network and no write."""
+outputs on disk, and plan. No write; no network unless an input check is asked for
+(``plan`` and ``run`` ask the origins of URL inputs; ``status`` never does)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
 from lipsync_pipeline.estimate import RemoteDurations
+from lipsync_pipeline.inputs import InputCheck, InputFindings, Progress, examine
 from lipsync_pipeline.lockfile import (
     LockSnapshot,
     default_lock_path,
@@ -19,12 +23,21 @@ from lipsync_pipeline.lockfile import (
 )
 from lipsync_pipeline.manifest import Manifest, load_manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
+from lipsync_pipeline.settings import cache_dir, input_policy
 from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._outputs import check_artifacts
 from lipsync_pipeline.usecases._shard import readable_shard_lock
 from lipsync_pipeline.usecases._store import with_store
 
-__all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside"]
+__all__ = [
+    "Checked",
+    "check",
+    "check_lock",
+    "consistent_lock",
+    "examine_inputs",
+    "input_check",
+    "lock_beside",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +49,10 @@ class Checked:
     plan: Plan
     artifacts: Mapping[str, ArtifactState]
     # URL input -> its duration in seconds or why unknown (issue 13: filled by the
-    # input prober; empty while nothing probes), for ``estimate_plan(remote=...)``.
+    # input check; empty without one), for ``estimate_plan(remote=...)``.
     remote: RemoteDurations = field(default_factory=dict)
+    # Everything the input check learnt: versions for the lock, changed inputs, warnings.
+    inputs: InputFindings = field(default_factory=InputFindings)
 
 
 def check(
@@ -52,15 +67,18 @@ def check(
     store: str | None = None,
     output_dir: Path | None = None,
     shard: Shard | None = None,
+    inputs: InputCheck | None = None,
 ) -> Checked:
-    """Load, validate and plan, with no network and no write. Raises InputError.
+    """Load, validate and plan, with no write (but the input cache's). Raises InputError.
 
     ``resend_unknown``: plan to resend submissions of unknown outcome (else held).
     ``verify_artifacts=False`` skips hashing the outputs (``run`` verifies them
     once, under its run lock); ``local``: plan for the built-in studio; ``store``: a
     store URL in place of the manifest's (``--store``); ``output_dir``: the user's
     ``--output-dir``; ``shard``: only that shard's jobs, from its own lock once it
-    exists (``--shard``)."""
+    exists (``--shard``); ``inputs``: ask the origins of URL inputs (their lengths for
+    the estimate; a job whose input changed at its URL is submitted again). None: no
+    network at all."""
     manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
@@ -71,21 +89,41 @@ def check(
         lock_path = readable_shard_lock(manifest_path, shard, lock_path)
     lock = consistent_lock(manifest, lock_path or lock_beside(manifest))
     artifacts = check_artifacts(manifest, lock) if verify_artifacts else {}
-    return Checked(
+    planner = partial(
+        plan,
         manifest,
         lock,
-        plan(
-            manifest,
-            lock,
-            artifacts=artifacts,
-            only=only,
-            replace=replace,
-            local=local,
-            resend_unknown=resend_unknown,
-            shard=shard,
-        ),
-        artifacts,
+        artifacts=artifacts,
+        only=only,
+        replace=replace,
+        local=local,
+        resend_unknown=resend_unknown,
+        shard=shard,
     )
+    checked = Checked(manifest, lock, planner(), artifacts)
+    return checked if inputs is None else examine_inputs(checked, inputs, planner)
+
+
+def examine_inputs(checked: Checked, inputs: InputCheck, planner: Callable[..., Plan]) -> Checked:
+    """``checked`` with what the origins of its URL inputs say (lengths, versions), and
+    planned again by ``planner(changed=...)`` if an input changed at its URL. The plan
+    without the origins' word says which URLs need asking."""
+    found = examine(checked.plan, inputs)
+    planned = planner(changed=found.changed) if found.changed else checked.plan
+    return dataclasses.replace(checked, plan=planned, remote=found.remote, inputs=found)
+
+
+def input_check(
+    *,
+    base_url: str | None = None,
+    local: bool = False,
+    ask: bool = True,
+    progress: Progress | None = None,
+) -> InputCheck:
+    """The input check of ``plan``/``run`` against the API at ``base_url`` (None: from
+    the environment) or ``--local``: which addresses it may ask (the renderer's rule,
+    ``settings.input_policy``) and where its cache is. ``ask=False``: --no-input-check."""
+    return InputCheck(input_policy(base_url, local=local), cache_dir(), ask=ask, progress=progress)
 
 
 def lock_beside(manifest: Manifest) -> Path:

@@ -75,6 +75,7 @@ async def unlocked_noop(
         local=local,
         resend_unknown=options.resend_unknown,
         shard=shard,
+        changed=checked.inputs.changed,  # a changed input is something to do
     )
     if not the_plan.is_noop:
         return None

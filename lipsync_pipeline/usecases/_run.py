@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -16,13 +17,14 @@ import trio
 from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.budget import SpendLedger, spend_cap
 from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
-from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
+from lipsync_pipeline.inputs import InputCheck
+from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
 from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
 from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._check import check
+from lipsync_pipeline.usecases._check import Checked, check, examine_inputs
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
@@ -65,6 +67,10 @@ class RunRequest:
     shard: Shard | None = None  # --shard K/N: only its jobs, into its own lock
     max_credits: int | None = None  # --max-credits: the spend cap (with budget:, the lower)
     allow_unknown_cost: bool = False  # --allow-unknown-cost: submit jobs of unknown cost
+    # Ask the origins of URL inputs (lengths, changed inputs; see ``input_check``).
+    # None: no request to them (the library's default; the CLI asks unless
+    # --no-input-check), and no input versions recorded in the lock.
+    inputs: InputCheck | None = None
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
@@ -114,11 +120,15 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
     cap = spend_cap(manifest, request.max_credits, allow_unknown=request.allow_unknown_cost)
-    if cap is not None:  # refused here, a run over its cap takes no lock and writes nothing
-        estimate_within(checked.plan, cap, checked.remote)
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
     refuse_links(manifest, lock_path)
+    if request.inputs is not None:
+        # After every check that needs no network: a missing key fails before this.
+        checked = examine_inputs(checked, request.inputs, _planner(request, checked))
+    if cap is not None:  # refused here, a run over its cap takes no lock and writes nothing
+        # After the input check: it is what prices URL inputs (``checked.remote``).
+        estimate_within(checked.plan, cap, checked.remote)
     run_lock = RunLock(lock_path)
     try:
         run_lock.acquire()
@@ -157,6 +167,8 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 local=request.local,
                 resend_unknown=request.options.resend_unknown,
                 shard=request.shard,
+                # What the origins said before the lock was taken: asked once per run.
+                changed=checked.inputs.changed,
             )
             # Again on the plan the run will carry out, before its first submission.
             estimate = estimate_within(the_plan, cap, checked.remote)
@@ -164,6 +176,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
                 progress,
                 ledger(cap, estimate),
+                checked.inputs.versions,
             )
             report.warnings = the_plan.warnings
             await bill_report(report, the_plan, estimate, cap, lock_path.parent)
@@ -181,6 +194,22 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     return report
 
 
+def _planner(request: RunRequest, checked: Checked) -> Callable[..., Plan]:
+    """``plan`` of the checked manifest and lock as ``request`` asks; the input check adds
+    ``changed``."""
+    return partial(
+        plan,
+        checked.manifest,
+        checked.lock,
+        artifacts=checked.artifacts,
+        only=request.only,
+        replace=request.replace,
+        local=request.local,
+        resend_unknown=request.options.resend_unknown,
+        shard=request.shard,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What ``_execute`` works with, settled under the run lock."""
@@ -195,7 +224,10 @@ class _Run:
 
 
 async def _execute(
-    run: _Run, progress: ProgressSink | None, spend: SpendLedger | None
+    run: _Run,
+    progress: ProgressSink | None,
+    spend: SpendLedger | None,
+    versions: Mapping[str, InputVersion],
 ) -> RunReport:
     options, manifest, remote = run.request.options, run.manifest, run.remote
     if not any(step.action.touches_api for step in run.plan.steps):
@@ -254,6 +286,7 @@ async def _execute(
                         report=report,
                         keep_render=None if kept is None else kept.keeper,
                         spend=spend,
+                        input_versions=versions,
                     )
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:

@@ -124,7 +124,10 @@ def test_lock_merge_cli_exit_codes(tmp_path: Path) -> None:
 def test_plan_shard_and_lock_fold_from_the_command_line(tmp_path: Path) -> None:
     manifest = tmp_path / "renders.yaml"
     manifest.write_text(avatar_manifest("https://example.invalid", ["a", "b", "c", "d"]))
-    shown = cli(tmp_path, "plan", str(manifest), "--shard", "1/2", "--format", "json")
+    # No input check: tests talk to loopback only.
+    shown = cli(
+        tmp_path, "plan", str(manifest), "--shard", "1/2", "--no-input-check", "--format", "json"
+    )
     assert shown.returncode == 0, shown.stderr
     assert '"unselected"' in shown.stdout and '"submit"' in shown.stdout
     bad = cli(tmp_path, "plan", str(manifest), "--shard", "3/2")

@@ -1,0 +1,248 @@
+"""The input check against real origins on loopback: what it reads, what it refuses,
+and what a run records and later notices (issue 13)."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+import trio
+import trustme
+from _media import m4a, sparse_mp4, sparse_wav, wav
+from _media_server import MediaServer, media_server
+from _support import ASSETS, StartStudio, remote_request, studio_stats
+
+from lipsync_pipeline._net import AddressPolicy
+from lipsync_pipeline.estimate import estimate_plan
+from lipsync_pipeline.inputs import InputCheck
+from lipsync_pipeline.lockfile import load_lock
+from lipsync_pipeline.plan import Action
+from lipsync_pipeline.usecases import Checked, check, run_pipeline
+
+LOOPBACK = AddressPolicy(allow_loopback=True)
+FACE = (ASSETS / "face.png").read_bytes()
+
+
+def manifest(path: Path, audio: dict[str, str], image: str) -> Path:
+    lines = ["version: 1", "jobs:"]
+    for job_id, url in audio.items():
+        lines += [
+            f"  - id: {job_id}",
+            "    kind: avatar",
+            f"    image: {image}",
+            f"    audio: {url}",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def checked(path: Path, cache: Path | None, **kw: object) -> Checked:
+    inputs = InputCheck(LOOPBACK, cache, **kw)  # type: ignore[arg-type]
+    return check(path, inputs=inputs, verify_artifacts=False)
+
+
+def reasons(result: Checked) -> dict[str, str | None]:
+    estimate = estimate_plan(result.plan, remote=result.remote)
+    return {job: cost.unknown for job, cost in estimate.jobs.items()}
+
+
+def test_a_1_gb_file_costs_its_header_not_its_bytes(tmp_path: Path) -> None:
+    """A 1 GB video whose moov box is at its very end, and a 1 GB WAV: a few range
+    requests each, under 1 MiB read, and the right lengths."""
+    video, audio = tmp_path / "big.mp4", tmp_path / "big.wav"
+    sparse_mp4(video, m4a(30.0, moov_first=False), 1 << 30)
+    seconds = sparse_wav(audio, 1 << 30)
+    with media_server({"/big.mp4": video, "/big.wav": audio, "/face.png": FACE}) as origin:
+        path = manifest(
+            tmp_path / "r.yaml",
+            {"v": f"{origin.url}/big.mp4", "w": f"{origin.url}/big.wav"},
+            f"{origin.url}/face.png",
+        )
+        result = checked(path, None)
+        assert result.remote[f"{origin.url}/big.mp4"] == pytest.approx(30.0, abs=0.05)
+        assert result.remote[f"{origin.url}/big.wav"] == pytest.approx(seconds)
+        for name in ("/big.mp4", "/big.wav"):
+            assert origin.sent(name) < 1 << 20, name  # of 1 << 30
+            assert len(origin.requests(name)) <= 4
+        assert origin.sent("/face.png") == 1  # an image: its version, from one byte
+
+
+def test_an_origin_without_ranges_is_read_until_the_header_and_no_further(
+    tmp_path: Path,
+) -> None:
+    video = tmp_path / "big.mp4"
+    sparse_mp4(video, m4a(30.0, moov_first=False), 1 << 30)
+    files = {"/big.mp4": video, "/short.m4a": m4a(4.0, moov_first=False), "/face.png": FACE}
+    with media_server(files, ranges=False) as origin:
+        path = manifest(
+            tmp_path / "r.yaml",
+            {"v": f"{origin.url}/big.mp4", "s": f"{origin.url}/short.m4a"},
+            f"{origin.url}/face.png",
+        )
+        result = checked(path, None)
+        assert result.remote[f"{origin.url}/short.m4a"] == pytest.approx(4.0, abs=0.05)
+        why = reasons(result)["v"]
+        assert why is not None and why.startswith(f"audio: {origin.url}/big.mp4: ")
+        assert "does not answer range requests" in why
+        # Read until the bound (4 MiB), plus what the kernel had buffered: not 1 GB.
+        assert origin.sent("/big.mp4") < 16 << 20
+
+
+def test_an_unreadable_input_is_unknown_with_its_reason_and_no_secret(tmp_path: Path) -> None:
+    signature = "b4d5ecret0signature"
+    with media_server({"/face.png": FACE, "/text.wav": b"<html>oops</html>" * 50}) as origin:
+        audio = {
+            "gone": f"{origin.url}/missing.wav",
+            "signed": f"{origin.url}/private.wav?X-Amz-Signature={signature}",
+            "text": f"{origin.url}/text.wav",
+            "closed": "http://127.0.0.1:9/voice.wav",  # nobody listens there
+        }
+        result = checked(manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png"), None)
+    why = reasons(result)
+    assert why["gone"] == f"audio: {origin.url}/missing.wav: HTTP 404"
+    assert why["signed"] == f"audio: {origin.url}/private.wav?<redacted>: HTTP 404"
+    assert why["text"] == f"audio: {origin.url}/text.wav: not a readable media file"
+    assert why["closed"] == "audio: http://127.0.0.1:9/voice.wav: unreachable (ConnectError)"
+    shown = [v for v in why.values() if v] + list(result.inputs.warnings)
+    assert not any(signature in text for text in shown)
+
+
+@pytest.mark.parametrize(
+    ("location", "refused"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+        ("http://10.1.2.3/voice.wav", "a private address"),
+        ("http://[::ffff:127.0.0.1]:{port}/a.wav", "a loopback address"),  # trick spelling
+        ("http://2130706433:{port}/a.wav", "a loopback address"),  # 127.0.0.1 as a number
+        ("file:///etc/passwd", "a URL that is not http(s)"),
+    ],
+)
+def test_a_redirect_to_a_disallowed_address_is_refused(
+    tmp_path: Path, location: str, refused: str
+) -> None:
+    with media_server({"/a.wav": wav(3.0), "/face.png": FACE}) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        origin.redirect("/r.wav", location.format(port=port))
+        path = manifest(tmp_path / "r.yaml", {"r": f"{origin.url}/r.wav"}, f"{origin.url}/face.png")
+        why = reasons(checked(path, None))["r"]
+        assert why is not None and refused in why and "not fetched" in why, why
+        assert why.startswith(f"audio: {origin.url}/r.wav: redirected to ")
+        assert sorted(s.path for s in origin.requests()) == ["/face.png", "/r.wav"]  # no /a.wav
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request is sent to the address that was checked, with TLS SNI and the
+    certificate checked against the URL's name (and a certificate for another name is
+    refused): pinning the address must not weaken TLS."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    files = {"/a.wav": wav(3.0), "/face.png": FACE}
+    for names, expected in ((["localhost"], 3.0), (["elsewhere.example"], None)):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(*names).configure_cert(context)
+        with media_server(files, tls=context) as origin:
+            path = manifest(
+                tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png"
+            )
+            result = checked(path, None)
+        found = result.remote[f"{origin.url}/a.wav"]
+        if expected is None:
+            assert isinstance(found, str) and "TLS certificate could not be verified" in found
+        else:
+            assert found == expected
+
+
+def test_loopback_inputs_are_not_asked_for_an_api_that_could_not_fetch_them(
+    tmp_path: Path,
+) -> None:
+    with media_server({"/a.wav": wav(3.0), "/face.png": FACE}) as origin:
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        hosted = InputCheck(AddressPolicy(), None)  # the hosted API: public addresses only
+        result = check(path, inputs=hosted)
+        assert origin.requests() == []
+    why = reasons(result)["a"]
+    assert why is not None and "127.0.0.1, which resolves to 127.0.0.1, a loopback address" in why
+
+
+def test_no_input_check_asks_nothing_and_reads_lengths_from_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with media_server({"/a.wav": wav(3.0), "/face.png": FACE}) as origin:
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        assert reasons(checked(path, cache))["a"] is None
+        origin.forget()
+        cached = checked(path, cache, ask=False)
+        fresh = checked(path, tmp_path / "empty-cache", ask=False)
+        assert origin.requests() == []
+    assert cached.remote == {f"{origin.url}/a.wav": 3.0}
+    why = reasons(fresh)["a"]
+    assert why is not None and "not measured: --no-input-check" in why
+
+
+def test_an_origin_that_cannot_be_asked_keeps_the_render_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Done jobs whose lock records their input: an unreachable origin is not a change."""
+    with media_server({"/a.wav": wav(3.0), "/face.png": FACE}) as origin:
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        versions = checked(path, None).inputs.versions
+    from lipsync_pipeline.lockfile import Artifact, LockEntry, render_lock
+    from lipsync_pipeline.manifest import load_manifest
+
+    job = load_manifest(path).jobs[0]
+    entry = LockEntry(
+        job.id, job.fingerprint, job.model, "completed", "k", request_id="r1",
+        artifact=Artifact("renders/a.mp4", "0" * 64, 1),
+        inputs=(("audio", versions[f"{origin.url}/a.wav"]),),
+    )  # fmt: skip
+    (tmp_path / "r.lock").write_bytes(render_lock([entry]))
+    result = checked(path, None)  # the origin is gone: connection refused
+    assert [s.action for s in result.plan.steps] == [Action.SKIP]
+    assert len(result.inputs.warnings) == 1
+    assert "job a: `audio` could not be checked" in result.inputs.warnings[0]
+
+
+async def test_bytes_replaced_at_one_url_render_only_that_job_again(
+    start_studio: StartStudio, tmp_path: Path
+) -> None:
+    """The lock records what each job was rendered from; replacing one file at its URL
+    re-renders that job alone, and a checkout without a cache asks once per URL."""
+    root = await start_studio(fast=True)
+    cache = tmp_path / "cache"
+    files = {"/face.png": FACE, "/a.wav": wav(3.0), "/b.wav": wav(4.0), "/c.wav": wav(5.0)}
+    with media_server(files) as origin:
+        audio = {job: f"{origin.url}/{job}.wav" for job in "abc"}
+        path = manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png")
+        inputs = InputCheck(LOOPBACK, cache)
+        first = await run_pipeline(remote_request(path, root, inputs=inputs))
+        assert {str(r.outcome) for r in first.results} == {"completed"}
+        recorded = load_lock(tmp_path / "r.lock").entries
+        assert recorded["b"].input_versions()["audio"].etag == origin.resources["/b.wav"].etag
+        assert recorded["b"].input_versions()["image"].bytes == len(FACE)
+
+        origin.put("/b.wav", wav(6.0))  # a re-recorded voice, same URL
+        second = await run_pipeline(remote_request(path, root, inputs=inputs))
+        assert (await studio_stats(root))["jobs_created"] == 3 + 1
+        outcomes = {r.job_id: str(r.outcome) for r in second.results}
+        assert outcomes == {"a": "skipped", "b": "completed", "c": "skipped"}
+        after = load_lock(tmp_path / "r.lock").entries
+        assert after["b"].input_versions()["audio"].etag == origin.resources["/b.wav"].etag
+        assert after["a"] == recorded["a"]
+
+        # A fresh checkout in CI (no cache): one conditional request per URL, 304 each.
+        shutil.rmtree(cache)
+        origin.forget()
+        result = await trio.to_thread.run_sync(checked, path, cache)
+        assert result.plan.is_noop or all(s.action is Action.SKIP for s in result.plan.steps)
+        _one_conditional_request_each(origin, ["/face.png", "/a.wav", "/b.wav", "/c.wav"])
+
+
+def _one_conditional_request_each(origin: MediaServer, paths: list[str]) -> None:
+    seen = origin.requests()
+    assert sorted(s.path for s in seen) == sorted(paths)
+    assert all(s.conditional and s.status == 304 and s.sent == 0 for s in seen), seen
