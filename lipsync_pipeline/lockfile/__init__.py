@@ -10,37 +10,42 @@ for many jobs' changes), ``_merge`` (three-way merge of locks, the fold of shard
 
 from __future__ import annotations
 
-from lipsync_pipeline.lockfile._entries import (
-    LOCK_VERSION,
-    Artifact,
-    LockEntry,
-    LockSnapshot,
-    Status,
-    artifact_relpath,
-)
-from lipsync_pipeline.lockfile._format import (
-    CONFLICTS_KEY,
-    SUPERSEDED_KEY,
-    entry_json,
-    load_lock,
-    locate,
-    lock_schema,
-    read_lock,
-    render_lock,
-)
-from lipsync_pipeline.lockfile._journal import LockJournal
-from lipsync_pipeline.lockfile._merge import (
-    PRECEDENCE,
-    Conflict,
-    MergeResult,
-    Superseded,
-    fold_locks,
-    merge_locks,
-    render_merge,
-)
-from lipsync_pipeline.lockfile._paths import default_lock_path, journal_path, run_lock_path
-from lipsync_pipeline.lockfile._runlock import RunLock
-from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.lockfile._entries import (
+        LOCK_VERSION,
+        Artifact,
+        LockEntry,
+        LockSnapshot,
+        Status,
+        artifact_relpath,
+    )
+    from lipsync_pipeline.lockfile._format import (
+        CONFLICTS_KEY,
+        SUPERSEDED_KEY,
+        entry_json,
+        load_lock,
+        locate,
+        lock_schema,
+        read_lock,
+        render_lock,
+    )
+    from lipsync_pipeline.lockfile._journal import LockJournal
+    from lipsync_pipeline.lockfile._merge import (
+        PRECEDENCE,
+        Conflict,
+        MergeResult,
+        Superseded,
+        fold_locks,
+        merge_locks,
+        render_merge,
+    )
+    from lipsync_pipeline.lockfile._paths import default_lock_path, journal_path, run_lock_path
+    from lipsync_pipeline.lockfile._runlock import RunLock
+    from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
 
 __all__ = [
     "CONFLICTS_KEY",
@@ -73,3 +78,43 @@ __all__ = [
     "run_lock_path",
     "write_failure",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_entries": (
+                "LOCK_VERSION",
+                "Artifact",
+                "LockEntry",
+                "LockSnapshot",
+                "Status",
+                "artifact_relpath",
+            ),
+            "_format": (
+                "CONFLICTS_KEY",
+                "SUPERSEDED_KEY",
+                "entry_json",
+                "load_lock",
+                "locate",
+                "lock_schema",
+                "read_lock",
+                "render_lock",
+            ),
+            "_journal": ("LockJournal",),
+            "_merge": (
+                "PRECEDENCE",
+                "Conflict",
+                "MergeResult",
+                "Superseded",
+                "fold_locks",
+                "merge_locks",
+                "render_merge",
+            ),
+            "_paths": ("default_lock_path", "journal_path", "run_lock_path"),
+            "_runlock": ("RunLock",),
+            "_writer": ("LockWriter", "Publishable", "write_failure"),
+        },
+    )

@@ -10,20 +10,25 @@ worded as located Problems), ``_store`` (the ``store:`` key).
 
 from __future__ import annotations
 
-from lipsync_pipeline.manifest._model import (
-    DEFAULT_OUTPUT_DIR,
-    INPUT_FIELDS,
-    MANIFEST_VERSION,
-    MODEL_BY_KIND,
-    OUTPUT_SUFFIX,
-    Job,
-    Kind,
-    Manifest,
-    canonical_request,
-    derive_seed,
-)
-from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
-from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.manifest._model import (
+        DEFAULT_OUTPUT_DIR,
+        INPUT_FIELDS,
+        MANIFEST_VERSION,
+        MODEL_BY_KIND,
+        OUTPUT_SUFFIX,
+        Job,
+        Kind,
+        Manifest,
+        canonical_request,
+        derive_seed,
+    )
+    from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
+    from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -41,3 +46,26 @@ __all__ = [
     "manifest_schema",
     "parse_manifest",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_model": (
+                "DEFAULT_OUTPUT_DIR",
+                "INPUT_FIELDS",
+                "MANIFEST_VERSION",
+                "MODEL_BY_KIND",
+                "OUTPUT_SUFFIX",
+                "Job",
+                "Kind",
+                "Manifest",
+                "canonical_request",
+                "derive_seed",
+            ),
+            "_reader": ("load_manifest", "parse_manifest"),
+            "_schema": ("kind_fields", "manifest_schema"),
+        },
+    )

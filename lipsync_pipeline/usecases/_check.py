@@ -3,13 +3,14 @@ outputs on disk, and plan. No network and no write."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
-from lipsync_pipeline.estimate import RemoteDurations
 from lipsync_pipeline.lockfile import (
     LockSnapshot,
     default_lock_path,
@@ -22,9 +23,11 @@ from lipsync_pipeline.plan import ArtifactState, Plan, plan
 from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._outputs import check_artifacts
 from lipsync_pipeline.usecases._shard import readable_shard_lock
-from lipsync_pipeline.usecases._store import with_store
 
-__all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside"]
+if TYPE_CHECKING:
+    from lipsync_pipeline.estimate import RemoteDurations
+
+__all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside", "with_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,16 @@ def check(
         ),
         artifacts,
     )
+
+
+def with_store(manifest: Manifest, url: str | None) -> Manifest:
+    """The manifest with ``--store URL`` in place of its own ``store:`` (if given)."""
+    if url is None:
+        return manifest
+    # Imported only for a store: obstore and its helpers cost ~0.3 s of start-up.
+    from lipsync_pipeline.store import parse_store_config
+
+    return dataclasses.replace(manifest, store=parse_store_config(url, where="--store"))
 
 
 def lock_beside(manifest: Manifest) -> Path:
