@@ -3,9 +3,10 @@ its durable record during a run.
 
 Private modules: ``_entries`` (the recorded values), ``_paths`` (the lock, journal
 and run-lock file names), ``_format`` (deterministic JSON, loading with locations),
-``_jsonloc`` (JSON with line:col), ``_journal`` (journalled updates and atomic
-rewrites), ``_runlock`` (one live run per lockfile), ``_writer`` (group commit
-for many jobs' changes), ``_merge`` (three-way merge of locks, the fold of shard locks).
+``_jsonloc`` (JSON with line:col), ``_quickcheck`` (the fast valid/invalid check;
+jsonschema only words errors), ``_journal`` (journalled updates and atomic rewrites),
+``_runlock`` (one live run per lockfile), ``_writer`` (group commit for many jobs'
+changes), ``_merge`` (three-way merge of locks, the fold of shard locks).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from lipsync_pipeline.manifest._model import (
     MODEL_BY_KIND,
     Job,
     Manifest,
+    Marks,
     canonical_request,
     derive_seed,
 )
@@ -119,6 +120,9 @@ class _Reader:
         self.problems: list[Problem] = []
         self.local_cache: dict[str, tuple[str | None, str | None]] = {}
         self.digests: dict[str, str] = {}
+        # One object per repeated value (kinds, orders, prompts, shared inputs' paths and
+        # field-name tuples), not one per job: 50,000 jobs repeat a few of each.
+        self.shared: dict[Any, Any] = {}
 
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
@@ -361,7 +365,7 @@ class _Reader:
         defaults_marks: Mapping[str, tuple[int, int]],
         inputs: Mapping[str, tuple[str, str | None]],
     ) -> Job:
-        kind, job_id = raw["kind"], raw["id"]
+        kind, job_id = self.share(raw["kind"]), raw["id"]
         own_marks = _value_marks(node)
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
@@ -369,7 +373,7 @@ class _Reader:
         }
         for field in kind_fields()[kind]:
             if field in raw or field in defaults:
-                form[field] = raw[field] if field in raw else defaults[field]
+                form[field] = self.share(raw[field]) if field in raw else defaults[field]
                 marks[field] = own_marks[field] if field in raw else defaults_marks[field]
         if "webhook" not in marks and "webhook" in defaults:
             marks["webhook"] = defaults_marks["webhook"]
@@ -383,7 +387,7 @@ class _Reader:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:
-                local_inputs[field] = Path(absolute)
+                local_inputs[field] = self.share(Path(absolute))
                 hashed[field] = "local-sha256:" + self.digest(absolute)
         model = MODEL_BY_KIND[kind]
         fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
@@ -397,9 +401,12 @@ class _Reader:
             local_inputs,
             fingerprint,
             *mark_of(node),
-            marks,
+            Marks.of(marks, self.shared),
             seed_derived,
         )
+
+    def share(self, value: Any) -> Any:
+        return self.shared.setdefault(value, value) if type(value) in (str, Path) else value
 
 
 def _value_marks(node: Any) -> dict[str, tuple[int, int]]:

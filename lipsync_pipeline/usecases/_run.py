@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Final
 import structlog
 import trio
 
+from lipsync_pipeline._digests import DigestCache
 from lipsync_pipeline.api import ApiClient
-from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
+from lipsync_pipeline.errors import (
+    ConfigError,
+    Problem,
+    StorageError,
+    UnsafePathError,
+    unwrap_group,
+)
 from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
@@ -138,7 +145,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         try:
             # Planned again under the run lock: another run may have finished meanwhile.
             current = LockSnapshot(lock_path, journal.entries)
-            artifacts = check_artifacts(manifest, current)
+            digests = DigestCache.load(manifest.output_dir)
+            artifacts = check_artifacts(manifest, current, digests)
+            _remember(digests)
             if request.verify and store is not None:
                 artifacts = await verify_stored(store, manifest, current, artifacts)
             the_plan = plan(
@@ -167,6 +176,16 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     finally:
         run_lock.release()
     return report
+
+
+def _remember(digests: DigestCache) -> None:
+    """Keep what the check hashed, so the next one need not read those files again.
+    Only an optimisation: a directory that refuses the write costs a re-hash, not
+    the run."""
+    try:
+        digests.save()
+    except (OSError, StorageError, UnsafePathError) as exc:
+        _log.debug("digests not remembered", path=str(digests.path), error=str(exc))
 
 
 @dataclass(frozen=True, slots=True)
