@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lipsync_pipeline.cli._console import emit_json
-from lipsync_pipeline.cli._tables import show_table
 from lipsync_pipeline.errors import InputError, LipsyncError, redact
 
 if TYPE_CHECKING:
@@ -64,21 +63,25 @@ class TextReporter:
                 print(f"warning: {warning}", file=sys.stderr)
 
     def plan(self, checked: Checked, credits: Estimate) -> None:
+        from lipsync_pipeline.cli._tables import show_table
         from lipsync_pipeline.cli._views import plan_table
 
         show_table(plan_table(checked, credits))
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
+        from lipsync_pipeline.cli._tables import show_table
         from lipsync_pipeline.cli._views import status_table
 
         show_table(status_table(checked, live))
 
     def run(self, report: RunReport) -> None:
+        from lipsync_pipeline.cli._tables import show_table
         from lipsync_pipeline.cli._views import report_table
 
         show_table(report_table(report))
 
     def pull(self, report: PullReport) -> None:
+        from lipsync_pipeline.cli._tables import show_table
         from lipsync_pipeline.cli._views import pull_table
 
         show_table(pull_table(report))

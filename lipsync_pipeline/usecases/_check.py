@@ -19,13 +19,11 @@ from lipsync_pipeline.lockfile import (
     locate,
 )
 from lipsync_pipeline.manifest import Manifest, load_manifest
-from lipsync_pipeline.plan import ArtifactState, Plan, plan
-from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._outputs import check_artifacts
-from lipsync_pipeline.usecases._shard import readable_shard_lock
 
 if TYPE_CHECKING:
     from lipsync_pipeline.estimate import RemoteDurations
+    from lipsync_pipeline.plan import ArtifactState, Plan
+    from lipsync_pipeline.shard import Shard
 
 __all__ = ["Checked", "check", "check_lock", "consistent_lock", "lock_beside", "with_store"]
 
@@ -64,6 +62,11 @@ def check(
     store URL in place of the manifest's (``--store``); ``output_dir``: the user's
     ``--output-dir``; ``shard``: only that shard's jobs, from its own lock once it
     exists (``--shard``)."""
+    # Here, not at the top: ``validate`` shares this module and needs none of them.
+    from lipsync_pipeline.plan import plan
+    from lipsync_pipeline.usecases._outputs import check_artifacts
+    from lipsync_pipeline.usecases._shard import readable_shard_lock
+
     manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")

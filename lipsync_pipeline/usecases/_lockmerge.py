@@ -18,20 +18,15 @@ from typing import TYPE_CHECKING, Final
 
 from lipsync_pipeline._fs import atomic_write, open_nofollow
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, StorageError
-from lipsync_pipeline.lockfile import (
-    LockEntry,
-    MergeResult,
-    fold_locks,
-    load_lock,
-    merge_locks,
-    render_merge,
-)
+from lipsync_pipeline.lockfile import load_lock
 
 if TYPE_CHECKING:
     import subprocess
 
-# subprocess and the run lock are imported where they are used: the CLI's help reads
-# DRIVER_NAME and DRIVER_COMMAND, and `--help` should not pay for them.
+    from lipsync_pipeline.lockfile import LockEntry, MergeResult
+
+# subprocess, the merge rules and the run lock are imported where they are used:
+# ``validate`` asks driver_warning and ``--help`` reads DRIVER_NAME, nothing more.
 
 __all__ = [
     "DRIVER_COMMAND",
@@ -101,6 +96,8 @@ def merge_files(
         if not text_fallback:
             raise
         return FileMerge(None, _text_merge(base, ours, theirs, target))
+    from lipsync_pipeline.lockfile import merge_locks, render_merge
+
     where = (lock_path or target).parent
     result = merge_locks(*sides, exists=RenderCheck(where))
     _write(target, render_merge(result))
@@ -140,7 +137,7 @@ def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
     so a shard lock kept elsewhere has them rebased onto the main lock's."""
     if not shards:
         raise ConfigError("lock fold: give at least one shard lock")
-    from lipsync_pipeline.lockfile import RunLock
+    from lipsync_pipeline.lockfile import RunLock, fold_locks, render_merge
 
     run_lock = RunLock(main)
     try:

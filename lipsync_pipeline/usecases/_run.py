@@ -14,7 +14,6 @@ import structlog
 import trio
 
 from lipsync_pipeline._digests import DigestCache
-from lipsync_pipeline.api import ApiClient
 from lipsync_pipeline.errors import (
     ConfigError,
     Problem,
@@ -214,6 +213,9 @@ async def _execute(run: _Run, progress: ProgressSink | None) -> RunReport:
             options=options,
             progress=progress,
         )
+    # Only now: an up-to-date run never loads the HTTP stack (httpx: ~0.1 s).
+    from lipsync_pipeline.api import ApiClient
+
     report = RunReport()
     try:
         async with trio.open_nursery() as nursery:

@@ -8,6 +8,7 @@ A command that starts to import one of them again fails here, not in a benchmark
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -132,3 +133,37 @@ def test_plan_measures_local_media_with_pyav_only_when_it_has_some(tmp_path: Pat
     assert code == 0
     assert "av" in modules
     assert _forbidden(modules, NETWORK_AND_STUDIO - {"av"}, STUDIO, RICH, JSONSCHEMA) == set()
+
+
+def _up_to_date(tmp_path: Path) -> Path:
+    """The URL manifest with a lock saying its one job is rendered, the render on disk."""
+    from lipsync_pipeline.lockfile import Artifact, LockEntry, render_lock
+    from lipsync_pipeline.manifest import load_manifest
+
+    path = _url_manifest(tmp_path)
+    job = load_manifest(path).jobs[0]
+    render = tmp_path / "renders" / f"{job.id}.mp4"
+    render.parent.mkdir()
+    render.write_bytes(b"a render")
+    artifact = Artifact(f"renders/{render.name}", hashlib.sha256(b"a render").hexdigest(), 8)
+    entry = LockEntry(
+        job.id,
+        job.fingerprint,
+        job.model,
+        "completed",
+        "key",
+        seed=job.form_state["seed"],
+        artifact=artifact,
+    )
+    (tmp_path / "renders.lock").write_bytes(render_lock([entry]))
+    return path
+
+
+def test_an_up_to_date_run_loads_no_http_client_and_no_studio(tmp_path: Path) -> None:
+    """Nothing due: no client, no studio, no request; trio and logging only."""
+    code, modules = loaded(tmp_path, "run", _up_to_date(tmp_path), "--local", "--format", "json")
+    assert code == 0
+    assert "trio" in modules
+    assert (
+        _forbidden(modules, NETWORK_AND_STUDIO - {"trio", "structlog"}, STUDIO, JSONSCHEMA) == set()
+    )
