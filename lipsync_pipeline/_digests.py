@@ -78,12 +78,13 @@ class DigestCache:
             return cls(directory, {}, 0)
         return cls(directory, _entries(data), written_ns)
 
-    def sha256(self, path: Path, st: os.stat_result) -> str | None:
+    def sha256(self, path: str, st: os.stat_result) -> str | None:
         """The sha256 hex of the file at ``path`` (in this directory), whose ``os.stat``
         the caller just took, or None if it is gone or not a regular file; hashed
         unless its remembered stat still holds."""
         signature = _signature(st)
-        known = self._entries.get(path.name)
+        name = os.path.basename(path)
+        known = self._entries.get(name)
         if (
             known is not None
             and known[:5] == signature
@@ -99,7 +100,7 @@ class DigestCache:
         except OSError:
             return found[0]
         if after == signature:  # not changing while it was read: worth remembering
-            self._entries[path.name] = (*signature, found[0])
+            self._entries[name] = (*signature, found[0])
             self._changed = True
         return found[0]
 

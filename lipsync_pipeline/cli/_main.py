@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from lipsync_pipeline.cli._console import configure_logging
 from lipsync_pipeline.cli._parser import build_parser
 from lipsync_pipeline.errors import (
     EXIT_INPUT,
@@ -28,7 +29,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     # Only now: --help and --version need nothing but the parser.
     from lipsync_pipeline.cli._commands import COMMANDS, logs
-    from lipsync_pipeline.cli._console import configure_logging
     from lipsync_pipeline.cli._reporters import reporter_for
 
     if logs(args):

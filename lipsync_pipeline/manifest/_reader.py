@@ -123,6 +123,7 @@ class _Reader:
         # One object per repeated value (kinds, orders, prompts, shared inputs' paths and
         # field-name tuples), not one per job: 50,000 jobs repeat a few of each.
         self.shared: dict[Any, Any] = {}
+        self.paths: dict[str, Path] = {}
 
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
@@ -387,7 +388,9 @@ class _Reader:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:
-                local_inputs[field] = self.share(Path(absolute))
+                local_inputs[field] = self.paths.get(absolute) or self.paths.setdefault(
+                    absolute, Path(absolute)
+                )
                 hashed[field] = "local-sha256:" + self.digest(absolute)
         model = MODEL_BY_KIND[kind]
         fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
@@ -406,7 +409,7 @@ class _Reader:
         )
 
     def share(self, value: Any) -> Any:
-        return self.shared.setdefault(value, value) if type(value) in (str, Path) else value
+        return self.shared.setdefault(value, value) if type(value) is str else value
 
 
 def _value_marks(node: Any) -> dict[str, tuple[int, int]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 from lipsync_pipeline._digests import DigestCache
 from lipsync_pipeline._staging import PARTIAL_DOWNLOAD
@@ -38,6 +37,7 @@ def check_artifacts(
     # (os.path.relpath costs ~20 us; a 50,000-job lock is a second of it).
     folder = artifact_relpath(manifest.output_dir, lock.path)
     prefix = "" if folder == "." else folder + "/"
+    directory = os.fspath(manifest.output_dir)
     for job in manifest.jobs:
         entry = lock.entries.get(job.id)
         if entry is None or entry.status != "completed" or entry.artifact is None:
@@ -47,14 +47,15 @@ def check_artifacts(
         if artifact.path != prefix + name:
             state = ArtifactState.MOVED
         else:
-            state = _on_disk(digests, manifest.output_dir / name, artifact.sha256, artifact.bytes)
+            path = os.path.join(directory, name)
+            state = _on_disk(digests, path, artifact.sha256, artifact.bytes)
         if stored and state is ArtifactState.MISSING and artifact.store_key is not None:
             state = ArtifactState.STORED
         found[job.id] = state
     return found
 
 
-def _on_disk(digests: DigestCache, path: Path, sha256: str, size: int) -> ArtifactState:
+def _on_disk(digests: DigestCache, path: str, sha256: str, size: int) -> ArtifactState:
     try:
         st = os.stat(path)
     except OSError:
@@ -70,7 +71,7 @@ def remove_partial_downloads(manifest: Manifest) -> None:
     Called under the run lock, so none of them belongs to a live download of ours;
     files of other names (another manifest's outputs, the user's) are left alone.
     """
-    ours = {manifest.output_path(job.id).name for job in manifest.jobs}
+    ours = {manifest.output_name(job.id) for job in manifest.jobs}
     try:
         names = os.listdir(manifest.output_dir)
     except OSError:

@@ -53,8 +53,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = _digests.file_digest
 
-    def counting(path: Path) -> tuple[str, int] | None:
-        seen.append(path.name)
+    def counting(path: str) -> tuple[str, int] | None:
+        seen.append(os.path.basename(path))
         return real(path)
 
     monkeypatch.setattr(_digests, "file_digest", counting)
