@@ -4,9 +4,10 @@ A plan, status or run report of 50,000 jobs is a 50,000-row table. rich lays a t
 out cell by cell (~0.8 ms a row here: 40 s for 50,000 rows, six times the whole JSON
 plan), and nobody reads 50,000 rows on a terminal. So:
 
-* to a terminal, a rich table of at most :data:`TERMINAL_ROWS` rows: the rows that
-  say something first (a job to submit, a problem), then others to fill up, in the
-  table's order; then how many were left out, and how to see them all;
+* to a terminal, a table longer than :data:`TERMINAL_ROWS` rows shows only the rows
+  that say something (a job to submit, a problem), up to that many, in the table's
+  order (when none does, the first :data:`SAMPLE_ROWS` as a sample); then how many
+  were left out, and how to see them all;
 * to a pipe or a file, every row on a line of its own, in plain aligned columns and
   with every value whole (nothing cut to a width), for ``grep``, ``less`` and
   ``diff``: one pass to size the columns and one to write, linear in the rows, and
@@ -23,9 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Final
 
-__all__ = ["TERMINAL_ROWS", "TableView", "show_table", "terminal_rows", "write_plain"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "TERMINAL_ROWS",
+    "TableView",
+    "show_table",
+    "terminal_rows",
+    "write_plain",
+]
 
 TERMINAL_ROWS: Final = 100
+SAMPLE_ROWS: Final = 20
 _HEAD_SEP: Final = " ┃ "
 _ROW_SEP: Final = " │ "
 _RULE: Final = "━"
@@ -40,8 +49,8 @@ class TableView:
     columns: tuple[str, ...]
     rows: Sequence[Sequence[str]]
     foot: str = ""
-    # Per row: whether it says something (work to do, a problem). A terminal shows these
-    # first when the table is too long for it. None: every row does.
+    # Per row: whether it says something (work to do, a problem). A terminal shows only
+    # these when the table is too long for it. None: every row does.
     notable: Sequence[bool] | None = None
 
 
@@ -61,11 +70,8 @@ def terminal_rows(view: TableView, limit: int = TERMINAL_ROWS) -> tuple[list[Seq
         return list(rows), 0
     notable = view.notable if view.notable is not None else [True] * len(rows)
     picked = [i for i, says in enumerate(notable) if says][:limit]
-    if len(picked) < limit:
-        others = (i for i, says in enumerate(notable) if not says)
-        picked = sorted(
-            picked + [i for _, i in zip(range(limit - len(picked)), others, strict=False)]
-        )
+    if not picked:  # nothing to do anywhere: a sample, not an empty table
+        picked = list(range(min(SAMPLE_ROWS, len(rows))))
     return [rows[i] for i in picked], len(rows) - len(picked)
 
 

@@ -87,7 +87,8 @@ def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
     }
 
 
-# Rows a terminal shows first when a table is too long for it: the jobs a run would touch.
+# The rows a terminal keeps when a table is too long for it are the others: the jobs a
+# run would touch.
 _QUIET_ACTIONS: Final = frozenset({Action.SKIP, Action.UNSELECTED})
 _QUIET_OUTCOMES: Final = frozenset({"skipped", "unselected"})
 

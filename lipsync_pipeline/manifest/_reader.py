@@ -120,8 +120,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.local_cache: dict[str, tuple[str | None, str | None]] = {}
         self.digests: dict[str, str] = {}
-        # One object per repeated value (kinds, orders, prompts, shared inputs' paths and
-        # field-name tuples), not one per job: 50,000 jobs repeat a few of each.
+        # One object per repeated value, path and marks' names, not one per job (memory).
         self.shared: dict[Any, Any] = {}
         self.paths: dict[str, Path] = {}
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from lipsync_pipeline.cli._console import table
 from lipsync_pipeline.cli._tables import (
+    SAMPLE_ROWS,
     TERMINAL_ROWS,
     TableView,
     show_table,
@@ -95,14 +96,17 @@ def test_a_pipe_gets_every_row_whole_on_a_line_of_its_own() -> None:
     assert second.index("│") == column - 2  # "日本" are two characters but four columns
 
 
-def test_a_terminal_shows_the_rows_that_act_first_and_counts_the_rest() -> None:
-    view = _view(5_000, notable={4_000, 4_001, 4_999})
+def test_a_long_table_on_a_terminal_shows_the_rows_that_act_and_counts_the_rest() -> None:
+    view = _view(5_000, notable={4_999, 4_000, 4_001})
     shown, hidden = terminal_rows(view, limit=100)
-    assert hidden == 4_900 and len(shown) == 100
-    ids = [row[1] for row in shown]
-    assert {"job-04000", "job-04001", "job-04999"} <= set(ids)
-    assert ids == sorted(ids)  # in the table's order
-    assert ids[:97] == [f"job-{i:05d}" for i in range(97)]  # the rest fills up
+    assert [row[1] for row in shown] == ["job-04000", "job-04001", "job-04999"]
+    assert hidden == 4_997
+
+
+def test_when_no_row_acts_a_terminal_gets_a_sample() -> None:
+    shown, hidden = terminal_rows(_view(5_000, notable=set()), limit=100)
+    assert [row[1] for row in shown] == [f"job-{i:05d}" for i in range(SAMPLE_ROWS)]
+    assert hidden == 5_000 - SAMPLE_ROWS
 
 
 def test_more_rows_that_act_than_fit_shows_the_first_of_them() -> None:
@@ -132,10 +136,10 @@ def test_a_long_table_on_a_terminal_says_how_to_see_every_row(
 
     screen = Terminal()
     monkeypatch.setattr(sys, "stdout", screen)
-    show_table(_view(TERMINAL_ROWS + 50, notable={7}))
+    show_table(_view(TERMINAL_ROWS + 50, notable={7, 120}))
     text = screen.getvalue()
-    assert text.count("job-") == TERMINAL_ROWS
-    assert "50 more row(s) not shown" in text and "--format json" in text
+    assert text.count("job-") == 2 and "job-00007" in text and "job-00120" in text
+    assert f"{TERMINAL_ROWS + 48} more row(s) not shown" in text and "--format json" in text
 
 
 def test_a_pipe_is_not_a_terminal() -> None:
