@@ -84,12 +84,12 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def file_digest(path: Path) -> tuple[str, int] | None:
+def file_digest(path: str | os.PathLike[str]) -> tuple[str, int] | None:
     """(sha256 hex, size) of an existing regular file, or None when it is missing."""
     h = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             while chunk := f.read(_DIGEST_CHUNK):
                 h.update(chunk)
                 size += len(chunk)

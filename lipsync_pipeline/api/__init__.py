@@ -8,10 +8,15 @@ Downloads are staged by :mod:`lipsync_pipeline._staging`, shared with the object
 
 from __future__ import annotations
 
-from lipsync_pipeline.api._client import ApiClient
-from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
-from lipsync_pipeline.api._jobstatus import JobStatus
-from lipsync_pipeline.api._retry import RetryPolicy
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.api._client import ApiClient
+    from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
+    from lipsync_pipeline.api._jobstatus import JobStatus
+    from lipsync_pipeline.api._retry import RetryPolicy
 
 __all__ = [
     "PROXY_ERRORS",
@@ -21,3 +26,16 @@ __all__ = [
     "unusable_ca_bundle",
     "unusable_proxy",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_client": ("ApiClient",),
+            "_http": ("PROXY_ERRORS", "unusable_ca_bundle", "unusable_proxy"),
+            "_jobstatus": ("JobStatus",),
+            "_retry": ("RetryPolicy",),
+        },
+    )

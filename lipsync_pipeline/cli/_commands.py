@@ -1,24 +1,17 @@
 """Each command: build the use case's request from the flags, call it, hand the
-result to the reporter, and say the exit code. No business logic here."""
+result to the reporter, and say the exit code. No business logic here.
+
+Each command imports its use case when it runs, not when this module loads: a
+command pays only for what it uses (``validate`` never loads trio, httpx or the
+studio; ``tests/acceptance/test_import_sets.py`` holds every command to its list)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Mapping
-from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import trio
-
-from lipsync_pipeline.budget import BudgetCheck, check_budget, spend_cap
-from lipsync_pipeline.cli._console import ProgressDisplay, count_line
-from lipsync_pipeline.cli._junit import check_junit_path, write_junit
-from lipsync_pipeline.cli._lockcmd import lock_command
-from lipsync_pipeline.cli._markdown import plan_markdown, run_markdown
-from lipsync_pipeline.cli._reporters import Reporter
-from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
 from lipsync_pipeline.errors import (
     EXIT_API,
     EXIT_BUDGET,
@@ -29,46 +22,58 @@ from lipsync_pipeline.errors import (
     EXIT_OK,
     EXIT_STORAGE,
 )
-from lipsync_pipeline.inputs import InputCheck, Progress
-from lipsync_pipeline.plan import Plan
-from lipsync_pipeline.run import RunOptions, RunReport
-from lipsync_pipeline.shard import Shard, parse_shard
-from lipsync_pipeline.usecases import (
-    Checked,
-    RunRequest,
-    check,
-    input_check,
-    poll_interval,
-    pull,
-    refresh,
-    run_pipeline,
-    schema_document,
-    validate,
-)
 
-__all__ = ["COMMANDS", "plan_exit_code", "run_exit_code"]
+if TYPE_CHECKING:
+    from lipsync_pipeline.budget import BudgetCheck
+    from lipsync_pipeline.cli._reporters import Reporter
+    from lipsync_pipeline.inputs import InputCheck, Progress
+    from lipsync_pipeline.plan import Plan
+    from lipsync_pipeline.run import RunReport
+    from lipsync_pipeline.shard import Shard
+    from lipsync_pipeline.usecases import Checked
 
-Command = Callable[[argparse.Namespace, Reporter], int]
+__all__ = ["COMMANDS", "logs", "plan_exit_code", "run_exit_code"]
+
+Command = Callable[[argparse.Namespace, "Reporter"], int]
+
+
+def logs(args: argparse.Namespace) -> bool:
+    """Whether the command may log, and so needs logging configured (structlog costs
+    ~0.1 s to import): those that talk to the API or a store, run or serve. The others
+    print what they have to say (plan's input check too: see ``inputs._examine``)."""
+    if args.command == "run":
+        return not args.dry_run
+    return args.command in ("pull", "serve", "lock") or (args.command == "status" and args.refresh)
 
 
 def _validate(args: argparse.Namespace, out: Reporter) -> int:
+    from lipsync_pipeline.usecases import validate
+
     result = validate(args.manifests, args.lock)
     out.validation(result)
     return EXIT_OK if result.valid else EXIT_INPUT
 
 
 def _schema(args: argparse.Namespace, out: Reporter) -> int:
+    import json
+
+    from lipsync_pipeline.usecases import schema_document
+
     print(json.dumps(schema_document(lock=args.lock), indent=2))
     return EXIT_OK
 
 
 def _shard(args: argparse.Namespace) -> Shard | None:
+    from lipsync_pipeline.shard import parse_shard
+
     text = getattr(args, "shard", None)
     return None if text is None else parse_shard(text)
 
 
 def _input_check(args: argparse.Namespace, progress: Progress | None) -> InputCheck:
     """plan's and run's input check, as the flags say (``--no-input-check``)."""
+    from lipsync_pipeline.usecases import input_check
+
     return input_check(
         base_url=getattr(args, "base_url", None),
         local=args.local,
@@ -78,6 +83,8 @@ def _input_check(args: argparse.Namespace, progress: Progress | None) -> InputCh
 
 
 def _checked(args: argparse.Namespace, inputs: InputCheck | None = None) -> Checked:
+    from lipsync_pipeline.usecases import check
+
     return check(
         args.manifest,
         args.lock,
@@ -94,6 +101,10 @@ def _checked(args: argparse.Namespace, inputs: InputCheck | None = None) -> Chec
 
 
 def _plan(args: argparse.Namespace, out: Reporter) -> int:
+    from lipsync_pipeline.budget import check_budget, spend_cap
+    from lipsync_pipeline.cli._console import count_line
+    from lipsync_pipeline.cli._markdown import plan_markdown
+    from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
     from lipsync_pipeline.estimate import estimate_plan
 
     name = str(args.manifest)
@@ -128,6 +139,10 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
     checked = _checked(args)
     live = {}
     if args.refresh:
+        import trio
+
+        from lipsync_pipeline.usecases import RunRequest, refresh
+
         live = trio.run(refresh, checked, RunRequest(args.manifest, base_url=args.base_url))
     out.status(checked, live)
     return EXIT_OK
@@ -136,6 +151,15 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
 def _run(args: argparse.Namespace, out: Reporter) -> int:
     if args.dry_run:
         return _plan(args, out)
+    import trio
+
+    from lipsync_pipeline.cli._console import ProgressDisplay
+    from lipsync_pipeline.cli._junit import check_junit_path, write_junit
+    from lipsync_pipeline.cli._markdown import run_markdown
+    from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
+    from lipsync_pipeline.run import RunOptions
+    from lipsync_pipeline.usecases import RunRequest, poll_interval, run_pipeline
+
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     request = RunRequest(
         manifest_path=args.manifest,
@@ -191,9 +215,21 @@ def run_exit_code(report: RunReport) -> int:
 
 
 def _pull(args: argparse.Namespace, out: Reporter) -> int:
+    from functools import partial
+
+    import trio
+
+    from lipsync_pipeline.usecases import pull
+
     report = trio.run(partial(pull, args.manifest, args.lock, only=args.only, store=args.store))
     out.pull(report)
     return EXIT_OK if report.ok else EXIT_JOBS_FAILED
+
+
+def _lock(args: argparse.Namespace, out: Reporter) -> int:
+    from lipsync_pipeline.cli._lockcmd import lock_command
+
+    return lock_command(args)
 
 
 COMMANDS: Final[Mapping[str, Command]] = {
@@ -203,5 +239,5 @@ COMMANDS: Final[Mapping[str, Command]] = {
     "status": _status,
     "run": _run,
     "pull": _pull,
-    "lock": lambda args, out: lock_command(args),
+    "lock": _lock,
 }

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lipsync_pipeline.cli._console import emit_json
 from lipsync_pipeline.errors import EXIT_JOBS_FAILED, EXIT_OK
-from lipsync_pipeline.lockfile import PRECEDENCE, MergeResult
-from lipsync_pipeline.usecases import (
-    DRIVER_COMMAND,
-    DRIVER_NAME,
-    fold_files,
-    install_merge_driver,
-    merge_files,
-)
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.lockfile import MergeResult
 
 __all__ = ["add_lock_parser", "lock_command"]
 
-_MERGE_EPILOG = f"""\
+
+def _merge_epilog() -> str:
+    from lipsync_pipeline.lockfile import PRECEDENCE
+    from lipsync_pipeline.usecases import DRIVER_COMMAND, DRIVER_NAME
+
+    return f"""\
 precedence when both sides changed a job (same request fingerprint):
   {" > ".join(PRECEDENCE)}
 equal states under different request ids keep the one whose render exists; any
@@ -33,6 +33,36 @@ and "superseded" keys, which every other command refuses until removed); 2 not a
 as a git merge driver (see `lock install-merge-driver`):
   git config merge.{DRIVER_NAME}.driver '{DRIVER_COMMAND}'
 """
+
+
+def _install_description() -> str:
+    from lipsync_pipeline.usecases import DRIVER_NAME
+
+    return (
+        "Register the merge driver in the repository's .git/config and add "
+        f"'*.lock merge={DRIVER_NAME}' to its top-level .gitattributes. Idempotent; "
+        "every clone runs it once (git never runs a command a repository commits)."
+    )
+
+
+def _texts_when_shown(
+    parser: argparse.ArgumentParser,
+    kind: type[argparse.HelpFormatter],
+    **texts: Callable[[], str],
+) -> None:
+    """Set ``parser``'s description or epilog when its help or usage is formatted.
+
+    They quote the merge rules and the git driver's command, whose modules every
+    other command (``--version`` included) would otherwise import just to build the
+    parser. argparse makes a formatter each time it formats; that is the hook (so it
+    is set after the parser's arguments: ``add_argument`` formats too)."""
+
+    def formatter(*, prog: str) -> argparse.HelpFormatter:
+        for attribute, text in texts.items():
+            setattr(parser, attribute, text())
+        return kind(prog)
+
+    parser.formatter_class = formatter
 
 
 def add_lock_parser(
@@ -53,9 +83,8 @@ def add_lock_parser(
         help="three-way merge of lockfiles, per job",
         description="Merge OURS and THEIRS given their common ancestor BASE, job by job; "
         "the result goes to OURS (git's calling convention: %%O %%A %%B) or -o.",
-        epilog=_MERGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    merge = p
     p.add_argument("base", type=Path, metavar="BASE")
     p.add_argument("ours", type=Path, metavar="OURS")
     p.add_argument("theirs", type=Path, metavar="THEIRS")
@@ -85,10 +114,8 @@ def add_lock_parser(
         "install-merge-driver",
         parents=parents,
         help="register `lock merge` with git in this clone",
-        description="Register the merge driver in the repository's .git/config and add "
-        f"'*.lock merge={DRIVER_NAME}' to its top-level .gitattributes. Idempotent; "
-        "every clone runs it once (git never runs a command a repository commits).",
     )
+    install = p
     p.add_argument(
         "repository",
         nargs="?",
@@ -97,6 +124,9 @@ def add_lock_parser(
         metavar="PATH",
         help="a path inside the repository (default: the working directory)",
     )
+    # Last: add_argument formats each argument's metavar with the parser's formatter.
+    _texts_when_shown(merge, argparse.RawDescriptionHelpFormatter, epilog=_merge_epilog)
+    _texts_when_shown(install, argparse.HelpFormatter, description=_install_description)
 
 
 def _merge_json(result: MergeResult) -> dict[str, Any]:
@@ -119,6 +149,8 @@ def _merge_json(result: MergeResult) -> dict[str, Any]:
 
 
 def _show(result: MergeResult, target: Path, fmt: str) -> int:
+    from lipsync_pipeline.cli._console import emit_json
+
     if fmt == "json":
         emit_json({"file": str(target), **_merge_json(result)})
     else:
@@ -139,6 +171,8 @@ def _show(result: MergeResult, target: Path, fmt: str) -> int:
 
 
 def lock_command(args: argparse.Namespace) -> int:
+    from lipsync_pipeline.usecases import fold_files, install_merge_driver, merge_files
+
     fmt = getattr(args, "format", "text")
     if args.lock_command == "merge":
         merged = merge_files(
@@ -159,6 +193,8 @@ def lock_command(args: argparse.Namespace) -> int:
         return _show(fold_files(args.main, args.shards), args.main, fmt)
     setup = install_merge_driver(args.repository)
     if fmt == "json":
+        from lipsync_pipeline.cli._console import emit_json
+
         emit_json({"repository": str(setup.repository), "done": list(setup.done)})
     else:
         for line in setup.done or ("already installed: nothing to do",):

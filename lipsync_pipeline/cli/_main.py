@@ -7,10 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lipsync_pipeline.cli._commands import COMMANDS
 from lipsync_pipeline.cli._console import configure_logging
 from lipsync_pipeline.cli._parser import build_parser
-from lipsync_pipeline.cli._reporters import reporter_for
 from lipsync_pipeline.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -29,7 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own usage errors and --help
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
-    configure_logging(args.log_format, args.verbosity)
+    # Only now: --help and --version need nothing but the parser.
+    from lipsync_pipeline.cli._commands import COMMANDS, logs
+    from lipsync_pipeline.cli._reporters import reporter_for
+
+    if logs(args):
+        configure_logging(args.log_format, args.verbosity)
     out = reporter_for(getattr(args, "format", "text"), str(getattr(args, "manifest", "")))
     try:
         if args.command in COMMANDS:

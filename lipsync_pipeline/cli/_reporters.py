@@ -1,34 +1,28 @@
 """Reporters: one per output format, picked once by the CLI (as check-jsonschema does).
 
-A use case returns a value; the reporter shows it. Text goes to people (rich
-tables on stdout, problems and errors on stderr); JSON is one document on stdout
-for machines, errors included, so a script never parses prose.
+A use case returns a value; the reporter shows it (each view is imported when it is
+shown: ``validate`` needs none of them). Text goes to people (tables on
+stdout, see ``_tables`` for how much of one a terminal shows; problems and errors
+on stderr); JSON is one document on stdout for machines, errors included, so a
+script never parses prose; Markdown (plan and run) is the summary a pull request's
+comment shows.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lipsync_pipeline.api import JobStatus
-from lipsync_pipeline.budget import BudgetCheck
-from lipsync_pipeline.cli._console import emit_json, stdout_console
-from lipsync_pipeline.cli._markdown import plan_markdown, run_markdown
-from lipsync_pipeline.cli._views import (
-    plan_json,
-    plan_table,
-    pull_json,
-    pull_table,
-    report_json,
-    report_table,
-    status_json,
-    status_table,
-)
+from lipsync_pipeline.cli._console import emit_json
 from lipsync_pipeline.errors import InputError, LipsyncError, Problem, redact
-from lipsync_pipeline.estimate import Estimate
-from lipsync_pipeline.run import RunReport
-from lipsync_pipeline.usecases import Checked, PullReport, Validation
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.api import JobStatus
+    from lipsync_pipeline.budget import BudgetCheck
+    from lipsync_pipeline.estimate import Estimate
+    from lipsync_pipeline.run import RunReport
+    from lipsync_pipeline.usecases import Checked, PullReport, Validation
 
 __all__ = ["JsonReporter", "MarkdownReporter", "Reporter", "TextReporter", "reporter_for"]
 
@@ -75,7 +69,10 @@ class TextReporter:
             _warn(f.warnings)
 
     def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
-        stdout_console().print(plan_table(checked, credits))
+        from lipsync_pipeline.cli._tables import show_table
+        from lipsync_pipeline.cli._views import plan_table
+
+        show_table(plan_table(checked, credits))
         _warn(checked.plan.warnings)
         if budget is None:
             return
@@ -87,14 +84,23 @@ class TextReporter:
         print("over budget: a run would be refused, nothing submitted", file=sys.stderr)
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
-        stdout_console().print(status_table(checked, live))
+        from lipsync_pipeline.cli._tables import show_table
+        from lipsync_pipeline.cli._views import status_table
+
+        show_table(status_table(checked, live))
 
     def run(self, report: RunReport) -> None:
-        stdout_console().print(report_table(report))
+        from lipsync_pipeline.cli._tables import show_table
+        from lipsync_pipeline.cli._views import report_table
+
+        show_table(report_table(report))
         _warn(report.warnings)
 
     def pull(self, report: PullReport) -> None:
-        stdout_console().print(pull_table(report))
+        from lipsync_pipeline.cli._tables import show_table
+        from lipsync_pipeline.cli._views import pull_table
+
+        show_table(pull_table(report))
 
     def error(self, exc: LipsyncError) -> None:
         """A user's mistake: the message, never a traceback."""
@@ -113,15 +119,23 @@ class JsonReporter:
         emit_json(validation_json(result))
 
     def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
+        from lipsync_pipeline.cli._views import plan_json
+
         emit_json({**plan_json(checked, credits), "budget": budget and budget.as_json()})
 
     def status(self, checked: Checked, live: Mapping[str, JobStatus | str]) -> None:
+        from lipsync_pipeline.cli._views import status_json
+
         emit_json(status_json(checked, live))
 
     def run(self, report: RunReport) -> None:
+        from lipsync_pipeline.cli._views import report_json
+
         emit_json(report_json(report))
 
     def pull(self, report: PullReport) -> None:
+        from lipsync_pipeline.cli._views import pull_json
+
         emit_json(pull_json(report))
 
     def error(self, exc: LipsyncError) -> None:
@@ -141,9 +155,13 @@ class MarkdownReporter(TextReporter):
         self.manifest = manifest
 
     def plan(self, checked: Checked, credits: Estimate, budget: BudgetCheck | None = None) -> None:
+        from lipsync_pipeline.cli._markdown import plan_markdown
+
         sys.stdout.write(plan_markdown(self.manifest, checked.plan, credits, budget))
 
     def run(self, report: RunReport) -> None:
+        from lipsync_pipeline.cli._markdown import run_markdown
+
         sys.stdout.write(run_markdown(self.manifest, report))
 
 

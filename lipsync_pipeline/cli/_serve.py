@@ -9,7 +9,6 @@ from typing import Any, Final
 
 from lipsync_pipeline.cli._argtypes import bounded
 from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK
-from lipsync_pipeline.usecases import ServeRequest, serve
 
 __all__ = ["add_serve_parser"]
 
@@ -107,6 +106,8 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from lipsync_pipeline.usecases import ServeRequest, serve
+
     request = ServeRequest(
         host=args.host,
         port=args.port,

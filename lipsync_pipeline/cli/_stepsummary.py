@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
-
-import structlog
 
 from lipsync_pipeline._fs import open_nofollow
 from lipsync_pipeline.cli._markdown import MARKDOWN_LIMIT, error_markdown
@@ -27,8 +26,6 @@ from lipsync_pipeline.errors import LipsyncError, UnsafePathError
 from lipsync_pipeline.settings import step_summary_path
 
 __all__ = ["STEP_SUMMARY_CAP", "append_step_summary", "summary_on_error"]
-
-_log = structlog.get_logger(__name__)
 
 STEP_SUMMARY_CAP: Final = 1024 * 1024
 # Less room than this left in the file: a summary would be only its heading; skip it.
@@ -47,17 +44,17 @@ def append_step_summary(render: Render, path: Path | None = None) -> bool:
     try:
         fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK)
     except (OSError, UnsafePathError) as exc:
-        _log.warning("step summary not written", path=str(path), error=_why(exc))
+        _warn(f"step summary not written: {path}: {_why(exc)}")
         return False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            _log.warning("step summary not written: not a regular file", path=str(path))
+            _warn(f"step summary not written: not a regular file: {path}")
             return False
         separator = b"\n" if info.st_size else b""
         room = STEP_SUMMARY_CAP - info.st_size - len(separator)
         if room < _MIN_ROOM:
-            _log.warning("step summary not written: the file is at its 1 MiB cap", path=str(path))
+            _warn(f"step summary not written: the file is at its 1 MiB cap: {path}")
             return False
         data = separator + render(min(room, MARKDOWN_LIMIT)).encode("utf-8")
         view = memoryview(data)
@@ -65,10 +62,16 @@ def append_step_summary(render: Render, path: Path | None = None) -> bool:
             view = view[os.write(fd, view) :]
         return True
     except OSError as exc:
-        _log.warning("step summary not written", path=str(path), error=_why(exc))
+        _warn(f"step summary not written: {path}: {_why(exc)}")
         return False
     finally:
         os.close(fd)
+
+
+def _warn(message: str) -> None:
+    # A plain line on stderr: plan configures no logging (it would cost start-up), and
+    # stdout may be the JSON a program reads.
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _why(exc: BaseException) -> str:

@@ -1,23 +1,26 @@
-"""What ``plan``, ``status`` and ``run`` show: one table and one JSON shape each."""
+"""What ``plan``, ``status`` and ``run`` show: one table and one JSON shape each.
+
+Tables are :class:`TableView` values; ``_tables`` decides how much of one a terminal
+shows. Nothing here imports rich, an HTTP client or trio: ``plan --format json`` and
+a piped ``plan`` load only what they print."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
-
-from lipsync_pipeline.api import JobStatus
-from lipsync_pipeline.cli._console import table
-from lipsync_pipeline.estimate import Estimate
-from lipsync_pipeline.lockfile import LockEntry
+from lipsync_pipeline.cli._tables import TableView
 from lipsync_pipeline.manifest import INPUT_FIELDS
 from lipsync_pipeline.plan import Action, ArtifactState, Step
-from lipsync_pipeline.run import Outcome, RunReport
-from lipsync_pipeline.usecases import Checked, PullReport
+from lipsync_pipeline.run import Outcome
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.api import JobStatus
+    from lipsync_pipeline.estimate import Estimate
+    from lipsync_pipeline.lockfile import LockEntry
+    from lipsync_pipeline.run import RunReport
+    from lipsync_pipeline.usecases import Checked, PullReport
 
 __all__ = [
     "plan_json",
@@ -114,7 +117,13 @@ def _why(step: Step) -> str:
     return f"{step.reason} from {job.template}"
 
 
-def plan_table(checked: Checked, credits: Estimate) -> Group:
+# The rows a terminal keeps when a table is too long for it are the others: the jobs a
+# run would touch.
+_QUIET_ACTIONS: Final = frozenset({Action.SKIP, Action.UNSELECTED})
+_QUIET_OUTCOMES: Final = frozenset({"skipped", "unselected"})
+
+
+def plan_table(checked: Checked, credits: Estimate) -> TableView:
     rows = []
     for step in checked.plan.steps:
         job = step.job
@@ -131,11 +140,6 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
                 _why(step),
             ]
         )
-    out = table(
-        f"plan for {checked.manifest.display_name}",
-        ["ACTION", "JOB", "KIND", "INPUTS", "CREDITS", "WHY"],
-        rows,
-    )
     submissions = sum(1 for s in checked.plan.steps if s.action.submits)
     foot = (
         "up to date: a run would make no API call"
@@ -148,7 +152,13 @@ def plan_table(checked: Checked, credits: Estimate) -> Group:
         foot += f"\n{held} submission(s) of unknown outcome held: resending may bill twice"
     foot += "".join(f"\n{line}" for line in _unknown_costs(credits))
     foot += "".join(f"\nwarning: {w}" for w in checked.inputs.warnings)
-    return Group(out, Text(foot))
+    return TableView(
+        f"plan for {checked.manifest.display_name}",
+        ("ACTION", "JOB", "KIND", "INPUTS", "CREDITS", "WHY"),
+        rows,
+        foot,
+        [s.action not in _QUIET_ACTIONS for s in checked.plan.steps],
+    )
 
 
 _SHOWN_UNKNOWN: Final = 10
@@ -212,8 +222,9 @@ def _location(entry: LockEntry, state: ArtifactState | None) -> str | None:
     )
 
 
-def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table:
+def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> TableView:
     rows = []
+    notable = []
     for item in status_json(checked, live)["jobs"]:
         recorded = item["recorded"] or {}
         artifact = recorded.get("artifact") or {}
@@ -230,10 +241,12 @@ def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table
                 f"{item['next']}: {item['reason']}",
             ]
         )
-    return table(
+        notable.append(item["next"] not in _QUIET_ACTIONS or "live" in item)
+    return TableView(
         f"status of {checked.manifest.display_name}",
-        ["JOB", "STATUS", "REQUEST", "ARTIFACT", "WHERE", "NEXT RUN"],
+        ("JOB", "STATUS", "REQUEST", "ARTIFACT", "WHERE", "NEXT RUN"),
         rows,
+        notable=notable,
     )
 
 
@@ -268,7 +281,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
     }
 
 
-def report_table(report: RunReport) -> Group:
+def report_table(report: RunReport) -> TableView:
     rows = [
         [
             r.job_id,
@@ -280,7 +293,6 @@ def report_table(report: RunReport) -> Group:
         ]
         for r in report.results
     ]
-    out = table(None, ["JOB", "ACTION", "OUTCOME", "FILE", "TIME", "ERROR"], rows)
     counts = Counter(str(r.outcome) for r in report.results)
     calls = sum(report.requests.values())
     foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
@@ -300,7 +312,13 @@ def report_table(report: RunReport) -> Group:
             "billed) them. Check the provider's dashboard, then `run --resend-unknown` to "
             "send them again with the same Idempotency-Key, or `run --replace ID`"
         )
-    return Group(out, Text(foot))
+    return TableView(
+        None,
+        ("JOB", "ACTION", "OUTCOME", "FILE", "TIME", "ERROR"),
+        rows,
+        foot,
+        [str(r.outcome) not in _QUIET_OUTCOMES for r in report.results],
+    )
 
 
 def _credits_done(report: RunReport) -> str:
@@ -338,12 +356,17 @@ def pull_json(report: PullReport) -> dict[str, Any]:
     }
 
 
-def pull_table(report: PullReport) -> Group:
+def pull_table(report: PullReport) -> TableView:
     rows = [
         [r.job_id, str(r.outcome), r.path, "" if r.bytes is None else str(r.bytes), r.error]
         for r in report.results
     ]
-    out = table(f"pull from {report.store}", ["JOB", "OUTCOME", "FILE", "BYTES", "ERROR"], rows)
     counts = Counter(str(r.outcome) for r in report.results)
     calls = sum(report.store_requests.values())
-    return Group(out, Text(f"{_summary(counts)}; {calls} store request(s)"))
+    return TableView(
+        f"pull from {report.store}",
+        ("JOB", "OUTCOME", "FILE", "BYTES", "ERROR"),
+        rows,
+        f"{_summary(counts)}; {calls} store request(s)",
+        [str(r.outcome) != "present" for r in report.results],
+    )

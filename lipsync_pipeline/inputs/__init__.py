@@ -24,19 +24,24 @@ imported only when there is a URL to ask.
 
 from __future__ import annotations
 
-from lipsync_pipeline.inputs._cache import CACHE_FILE
-from lipsync_pipeline.inputs._examine import examine
-from lipsync_pipeline.inputs._findings import (
-    PROBE_CONCURRENCY,
-    PROBE_TIMEOUT,
-    InputCheck,
-    InputFindings,
-    Need,
-    Probed,
-    Progress,
-    Target,
-)
-from lipsync_pipeline.inputs._targets import changes, plan_targets, url_inputs, versions_for
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.inputs._cache import CACHE_FILE
+    from lipsync_pipeline.inputs._examine import examine
+    from lipsync_pipeline.inputs._findings import (
+        PROBE_CONCURRENCY,
+        PROBE_TIMEOUT,
+        InputCheck,
+        InputFindings,
+        Need,
+        Probed,
+        Progress,
+        Target,
+    )
+    from lipsync_pipeline.inputs._targets import changes, plan_targets, url_inputs, versions_for
 
 __all__ = [
     "CACHE_FILE",
@@ -54,3 +59,26 @@ __all__ = [
     "url_inputs",
     "versions_for",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py): ``Checked`` needs only the
+# values, and a plan of local files none of the network.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_cache": ("CACHE_FILE",),
+            "_examine": ("examine",),
+            "_findings": (
+                "PROBE_CONCURRENCY",
+                "PROBE_TIMEOUT",
+                "InputCheck",
+                "InputFindings",
+                "Need",
+                "Probed",
+                "Progress",
+                "Target",
+            ),
+            "_targets": ("changes", "plan_targets", "url_inputs", "versions_for"),
+        },
+    )

@@ -24,18 +24,35 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import structlog
-
 from lipsync_pipeline.lockfile import InputVersion
 
 __all__ = ["CACHE_FILE", "Cached", "InputCache", "url_key"]
 
-_log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    """The module's logger once logging is configured (``run``; a library user's own
+    setup), else one that drops the line: ``plan`` configures no logging (it would cost
+    start-up) and shows what the check found in its own output, and an unconfigured
+    structlog would print on stdout, into ``plan --format json``."""
+    structlog = sys.modules.get("structlog")
+    if structlog is None or not structlog.is_configured():
+        return _DROP
+    return structlog.get_logger(__name__)
+
+
+class _Drop:
+    def __getattr__(self, level: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+_DROP: Final = _Drop()
+
 
 CACHE_FILE: Final = "inputs-v1.json"
 _VERSION: Final = 1
@@ -117,7 +134,7 @@ class InputCache:
             newest = sorted(merged.items(), key=lambda item: item[1][1], reverse=True)
             _write_file(self.path, dict(newest[:_MAX_ENTRIES]))
         except OSError as exc:
-            _log.warning("input cache not written", path=str(self.path), error=str(exc))
+            _log().warning("input cache not written", path=str(self.path), error=str(exc))
 
 
 def _read_file(path: Path) -> dict[str, tuple[Cached, float]]:
@@ -130,7 +147,7 @@ def _read_file(path: Path) -> dict[str, tuple[Cached, float]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError included
-        _log.info("input cache ignored", path=str(path), error=str(exc))
+        _log().info("input cache ignored", path=str(path), error=str(exc))
         return {}
     if not (isinstance(doc, dict) and doc.get("version") == _VERSION):
         return {}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import structlog
+import sys
+from typing import Any, Final
 
 from lipsync_pipeline.errors import register_signature
 from lipsync_pipeline.inputs._cache import InputCache
@@ -12,7 +13,24 @@ from lipsync_pipeline.plan import Plan
 
 __all__ = ["examine"]
 
-_log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    """The module's logger once logging is configured (``run``; a library user's own
+    setup), else one that drops the line: ``plan`` configures no logging (it would cost
+    start-up) and shows what the check found in its own output, and an unconfigured
+    structlog would print on stdout, into ``plan --format json``."""
+    structlog = sys.modules.get("structlog")
+    if structlog is None or not structlog.is_configured():
+        return _DROP
+    return structlog.get_logger(__name__)
+
+
+class _Drop:
+    def __getattr__(self, level: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+_DROP: Final = _Drop()
 
 
 def examine(plan: Plan, check: InputCheck) -> InputFindings:
@@ -36,7 +54,7 @@ def examine(plan: Plan, check: InputCheck) -> InputFindings:
     cache.save()
     changed, warnings = changes(plan, probed)
     for warning in warnings:
-        _log.warning(warning)
+        _log().warning(warning)
     findings = InputFindings(
         remote=durations(targets, probed),
         versions={url: p.version for url, p in probed.items() if p.version is not None},
@@ -46,7 +64,7 @@ def examine(plan: Plan, check: InputCheck) -> InputFindings:
         requests=sum(p.requests for p in probed.values()),
         bytes_read=sum(p.bytes_read for p in probed.values()),
     )
-    _log.debug(
+    _log().debug(
         "inputs checked",
         urls=findings.asked,
         requests=findings.requests,

@@ -15,22 +15,27 @@ jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values)
 
 from __future__ import annotations
 
-from lipsync_pipeline.manifest._model import (
-    DEFAULT_OUTPUT_DIR,
-    INPUT_FIELDS,
-    MANIFEST_VERSION,
-    MODEL_BY_KIND,
-    OUTPUT_SUFFIX,
-    Job,
-    Kind,
-    Manifest,
-    canonical_request,
-    derive_seed,
-    reseeded,
-)
-from lipsync_pipeline.manifest._moved import Moved
-from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
-from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.manifest._model import (
+        DEFAULT_OUTPUT_DIR,
+        INPUT_FIELDS,
+        MANIFEST_VERSION,
+        MODEL_BY_KIND,
+        OUTPUT_SUFFIX,
+        Job,
+        Kind,
+        Manifest,
+        canonical_request,
+        derive_seed,
+        reseeded,
+    )
+    from lipsync_pipeline.manifest._moved import Moved
+    from lipsync_pipeline.manifest._reader import load_manifest, parse_manifest
+    from lipsync_pipeline.manifest._schema import kind_fields, manifest_schema
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -50,3 +55,28 @@ __all__ = [
     "parse_manifest",
     "reseeded",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_model": (
+                "DEFAULT_OUTPUT_DIR",
+                "INPUT_FIELDS",
+                "MANIFEST_VERSION",
+                "MODEL_BY_KIND",
+                "OUTPUT_SUFFIX",
+                "Job",
+                "Kind",
+                "Manifest",
+                "canonical_request",
+                "derive_seed",
+                "reseeded",
+            ),
+            "_moved": ("Moved",),
+            "_reader": ("load_manifest", "parse_manifest"),
+            "_schema": ("kind_fields", "manifest_schema"),
+        },
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "Job",
     "Kind",
     "Manifest",
+    "Marks",
     "canonical_request",
     "derive_seed",
     "fingerprint_of",
@@ -43,6 +45,47 @@ _SEED_MASK: Final = 0x7FFF_FFFF  # 31 bits: a seed any API's signed 32-bit field
 # Fields whose value is an input (URL or local path), in the order people read them.
 INPUT_FIELDS: Final = ("image", "video", "audio", "left_audio", "right_audio", "mask_image")
 INPUT_FIELD_SET: Final = frozenset(INPUT_FIELDS)
+
+
+class Marks(Mapping[str, tuple[int, int]]):
+    """Where each of a job's fields was written: field -> (line, column), 1-based.
+
+    Read only to locate a message, and kept for every job: as a dict of tuples it was
+    the largest part of a job (~0.8 kB, 40 MB at 50,000 jobs). Here the field names
+    are a tuple shared by the jobs that spell the same fields, the positions one
+    array of unsigned ints."""
+
+    __slots__ = ("_names", "_positions")
+
+    def __init__(self, names: tuple[str, ...], positions: array[int]) -> None:
+        self._names = names
+        self._positions = positions
+
+    @classmethod
+    def of(
+        cls, marks: Mapping[str, tuple[int, int]], names: dict[tuple[str, ...], tuple[str, ...]]
+    ) -> Marks:
+        """``marks`` compacted; ``names`` shares equal name tuples across jobs."""
+        key = tuple(marks)
+        return cls(
+            names.setdefault(key, key), array("I", [n for mark in marks.values() for n in mark])
+        )
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        try:
+            i = 2 * self._names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        return self._positions[i], self._positions[i + 1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"Marks({dict(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +134,12 @@ class Manifest:
     def output_path(self, job_id: str) -> Path:
         """Where job ``job_id``'s render lands: named by the id, so a rename renders anew
         unless ``moved:`` lists it (then a run renames the file)."""
-        return self.output_dir / f"{job_id}{OUTPUT_SUFFIX}"
+        return self.output_dir / self.output_name(job_id)
+
+    @staticmethod
+    def output_name(job_id: str) -> str:
+        """The file name of job ``job_id``'s render in ``output_dir``."""
+        return job_id + OUTPUT_SUFFIX
 
 
 def derive_seed(job_id: str) -> int:

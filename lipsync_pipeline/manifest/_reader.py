@@ -47,6 +47,7 @@ from lipsync_pipeline.manifest._model import (
     MODEL_BY_KIND,
     Job,
     Manifest,
+    Marks,
     derive_seed,
     fingerprint_of,
 )
@@ -125,6 +126,9 @@ class _Reader:
         self.problems: list[Problem] = []
         self.local_cache: dict[str, tuple[str | None, str | None]] = {}
         self.digests: dict[str, str] = {}
+        # One object per repeated value, path and marks' names, not one per job (memory).
+        self.shared: dict[Any, Any] = {}
+        self.paths: dict[str, Path] = {}
 
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
@@ -347,7 +351,7 @@ class _Reader:
         inputs: Mapping[str, tuple[str, str | None]],
         origin: Origin,
     ) -> Job:
-        kind, job_id = raw["kind"], raw["id"]
+        kind, job_id = self.share(raw["kind"]), raw["id"]
         own_marks = _value_marks(node)
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
@@ -355,7 +359,7 @@ class _Reader:
         }
         for field in kind_fields()[kind]:
             if field in raw or field in defaults:
-                form[field] = raw[field] if field in raw else defaults[field]
+                form[field] = self.share(raw[field]) if field in raw else defaults[field]
                 marks[field] = own_marks[field] if field in raw else defaults_marks[field]
         if "webhook" not in marks and "webhook" in defaults:
             marks["webhook"] = defaults_marks["webhook"]
@@ -369,7 +373,9 @@ class _Reader:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:
-                local_inputs[field] = Path(absolute)
+                local_inputs[field] = self.paths.get(absolute) or self.paths.setdefault(
+                    absolute, Path(absolute)
+                )
                 digests[field] = "local-sha256:" + self.digest(absolute)
         model = MODEL_BY_KIND[kind]
         fingerprint = fingerprint_of(model, {**form, **digests})
@@ -383,12 +389,15 @@ class _Reader:
             local_inputs,
             fingerprint,
             *mark_of(node),
-            marks,
+            Marks.of(marks, self.shared),
             seed_derived,
             digests,
             origin.template,
             origin.where,
         )
+
+    def share(self, value: Any) -> Any:
+        return self.shared.setdefault(value, value) if type(value) is str else value
 
 
 def _value_marks(node: Any) -> dict[str, tuple[int, int]]:

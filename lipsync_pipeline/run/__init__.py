@@ -10,17 +10,22 @@ job).
 
 from __future__ import annotations
 
-from lipsync_pipeline.run._api import Api
-from lipsync_pipeline.run._options import (
-    DEFAULT_JOB_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
-    InputResolver,
-    KeepRender,
-    ProgressSink,
-    RunOptions,
-)
-from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
-from lipsync_pipeline.run._runner import execute
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.run._api import Api
+    from lipsync_pipeline.run._options import (
+        DEFAULT_JOB_TIMEOUT,
+        DEFAULT_POLL_INTERVAL,
+        InputResolver,
+        KeepRender,
+        ProgressSink,
+        RunOptions,
+    )
+    from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+    from lipsync_pipeline.run._runner import execute
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -35,3 +40,23 @@ __all__ = [
     "RunReport",
     "execute",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_api": ("Api",),
+            "_options": (
+                "DEFAULT_JOB_TIMEOUT",
+                "DEFAULT_POLL_INTERVAL",
+                "InputResolver",
+                "KeepRender",
+                "ProgressSink",
+                "RunOptions",
+            ),
+            "_report": ("JobResult", "Outcome", "RunReport"),
+            "_runner": ("execute",),
+        },
+    )

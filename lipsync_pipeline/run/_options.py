@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from lipsync_pipeline._staging import StagedFile
-from lipsync_pipeline.manifest import Job
+if TYPE_CHECKING:  # the CLI's help reads the defaults below: they must import cheaply
+    from lipsync_pipeline._staging import StagedFile
+    from lipsync_pipeline.manifest import Job
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -47,9 +48,9 @@ class ProgressSink(Protocol):
     def job_state(self, job_id: str, state: str) -> None: ...
 
 
-InputResolver = Callable[[Job], Mapping[str, Any]]
+InputResolver = Callable[["Job"], Mapping[str, Any]]
 # With an object store: upload a downloaded render (job id, staged file) -> its key.
-KeepRender = Callable[[str, StagedFile], Awaitable[str]]
+KeepRender = Callable[[str, "StagedFile"], Awaitable[str]]
 
 
 class NullProgress:

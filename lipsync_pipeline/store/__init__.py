@@ -20,17 +20,22 @@ destination, sha256 check, no symlink following).
 
 from __future__ import annotations
 
-from lipsync_pipeline.store._config import (
-    DEFAULT_URL_TTL,
-    MAX_URL_TTL,
-    StoreConfig,
-    parse_store_config,
-    parse_ttl,
-)
-from lipsync_pipeline.store._keys import check_key, input_key, render_key
-from lipsync_pipeline.store._objectstore import DIGEST_METADATA, ObjectStore, StoredObject
-from lipsync_pipeline.store._redact import redact_url, redact_urls
-from lipsync_pipeline.store._trio_store import TrioObjectStore
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.store._config import (
+        DEFAULT_URL_TTL,
+        MAX_URL_TTL,
+        StoreConfig,
+        parse_store_config,
+        parse_ttl,
+    )
+    from lipsync_pipeline.store._keys import check_key, input_key, render_key
+    from lipsync_pipeline.store._objectstore import DIGEST_METADATA, ObjectStore, StoredObject
+    from lipsync_pipeline.store._redact import redact_url, redact_urls
+    from lipsync_pipeline.store._trio_store import TrioObjectStore
 
 __all__ = [
     "DEFAULT_URL_TTL",
@@ -48,3 +53,23 @@ __all__ = [
     "redact_urls",
     "render_key",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_config": (
+                "DEFAULT_URL_TTL",
+                "MAX_URL_TTL",
+                "StoreConfig",
+                "parse_store_config",
+                "parse_ttl",
+            ),
+            "_keys": ("check_key", "input_key", "render_key"),
+            "_objectstore": ("DIGEST_METADATA", "ObjectStore", "StoredObject"),
+            "_redact": ("redact_url", "redact_urls"),
+            "_trio_store": ("TrioObjectStore",),
+        },
+    )

@@ -13,36 +13,41 @@ shard's own lock for --shard K/N), ``_spend`` (a run's credits: the spend cap, b
 
 from __future__ import annotations
 
-from lipsync_pipeline.usecases._check import (
-    Checked,
-    check,
-    check_lock,
-    input_check,
-    lock_beside,
-)
-from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
-from lipsync_pipeline.usecases._lockmerge import (
-    DRIVER_COMMAND,
-    DRIVER_NAME,
-    DriverSetup,
-    FileMerge,
-    driver_warning,
-    fold_files,
-    install_merge_driver,
-    merge_files,
-)
-from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
-from lipsync_pipeline.usecases._refresh import refresh
-from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
-from lipsync_pipeline.usecases._schema import schema_document
-from lipsync_pipeline.usecases._serve import ServeRequest, serve
-from lipsync_pipeline.usecases._validate import (
-    FileValidation,
-    LockValidation,
-    MatrixIds,
-    Validation,
-    validate,
-)
+from typing import TYPE_CHECKING
+
+from lipsync_pipeline._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.usecases._check import (
+        Checked,
+        check,
+        check_lock,
+        input_check,
+        lock_beside,
+    )
+    from lipsync_pipeline.usecases._local import LOCAL_POLL_INTERVAL, poll_interval
+    from lipsync_pipeline.usecases._lockmerge import (
+        DRIVER_COMMAND,
+        DRIVER_NAME,
+        DriverSetup,
+        FileMerge,
+        driver_warning,
+        fold_files,
+        install_merge_driver,
+        merge_files,
+    )
+    from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
+    from lipsync_pipeline.usecases._refresh import refresh
+    from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
+    from lipsync_pipeline.usecases._schema import schema_document
+    from lipsync_pipeline.usecases._serve import ServeRequest, serve
+    from lipsync_pipeline.usecases._validate import (
+        FileValidation,
+        LockValidation,
+        MatrixIds,
+        Validation,
+        validate,
+    )
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -77,3 +82,36 @@ __all__ = [
     "serve",
     "validate",
 ]
+
+# Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        __all__,
+        {
+            "_check": ("Checked", "check", "check_lock", "input_check", "lock_beside"),
+            "_local": ("LOCAL_POLL_INTERVAL", "poll_interval"),
+            "_lockmerge": (
+                "DRIVER_COMMAND",
+                "DRIVER_NAME",
+                "DriverSetup",
+                "FileMerge",
+                "driver_warning",
+                "fold_files",
+                "install_merge_driver",
+                "merge_files",
+            ),
+            "_pull": ("Pulled", "PullOutcome", "PullReport", "pull"),
+            "_refresh": ("refresh",),
+            "_run": ("DEFAULT_CONCURRENCY", "RunRequest", "run_pipeline"),
+            "_schema": ("schema_document",),
+            "_serve": ("ServeRequest", "serve"),
+            "_validate": (
+                "FileValidation",
+                "LockValidation",
+                "MatrixIds",
+                "Validation",
+                "validate",
+            ),
+        },
+    )

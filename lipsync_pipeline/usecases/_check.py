@@ -10,10 +10,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
-from lipsync_pipeline.estimate import RemoteDurations
-from lipsync_pipeline.inputs import InputCheck, InputFindings, Progress, examine
+from lipsync_pipeline.inputs import InputFindings
 from lipsync_pipeline.lockfile import (
     LockSnapshot,
     default_lock_path,
@@ -22,12 +22,12 @@ from lipsync_pipeline.lockfile import (
     locate,
 )
 from lipsync_pipeline.manifest import Manifest, load_manifest
-from lipsync_pipeline.plan import ArtifactState, Plan, plan
-from lipsync_pipeline.settings import cache_dir, input_policy
-from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._outputs import check_artifacts
-from lipsync_pipeline.usecases._shard import readable_shard_lock
-from lipsync_pipeline.usecases._store import with_store
+
+if TYPE_CHECKING:
+    from lipsync_pipeline.estimate import RemoteDurations
+    from lipsync_pipeline.inputs import InputCheck, Progress
+    from lipsync_pipeline.plan import ArtifactState, Plan
+    from lipsync_pipeline.shard import Shard
 
 __all__ = [
     "Checked",
@@ -37,6 +37,7 @@ __all__ = [
     "examine_inputs",
     "input_check",
     "lock_beside",
+    "with_store",
 ]
 
 
@@ -79,6 +80,11 @@ def check(
     exists (``--shard``); ``inputs``: ask the origins of URL inputs (their lengths for
     the estimate; a job whose input changed at its URL is submitted again). None: no
     network at all."""
+    # Here, not at the top: ``validate`` shares this module and needs none of them.
+    from lipsync_pipeline.plan import plan
+    from lipsync_pipeline.usecases._outputs import check_artifacts
+    from lipsync_pipeline.usecases._shard import readable_shard_lock
+
     manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
     _check_selection(manifest, only, "--only")
     _check_selection(manifest, replace, "--replace")
@@ -108,6 +114,8 @@ def examine_inputs(checked: Checked, inputs: InputCheck, planner: Callable[..., 
     """``checked`` with what the origins of its URL inputs say (lengths, versions), and
     planned again by ``planner(changed=...)`` if an input changed at its URL. The plan
     without the origins' word says which URLs need asking."""
+    from lipsync_pipeline.inputs import examine
+
     found = examine(checked.plan, inputs)
     planned = planner(changed=found.changed) if found.changed else checked.plan
     return dataclasses.replace(checked, plan=planned, remote=found.remote, inputs=found)
@@ -123,7 +131,20 @@ def input_check(
     """The input check of ``plan``/``run`` against the API at ``base_url`` (None: from
     the environment) or ``--local``: which addresses it may ask (the renderer's rule,
     ``settings.input_policy``) and where its cache is. ``ask=False``: --no-input-check."""
+    from lipsync_pipeline.inputs import InputCheck
+    from lipsync_pipeline.settings import cache_dir, input_policy
+
     return InputCheck(input_policy(base_url, local=local), cache_dir(), ask=ask, progress=progress)
+
+
+def with_store(manifest: Manifest, url: str | None) -> Manifest:
+    """The manifest with ``--store URL`` in place of its own ``store:`` (if given)."""
+    if url is None:
+        return manifest
+    # Imported only for a store: obstore and its helpers cost ~0.3 s of start-up.
+    from lipsync_pipeline.store import parse_store_config
+
+    return dataclasses.replace(manifest, store=parse_store_config(url, where="--store"))
 
 
 def lock_beside(manifest: Manifest) -> Path:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlsplit
 
-import structlog
-import trio
-
 from lipsync_pipeline._net import is_loopback_host
-from lipsync_pipeline.manifest import Job, Manifest
-from lipsync_pipeline.plan import Plan
-from lipsync_pipeline.run import DEFAULT_POLL_INTERVAL, InputResolver, RunOptions
+from lipsync_pipeline.run import DEFAULT_POLL_INTERVAL
 from lipsync_pipeline.settings import Remote
+
+if TYPE_CHECKING:  # the CLI's help reads LOCAL_POLL_INTERVAL: this module imports cheaply
+    import trio
+
+    from lipsync_pipeline.manifest import Job, Manifest
+    from lipsync_pipeline.plan import Plan
+    from lipsync_pipeline.run import InputResolver, RunOptions
 
 __all__ = [
     "LOCAL_POLL_INTERVAL",
@@ -32,8 +34,6 @@ __all__ = [
     "poll_interval",
     "start_local_studio",
 ]
-
-_log = structlog.get_logger(__name__)
 
 # The in-process studio is free to ask: poll it often so the demo is snappy.
 LOCAL_POLL_INTERVAL: Final = 0.5
@@ -66,6 +66,8 @@ class LocalStudio:
     def local_plan(self, plan: Plan) -> Plan:
         """``plan`` with this manifest's jobs: the runner submits each step's own job,
         so a step still holding the original job would hand its webhook to the studio."""
+        from lipsync_pipeline.plan import Plan
+
         jobs = {job.id: job for job in self.manifest.jobs}
         return Plan(
             tuple(
@@ -117,11 +119,15 @@ def _local_resolver(manifest: Manifest, root_url: str) -> InputResolver:
 
 def _local_webhooks_only(manifest: Manifest) -> Manifest:
     """On the local studio, a webhook to a real host would leave the machine."""
+    import structlog  # here: the CLI's help text reads this module's constants
+
     jobs = []
     for job in manifest.jobs:
         host = urlsplit(job.webhook).hostname if job.webhook else None
         if job.webhook and not is_loopback_host(host or ""):
-            _log.warning("not sending a non-loopback webhook from --local", job=job.id)
+            structlog.get_logger(__name__).warning(
+                "not sending a non-loopback webhook from --local", job=job.id
+            )
             job = dataclasses.replace(job, webhook=None)
         jobs.append(job)
     return dataclasses.replace(manifest, jobs=tuple(jobs))

@@ -11,23 +11,22 @@ lives, not beside git's temporary file.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from lipsync_pipeline._fs import atomic_write, open_nofollow
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, StorageError
-from lipsync_pipeline.lockfile import (
-    LockEntry,
-    MergeResult,
-    RunLock,
-    fold_locks,
-    load_lock,
-    merge_locks,
-    render_merge,
-)
+from lipsync_pipeline.lockfile import load_lock
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from lipsync_pipeline.lockfile import LockEntry, MergeResult
+
+# subprocess, the merge rules and the run lock are imported where they are used:
+# ``validate`` asks driver_warning and ``--help`` reads DRIVER_NAME, nothing more.
 
 __all__ = [
     "DRIVER_COMMAND",
@@ -97,6 +96,8 @@ def merge_files(
         if not text_fallback:
             raise
         return FileMerge(None, _text_merge(base, ours, theirs, target))
+    from lipsync_pipeline.lockfile import merge_locks, render_merge
+
     where = (lock_path or target).parent
     result = merge_locks(*sides, exists=RenderCheck(where))
     _write(target, render_merge(result))
@@ -113,6 +114,8 @@ class FileMerge:
 
 def _text_merge(base: Path, ours: Path, theirs: Path, target: Path) -> bool:
     """git's own line merge, as git would have done without our driver."""
+    import subprocess
+
     command = ["git", "merge-file", "-p", str(ours), str(base), str(theirs)]
     done = subprocess.run(command, capture_output=True, timeout=_GIT_TIMEOUT, check=False)
     if done.returncode < 0 or done.returncode > 127:
@@ -134,6 +137,8 @@ def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
     so a shard lock kept elsewhere has them rebased onto the main lock's."""
     if not shards:
         raise ConfigError("lock fold: give at least one shard lock")
+    from lipsync_pipeline.lockfile import RunLock, fold_locks, render_merge
+
     run_lock = RunLock(main)
     try:
         run_lock.acquire()
@@ -175,6 +180,8 @@ class DriverSetup:
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import subprocess
+
     try:
         return subprocess.run(
             ["git", "-C", str(cwd), *args],
@@ -248,6 +255,8 @@ def driver_warning(lock_path: Path) -> Problem | None:
     named = [found for d in _up_to_repository(start) if (found := _names_driver(d))]
     if not named:
         return None
+    import subprocess
+
     try:
         done = _git(start, "config", "--get", f"merge.{DRIVER_NAME}.driver")
     except (ConfigError, OSError, subprocess.SubprocessError):

@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING, Final
 import structlog
 import trio
 
-from lipsync_pipeline.api import ApiClient
+from lipsync_pipeline._digests import DigestCache
 from lipsync_pipeline.budget import SpendLedger, spend_cap
-from lipsync_pipeline.errors import ConfigError, Problem, StorageError, unwrap_group
-from lipsync_pipeline.inputs import InputCheck
+from lipsync_pipeline.errors import (
+    ConfigError,
+    Problem,
+    StorageError,
+    UnsafePathError,
+    unwrap_group,
+)
 from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
@@ -33,6 +38,7 @@ from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledge
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
 if TYPE_CHECKING:
+    from lipsync_pipeline.inputs import InputCheck
     from lipsync_pipeline.store import TrioObjectStore
     from lipsync_pipeline.usecases._store import StoreSession
 
@@ -155,7 +161,9 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         try:
             # Planned again under the run lock: another run may have finished meanwhile.
             current = LockSnapshot(lock_path, journal.entries)
-            artifacts = check_artifacts(manifest, current)
+            digests = DigestCache.load(manifest.output_dir)
+            artifacts = check_artifacts(manifest, current, digests)
+            _remember(digests)
             if request.verify and store is not None:
                 artifacts = await verify_stored(store, manifest, current, artifacts)
             the_plan = plan(
@@ -210,6 +218,16 @@ def _planner(request: RunRequest, checked: Checked) -> Callable[..., Plan]:
     )
 
 
+def _remember(digests: DigestCache) -> None:
+    """Keep what the check hashed, so the next one need not read those files again.
+    Only an optimisation: a directory that refuses the write costs a re-hash, not
+    the run."""
+    try:
+        digests.save()
+    except (OSError, StorageError, UnsafePathError) as exc:
+        _log.debug("digests not remembered", path=str(digests.path), error=str(exc))
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What ``_execute`` works with, settled under the run lock."""
@@ -241,6 +259,9 @@ async def _execute(
             options=options,
             progress=progress,
         )
+    # Only now: an up-to-date run never loads the HTTP stack (httpx: ~0.1 s).
+    from lipsync_pipeline.api import ApiClient
+
     report = RunReport()
     try:
         async with trio.open_nursery() as nursery:

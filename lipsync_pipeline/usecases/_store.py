@@ -31,18 +31,9 @@ if TYPE_CHECKING:
 # lipsync_pipeline.store is imported only when a store is configured: obstore and its
 # helpers add ~0.3 s to every command's start-up otherwise.
 
-__all__ = ["StoreSession", "open_store", "upload_inputs", "verify_stored", "with_store"]
+__all__ = ["StoreSession", "open_store", "upload_inputs", "verify_stored"]
 
 _log = structlog.get_logger(__name__)
-
-
-def with_store(manifest: Manifest, url: str | None) -> Manifest:
-    """The manifest with ``--store URL`` in place of its own ``store:`` (if given)."""
-    if url is None:
-        return manifest
-    from lipsync_pipeline.store import parse_store_config
-
-    return dataclasses.replace(manifest, store=parse_store_config(url, where="--store"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -101,3 +101,30 @@ def test_the_cli_holds_no_use_case() -> None:
             if (node.module or "").startswith("lipsync_pipeline.studio") or names & loaders:
                 found.append(f"{source.name}: from {node.module} import {sorted(names)}")
     assert found == []
+
+
+def test_a_package_loads_its_modules_when_a_name_is_first_used() -> None:
+    """``import lipsync_pipeline.usecases`` must not load trio or the studio through
+    ``run_pipeline``: the packages that re-export heavy modules serve their names on
+    first use (``lipsync_pipeline/_lazy.py``), and still name them in ``__all__``."""
+    import json
+    import subprocess
+    import sys
+
+    lazy = ["api", "lockfile", "manifest", "run", "store", "usecases"]
+    code = (
+        "import sys, json\n"
+        f"for name in {lazy!r}: __import__('lipsync_pipeline.' + name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lipsync_pipeline'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    private = {
+        m for m in loaded if m.rpartition(".")[2].startswith("_") and m != "lipsync_pipeline._lazy"
+    }
+    assert private == set()
+    # ... and a name, once asked for, is the defining module's own object.
+    from lipsync_pipeline.usecases import validate
+    from lipsync_pipeline.usecases._validate import validate as defined
+
+    assert validate is defined

@@ -457,7 +457,7 @@ _MUTATION = st.tuples(
 def test_the_quick_check_never_accepts_what_the_schema_rejects(
     mutations: list[tuple[bool, str, bool, Any]],
 ) -> None:
-    from lipsync_pipeline.lockfile._format import _quick_checker, _validator
+    from lipsync_pipeline.lockfile._format import _quick_check, _validator
 
     value = json.loads(json.dumps(_VALID))
     for in_artifact, key, delete, new in mutations:
@@ -468,7 +468,7 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
             target.pop(key, None)
         else:
             target[key] = json.loads(json.dumps(new))
-    if _quick_checker()(value):
+    if _quick_check().entry(value):
         errors = list(_validator("journalRecord").iter_errors({"put": {"a": value}}))
         assert not errors, errors
 
@@ -517,3 +517,44 @@ def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
     assert victim.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == [staged.name,
                                                                                 "victim"]
+
+
+def test_a_lock_that_changed_since_it_was_read_is_read_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run`` reads the lock to plan and again under its run lock; the second read
+    may reuse the first parse only if the bytes are the same."""
+    from lipsync_pipeline.lockfile import _format
+
+    parses: list[str] = []
+    real = _format._parse_lock_text
+
+    def counting(file: str, data: bytes) -> dict[str, LockEntry]:
+        parses.append(file)
+        return real(file, data)
+
+    monkeypatch.setattr(_format, "_parse_lock_text", counting)
+    path = tmp_path / "r.lock"
+    path.write_bytes(render_lock([entry("a", "processing", request_id="r1")]))
+    assert load_lock(path).entries["a"].status == "processing"
+    path.write_bytes(render_lock([entry("a", "completed")]))  # another run finished it
+    assert load_lock(path).entries["a"].status == "completed"
+    assert len(parses) == 2
+    with LockJournal.open(path) as journal:  # the same bytes again: no second parse
+        assert journal.entries["a"].status == "completed"
+    assert len(parses) == 2
+
+
+def test_a_run_that_records_nothing_leaves_a_hand_formatted_lock_alone(tmp_path: Path) -> None:
+    path = tmp_path / "r.lock"
+    doc = json.loads(render_lock([entry("a"), entry("b", "failed", error="x")]))
+    path.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")  # one line
+    before = path.read_bytes()
+    with LockJournal.open(path) as journal:
+        journal.record([journal.entries["a"]])  # the same value: nothing to journal
+        assert journal.compact() is False
+    assert path.read_bytes() == before
+    with LockJournal.open(path) as journal:
+        journal.record([entry("b")])  # a change: the lock is written in our layout
+        assert journal.compact() is True
+    assert path.read_bytes() == render_lock([entry("a"), entry("b")])

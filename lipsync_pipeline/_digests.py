@@ -1,0 +1,134 @@
+"""The sha256 of files hashed before, trusted while ``stat`` says they are untouched.
+
+Every ``plan``, ``status`` and ``run`` checks each completed job's render against the
+digest the lock records. Reading them all is the cost of a rerun: 10,000 renders of
+~0.5 MB are 5 GB to hash for a run that then does nothing. So a run remembers, in
+``.lipsync-digests.json`` in the output directory, the digest of each file it hashed
+with what ``stat`` said of it then (size, mtime, ctime, inode, device); a later check
+takes the remembered digest while all five are unchanged, and hashes otherwise.
+
+Why that is sound (git decides "unchanged" the same way, from its index):
+
+- writing a file's bytes updates its mtime and ctime, and nothing a user runs can set
+  ctime back (``touch -d`` sets mtime; ctime becomes now); a file replaced by a rename
+  is another inode. So changed bytes show in the stat, except for
+- a write in the same clock tick as the stat that was remembered ("racily clean").
+  An entry is trusted only if the file's ctime is older than the digests file's own
+  mtime by :data:`RACY_SECONDS`, both read from the file system's clock (no skew
+  with ours), so a file touched around the time it was hashed is hashed again.
+- the remembered digest must still equal the lock's: a new render is always hashed.
+
+What it cannot see is what no stat can: a disk returning other bytes (bit rot), or
+a tool writing through the block device. ``plan``, ``status`` and an up-to-date
+``run`` on a read-only checkout read the file but never write it; ``run`` writes it
+under its run lock, never through a symbolic link, once its check has read at least
+:data:`REMEMBER_BYTES` (a small project keeps no such file); a failure to write is
+not an error (the next check hashes again). Deleting it only costs one full hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Final
+
+from lipsync_pipeline._fs import atomic_write, file_digest
+
+__all__ = ["DIGESTS_FILE", "RACY_SECONDS", "REMEMBER_BYTES", "DigestCache"]
+
+DIGESTS_FILE: Final = ".lipsync-digests.json"
+# Remembered only once a check has read this much: below it, hashing again costs less
+# than a file in the output directory is worth (~30 ms), and a small project's output
+# directory keeps only its renders.
+REMEMBER_BYTES: Final = 32 * 1024 * 1024
+# Larger than any file system's timestamp granularity (FAT's is 2 s).
+RACY_SECONDS: Final = 3
+_RACY_NS: Final = RACY_SECONDS * 1_000_000_000
+_VERSION: Final = 1
+
+# (size, mtime_ns, ctime_ns, inode, device, sha256 hex)
+_Entry = tuple[int, int, int, int, int, str]
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class DigestCache:
+    """Remembered digests of the files in one directory, by file name."""
+
+    def __init__(self, directory: Path, entries: dict[str, _Entry], written_ns: int) -> None:
+        self.path = directory / DIGESTS_FILE
+        self._entries = entries
+        self._written_ns = written_ns
+        self._changed = False
+        self.hashed_bytes = 0  # read by this check: what remembering them saves next time
+
+    @classmethod
+    def load(cls, directory: Path) -> DigestCache:
+        """The digests remembered in ``directory`` (none if the file is missing, not
+        ours, or unreadable: then every file is hashed)."""
+        path = directory / DIGESTS_FILE
+        try:
+            with path.open("rb") as f:
+                written_ns = os.fstat(f.fileno()).st_mtime_ns
+                data = json.loads(f.read())
+        except (OSError, ValueError):
+            return cls(directory, {}, 0)
+        return cls(directory, _entries(data), written_ns)
+
+    def sha256(self, path: str, st: os.stat_result) -> str | None:
+        """The sha256 hex of the file at ``path`` (in this directory), whose ``os.stat``
+        the caller just took, or None if it is gone or not a regular file; hashed
+        unless its remembered stat still holds."""
+        signature = _signature(st)
+        name = os.path.basename(path)
+        known = self._entries.get(name)
+        if (
+            known is not None
+            and known[:5] == signature
+            and signature[2] + _RACY_NS < self._written_ns
+        ):
+            return known[5]
+        found = file_digest(path)
+        if found is None:
+            return None
+        self.hashed_bytes += found[1]
+        try:
+            after = _signature(os.stat(path))
+        except OSError:
+            return found[0]
+        if after == signature:  # not changing while it was read: worth remembering
+            self._entries[name] = (*signature, found[0])
+            self._changed = True
+        return found[0]
+
+    def save(self, min_bytes: int = REMEMBER_BYTES) -> None:
+        """Write the file if this check hashed something new, ``min_bytes`` in all.
+        Raises OSError or UnsafePathError (a link in its place); callers ignore both:
+        an unwritable directory only means hashing again next time."""
+        if not self._changed or self.hashed_bytes < min_bytes or not self.path.parent.is_dir():
+            return
+        doc = {"version": _VERSION, "files": {k: list(v) for k, v in sorted(self._entries.items())}}
+        atomic_write(self.path, json.dumps(doc, separators=(",", ":")).encode())
+        self._changed = False
+
+
+def _entries(data: Any) -> dict[str, _Entry]:
+    """Only well-formed entries: anything else is ignored (and so hashed again)."""
+    if not isinstance(data, dict) or data.get("version") != _VERSION:
+        return {}
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return {}
+    out: dict[str, _Entry] = {}
+    for name, value in files.items():
+        if (
+            isinstance(value, list)
+            and len(value) == 6
+            and all(type(v) is int for v in value[:5])
+            and isinstance(value[5], str)
+        ):
+            out[name] = (value[0], value[1], value[2], value[3], value[4], value[5])
+    return out

@@ -1,0 +1,180 @@
+"""The renders' check: a file is read again unless its stat is unchanged since a run
+hashed it, and any change to its bytes is still caught (``lipsync_pipeline/_digests``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from lipsync_pipeline import _digests
+from lipsync_pipeline._digests import DIGESTS_FILE, DigestCache
+from lipsync_pipeline.errors import UnsafePathError
+from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot
+from lipsync_pipeline.manifest import Manifest, parse_manifest
+from lipsync_pipeline.plan import ArtifactState
+from lipsync_pipeline.usecases._outputs import check_artifacts
+
+JOBS = ("a", "b", "c")
+SECOND = 1_000_000_000
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Manifest:
+    jobs = "".join(
+        f"  - id: {j}\n    kind: avatar\n    image: https://cdn.example.com/{j}.png\n"
+        f"    audio: https://cdn.example.com/{j}.mp3\n"
+        for j in JOBS
+    )
+    return parse_manifest(
+        f"version: 1\njobs:\n{jobs}", path=tmp_path / "r.yaml", display_name="r.yaml"
+    )
+
+
+def _rendered(manifest: Manifest, tmp_path: Path) -> LockSnapshot:
+    """Each job completed, its render on disk as the lock records it."""
+    manifest.output_dir.mkdir()
+    entries = {}
+    for job in manifest.jobs:
+        data = f"render of {job.id}".encode() * 100
+        manifest.output_path(job.id).write_bytes(data)
+        artifact = Artifact(f"renders/{job.id}.mp4", hashlib.sha256(data).hexdigest(), len(data))
+        entries[job.id] = LockEntry(
+            job.id, job.fingerprint, job.model, "completed", "k", artifact=artifact
+        )
+    return LockSnapshot(tmp_path / "r.lock", entries)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files hashed (read whole)."""
+    seen: list[str] = []
+    real = _digests.file_digest
+
+    def counting(path: str) -> tuple[str, int] | None:
+        seen.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(_digests, "file_digest", counting)
+    return seen
+
+
+def _remember(manifest: Manifest, lock: LockSnapshot) -> None:
+    """What a run does under its run lock: check, then keep what it hashed. The digests
+    file is then dated well after the renders, as it is when a rerun comes later."""
+    digests = DigestCache.load(manifest.output_dir)
+    assert set(check_artifacts(manifest, lock, digests).values()) == {ArtifactState.OK}
+    digests.save(min_bytes=0)
+    later = os.stat(digests.path).st_mtime_ns + 10 * SECOND
+    os.utime(digests.path, ns=(later, later))
+
+
+def test_an_unchanged_render_is_not_read_again(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    assert sorted(reads) == [f"{j}.mp4" for j in JOBS]
+    reads.clear()
+    assert set(check_artifacts(manifest, lock).values()) == {ArtifactState.OK}
+    assert reads == []
+
+
+def test_new_bytes_of_the_same_size_are_caught_even_with_the_old_mtime(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    """``touch -d`` can put an mtime back; the ctime moves on regardless."""
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    path = manifest.output_path("b")
+    before = os.stat(path)
+    data = path.read_bytes()
+    path.write_bytes(data[::-1])  # same size, other bytes
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    reads.clear()
+    found = check_artifacts(manifest, lock)
+    assert found == {"a": ArtifactState.OK, "b": ArtifactState.CORRUPT, "c": ArtifactState.OK}
+    assert reads == ["b.mp4"]
+
+
+def test_a_replaced_file_is_read_again(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    path = manifest.output_path("c")
+    copy = path.with_name("copy")
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)  # same bytes, another inode
+    reads.clear()
+    assert check_artifacts(manifest, lock)["c"] is ArtifactState.OK
+    assert reads == ["c.mp4"]
+
+
+def test_a_render_changed_around_the_time_it_was_hashed_is_hashed_again(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    """Racily clean: a write in the same clock tick as the remembered stat would not
+    show in it, so nothing touched within RACY_SECONDS of the digests file is trusted."""
+    lock = _rendered(manifest, tmp_path)
+    digests = DigestCache.load(manifest.output_dir)
+    check_artifacts(manifest, lock, digests)
+    digests.save(min_bytes=0)  # dated now: the renders were written just before
+    reads.clear()
+    assert set(check_artifacts(manifest, lock).values()) == {ArtifactState.OK}
+    assert sorted(reads) == [f"{j}.mp4" for j in JOBS]
+
+
+def test_a_new_render_is_hashed_whatever_was_remembered(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    """The lock's digest is the truth: a remembered digest counts only if it is the lock's."""
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    other = dict(lock.entries)
+    artifact = other["a"].artifact
+    assert artifact is not None
+    other["a"] = LockEntry(
+        "a",
+        other["a"].fingerprint,
+        other["a"].model,
+        "completed",
+        "k",
+        artifact=Artifact(artifact.path, "f" * 64, artifact.bytes),
+    )
+    reads.clear()
+    assert check_artifacts(manifest, LockSnapshot(lock.path, other))["a"] is ArtifactState.CORRUPT
+
+
+@pytest.mark.parametrize("content", [b"", b"not json", b'{"version": 2, "files": {}}', b"[]"])
+def test_a_damaged_or_foreign_digests_file_means_hashing(
+    manifest: Manifest, tmp_path: Path, reads: list[str], content: bytes
+) -> None:
+    lock = _rendered(manifest, tmp_path)
+    (manifest.output_dir / DIGESTS_FILE).write_bytes(content)
+    assert set(check_artifacts(manifest, lock).values()) == {ArtifactState.OK}
+    assert sorted(reads) == [f"{j}.mp4" for j in JOBS]
+
+
+def test_a_small_check_leaves_no_file_behind(manifest: Manifest, tmp_path: Path) -> None:
+    lock = _rendered(manifest, tmp_path)
+    digests = DigestCache.load(manifest.output_dir)
+    check_artifacts(manifest, lock, digests)
+    digests.save()  # 3 small renders: far below REMEMBER_BYTES
+    assert not digests.path.exists()
+
+
+def test_the_digests_file_is_never_written_through_a_link(
+    manifest: Manifest, tmp_path: Path
+) -> None:
+    lock = _rendered(manifest, tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (manifest.output_dir / DIGESTS_FILE).symlink_to(victim)
+    digests = DigestCache.load(manifest.output_dir)
+    check_artifacts(manifest, lock, digests)
+    with pytest.raises(UnsafePathError):
+        digests.save(min_bytes=0)
+    assert victim.read_bytes() == b"keep"
