@@ -277,7 +277,10 @@ async def test_injected_faults_without_the_say_so_leave_unknown_outcomes_unsent(
 
     outcomes = _outcomes(report)
     unknown = [job_id for job_id, outcome in outcomes.items() if outcome is Outcome.UNKNOWN]
-    assert unknown and set(outcomes.values()) <= {Outcome.COMPLETED, Outcome.UNKNOWN}
+    # Half of all requests fail: now and then a poll's eight tries all do, and that job
+    # ends in an error; what matters here is that no unclear POST is ever sent again.
+    allowed = {Outcome.COMPLETED, Outcome.UNKNOWN, Outcome.ERROR}
+    assert unknown and set(outcomes.values()) <= allowed
     lock = load_lock(tmp_path / "renders.lock").entries
     assert {lock[job_id].status for job_id in unknown} == {"unknown"}
     assert (await studio_stats(root))["jobs_created"] <= len(ids)
