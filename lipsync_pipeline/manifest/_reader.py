@@ -45,7 +45,7 @@ from lipsync_pipeline.manifest._model import (
     canonical_request,
     derive_seed,
 )
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import mark_of, node_at, origin_note, value_marks
 from lipsync_pipeline.manifest._output_dir import manifest_output_dir
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
 from lipsync_pipeline.manifest._schema import (
@@ -214,25 +214,29 @@ class _Reader:
         return {path for path, _ in errors}
 
     def check_ids(self, value: dict[str, Any], root: Any) -> None:
-        seen: dict[str, tuple[str, int]] = {}
+        seen: dict[str, tuple[str, int]] = {}  # casefolded id -> (id, index of its job)
         jobs = value.get("jobs")
         for index, job in enumerate(jobs if isinstance(jobs, list) else []):
             job_id = job.get("id") if isinstance(job, dict) else None
             if not isinstance(job_id, str):
                 continue
-            node = node_at(root, ["jobs", index, "id"])
             first = seen.get(job_id.casefold())
             if first is None:
-                seen[job_id.casefold()] = (job_id, mark_of(node)[0])
+                seen[job_id.casefold()] = (job_id, index)
                 continue
+            node = node_at(root, ["jobs", index, "id"])
+            line = mark_of(node_at(root, ["jobs", first[1], "id"]))[0]
             same = first[0] == job_id
             self.problem(
                 *mark_of(node),
                 f"jobs[{index}].id",
-                f"duplicate id {job_id!r} (first at line {first[1]})"
-                if same
-                else f"id {job_id!r} differs from {first[0]!r} (line {first[1]}) only in "
-                "case: their outputs would collide on case-insensitive file systems",
+                (
+                    f"duplicate id {job_id!r} (first at line {line})"
+                    if same
+                    else f"id {job_id!r} differs from {first[0]!r} (line {line}) only in "
+                    "case: their outputs would collide on case-insensitive file systems"
+                )
+                + origin_note(node, self.name),
             )
 
     def check_inputs(
@@ -254,8 +258,11 @@ class _Reader:
                 continue
             relative, absolute_or_error = self.local(raw)
             if relative is None:
+                node = node_at(root, path)
                 self.problem(
-                    *mark_of(node_at(root, path)), format_where(path), str(absolute_or_error)
+                    *mark_of(node),
+                    format_where(path),
+                    str(absolute_or_error) + origin_note(node, self.name),
                 )
             else:
                 resolved[field] = (relative, absolute_or_error)
@@ -273,11 +280,12 @@ class _Reader:
         except ValueError:
             ok = False
         if not ok:
+            node = node_at(root, path)
             self.problem(
-                *mark_of(node_at(root, path)),
+                *mark_of(node),
                 format_where(path),
                 f"not a valid URL: {url!r} (a host is needed, and a port must be "
-                "a number up to 65535)",
+                "a number up to 65535)" + origin_note(node, self.name),
             )
         return ok
 
@@ -331,12 +339,12 @@ class _Reader:
         job_inputs: list[dict[str, tuple[str, str | None]]],
         output_dir: Path,
     ) -> Manifest:
-        defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
+        defaults_marks = value_marks(node_at(root, ["defaults"])) if defaults else {}
         jobs_node = node_at(root, ["jobs"])
         jobs = [
             self.job(
                 raw,
-                jobs_node.value[index],
+                node_at(jobs_node, [index]),
                 defaults,
                 defaults_marks,
                 {**resolved_defaults, **job_inputs[index]},
@@ -362,7 +370,7 @@ class _Reader:
         inputs: Mapping[str, tuple[str, str | None]],
     ) -> Job:
         kind, job_id = raw["kind"], raw["id"]
-        own_marks = _value_marks(node)
+        own_marks = value_marks(node)
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
             k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks
@@ -400,7 +408,3 @@ class _Reader:
             marks,
             seed_derived,
         )
-
-
-def _value_marks(node: Any) -> dict[str, tuple[int, int]]:
-    return {key.value: mark_of(value) for key, value in node.value}
