@@ -119,6 +119,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.local_cache: dict[str, tuple[str | None, str | None]] = {}
         self.digests: dict[str, str] = {}
+        self.paths: dict[str, Path] = {}  # one Path per local file, shared by its jobs
 
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
@@ -391,7 +392,10 @@ class _Reader:
             relative, absolute = inputs[field]
             form[field] = relative
             if absolute is not None:
-                local_inputs[field] = Path(absolute)
+                path = self.paths.get(absolute)
+                if path is None:
+                    path = self.paths[absolute] = Path(absolute)
+                local_inputs[field] = path
                 hashed[field] = "local-sha256:" + self.digest(absolute)
         model = MODEL_BY_KIND[kind]
         fingerprint = "sha256:" + hashlib.sha256(canonical_request(model, hashed)).hexdigest()
