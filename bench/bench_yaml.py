@@ -38,10 +38,10 @@ from typing import Any, Final
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_validate import manifest_text  # noqa: E402  (a sibling script, not a package)
+from bench_validate import manifest_text
 
-import lipsync_pipeline  # noqa: E402
-from lipsync_pipeline.manifest import load_manifest  # noqa: E402
+import lipsync_pipeline
+from lipsync_pipeline.manifest import load_manifest
 
 SIZES: Final = (5_000, 10_000, 20_000, 50_000)
 

@@ -30,6 +30,7 @@ __all__ = [
     "Via",
     "describe_scalar",
     "is_plain_non_string",
+    "item_marks",
     "key_node_at",
     "mark_of",
     "node_at",
@@ -171,7 +172,22 @@ def key_node_at(root: Located, path: Sequence[str | int]) -> Located | None:
 
 def value_marks(node: Located) -> dict[str, Mark]:
     """Key -> where its value is used, for one mapping (a job's ``marks``)."""
+    return _marks(node.loc)
+
+
+def item_marks(node: Located) -> list[tuple[Mark, dict[str, Mark]]]:
+    """Per item of a list: where it is used, and its ``value_marks`` (for each job)."""
     loc = node.loc
+    if type(loc) is not SeqLoc:
+        return []
+    vias = loc.via or {}
+    return [
+        (vias[index].use if index in vias else start_of(item), _marks(item))
+        for index, item in enumerate(loc.items)
+    ]
+
+
+def _marks(loc: Loc) -> dict[str, Mark]:
     if type(loc) is not MapLoc:
         return {}
     marks = {

@@ -45,7 +45,13 @@ from lipsync_pipeline.manifest._model import (
     canonical_request,
     derive_seed,
 )
-from lipsync_pipeline.manifest._nodes import mark_of, node_at, origin_note, value_marks
+from lipsync_pipeline.manifest._nodes import (
+    item_marks,
+    mark_of,
+    node_at,
+    origin_note,
+    value_marks,
+)
 from lipsync_pipeline.manifest._output_dir import manifest_output_dir
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
 from lipsync_pipeline.manifest._schema import (
@@ -341,11 +347,11 @@ class _Reader:
         output_dir: Path,
     ) -> Manifest:
         defaults_marks = value_marks(node_at(root, ["defaults"])) if defaults else {}
-        jobs_node = node_at(root, ["jobs"])
+        places = item_marks(node_at(root, ["jobs"]))
         jobs = [
             self.job(
                 raw,
-                node_at(jobs_node, [index]),
+                places[index],
                 defaults,
                 defaults_marks,
                 {**resolved_defaults, **job_inputs[index]},
@@ -365,13 +371,13 @@ class _Reader:
     def job(
         self,
         raw: Mapping[str, Any],
-        node: Any,
+        place: tuple[tuple[int, int], dict[str, tuple[int, int]]],
         defaults: Mapping[str, Any],
         defaults_marks: Mapping[str, tuple[int, int]],
         inputs: Mapping[str, tuple[str, str | None]],
     ) -> Job:
         kind, job_id = raw["kind"], raw["id"]
-        own_marks = value_marks(node)
+        start, own_marks = place
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
             k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks
@@ -408,7 +414,7 @@ class _Reader:
             webhook,
             local_inputs,
             fingerprint,
-            *mark_of(node),
+            *start,
             marks,
             seed_derived,
         )

@@ -26,6 +26,7 @@ __all__ = [
     "DECIMAL",
     "STR_TAG",
     "TAG",
+    "TYPED_FIRST",
     "Unsupported",
     "Yaml11Scalar",
     "convert",
@@ -43,12 +44,16 @@ _SPECIAL_FLOATS: Final = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": 
 _TRUE: Final = frozenset({"true", "yes", "on"})
 
 _Resolvers = Sequence[tuple[str, re.Pattern[str]]]
-_TABLE_SOURCE: Final = yaml.resolver.Resolver.yaml_implicit_resolvers
-_WILDCARD: Final[_Resolvers] = tuple(_TABLE_SOURCE.get(None, ()))
 # First character -> [(tag, pattern)], PyYAML's YAML 1.1 table ("" for the empty scalar).
+# Every entry is keyed by a first character (the table's None key, for resolvers that
+# match any start, is empty unless a program adds one; none here does).
 _TABLE: Final[Mapping[str, _Resolvers]] = {
-    key: (*value, *_WILDCARD) for key, value in _TABLE_SOURCE.items() if key is not None
+    key: tuple(value)
+    for key, value in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+    if key is not None
 }
+# First characters some implicit type claims: any other plain scalar is text.
+TYPED_FIRST: Final = frozenset(_TABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ def short_tag(tag: str) -> str:
 
 def plain_tag(text: str) -> str:
     """The tag PyYAML gives an unquoted, untagged scalar (YAML 1.1 rules)."""
-    for tag, pattern in _TABLE.get(text[:1], _WILDCARD):
+    for tag, pattern in _TABLE.get(text[:1], ()):
         if pattern.match(text):
             return tag
     return STR_TAG
@@ -83,7 +88,7 @@ def plain_tag(text: str) -> str:
 def plain_value(text: str) -> Any:
     """The value of an unquoted, untagged scalar: ``text`` itself (the same object) when
     it is text. Raises Unsupported for YAML 1.1's odd implicit types (``=``, ``<<``)."""
-    resolvers = _TABLE.get(text[:1], _WILDCARD)
+    resolvers = _TABLE.get(text[:1], ())
     if not resolvers:
         return text
     for tag, pattern in resolvers:

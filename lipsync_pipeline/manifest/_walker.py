@@ -15,8 +15,8 @@ ones. An alias shares its anchor's value (no copy), but what it *expands to* is
 counted: every alias adds its anchor's size to the document's, and the walk stops
 at the alias that takes the document over :data:`MAX_EXPANDED_NODES` (or the
 aliases over :data:`MAX_ALIASES`, or the nesting over ``MAX_DEPTH``), before
-anything downstream walks the expansion. A "billion laughs" file is refused in
-microseconds, at the alias that crossed the bound.
+anything downstream walks the expansion. A "billion laughs" file is refused at
+once, at the alias that crosses the bound.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from lipsync_pipeline.manifest._merge import Anchor, Frame, merge_into
 from lipsync_pipeline.manifest._nodes import Loc, Mark, SeqLoc, Via
 from lipsync_pipeline.manifest._scalars import (
     TAG,
+    TYPED_FIRST,
     Unsupported,
     convert,
     plain_value,
@@ -54,9 +55,10 @@ MAX_DEPTH: Final = 64
 """A manifest nests four levels deep; 64 leaves room, aliases' expansion included."""
 
 MAX_EXPANDED_NODES: Final = 10_000_000
-"""Values (keys included) the document may hold with every alias expanded. The largest
-file accepted (32 MiB) written out holds ~2.5 million; a 50,000-job manifest that merges
-``<<: *defaults`` into every job ~1 million. A billion-laughs file asks for billions."""
+"""Values (keys included) the document may hold with every alias expanded. A manifest of
+jobs written out as large as a file may be (32 MiB, ~200,000 jobs) holds ~2.5 million; a
+50,000-job manifest that merges ``<<: *defaults`` into every job ~1 million. A
+billion-laughs file asks for billions."""
 
 MAX_ALIASES: Final = 1_000_000
 """Aliases one document may use: 20 per job for 50,000 jobs."""
@@ -267,7 +269,7 @@ def walk(get_event: Callable[[], Any], display_name: str) -> Walk:
     return state
 
 
-def _run(state: Walk, get_event: Callable[[], yaml.Event]) -> None:
+def _run(state: Walk, get_event: Callable[[], Any]) -> None:
     stack = state.stack
     document_start = None
     while True:
@@ -302,7 +304,7 @@ def _run(state: Walk, get_event: Callable[[], yaml.Event]) -> None:
                 if type(key) is str and tag is None and event.anchor is None:
                     # A value under a key, untagged: most of a manifest. Inline too.
                     value = text
-                    if event.implicit[0]:
+                    if event.implicit[0] and text[:1] in TYPED_FIRST:
                         try:
                             value = plain_value(text)
                         except Unsupported as exc:
