@@ -107,6 +107,8 @@ def merge_into(walk: Walk, frame: Frame) -> None:
     target: MapLoc = frame.loc
     for source, loc, via, use in _sources(walk, frame.merges or []):
         inner_vias = loc.via
+        # One Via for the entries written in the anchor itself (most of them).
+        direct = None if via is None else Via(use, via.anchor, via.anchor_at, None)
         for key, value in source.items():
             if key in data:
                 continue  # written here, or merged from an earlier mapping: that one wins
@@ -115,7 +117,10 @@ def merge_into(walk: Walk, frame: Frame) -> None:
             target.keys[key] = loc.keys[key]
             inner = inner_vias.get(key) if inner_vias else None
             # Merged from a mapping written in place (<<: {a: 1}): where it is, is enough.
-            entry_via = inner if via is None else Via(use, via.anchor, via.anchor_at, inner)
+            if via is None:
+                entry_via = inner
+            else:
+                entry_via = direct if inner is None else Via(use, via.anchor, via.anchor_at, inner)
             if entry_via is not None:
                 if target.via is None:
                     target.via = {}
