@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.manifest._scalars import DECIMAL, TAG, plain_tag
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "mark_of",
     "node_at",
     "origin_note",
+    "problem_at",
     "start_of",
     "value_marks",
 ]
@@ -109,6 +111,11 @@ def mark_of(node: Located) -> Mark:
     innermost one on its path: the place in the file that names this value);
     :func:`origin_note` says where it is written."""
     return node.vias[-1].use if node.vias else start_of(node.loc)
+
+
+def problem_at(display_name: str, node: Located, where: str, message: str) -> Problem:
+    """A Problem at ``node``: where its value is used, and :func:`origin_note` after it."""
+    return Problem(display_name, *mark_of(node), where, message + origin_note(node, display_name))
 
 
 def origin_note(node: Located, display_name: str) -> str:

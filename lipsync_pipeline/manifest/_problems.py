@@ -20,9 +20,8 @@ from lipsync_pipeline.manifest._nodes import (
     describe_scalar,
     is_plain_non_string,
     key_node_at,
-    mark_of,
     node_at,
-    origin_note,
+    problem_at,
 )
 from lipsync_pipeline.manifest._scalars import Yaml11Scalar
 
@@ -85,12 +84,11 @@ def schema_problems(
     """One Problem per finding, located at the value (or at the key, for unknown keys);
     a value an alias or a merge key brought is located where it is used, and the
     message names the anchor it came from."""
-    problems = []
-    for path, error in errors:
-        for node, where, message in _explain(path, error, document, root, kind_fields, models):
-            note = origin_note(node, display_name)
-            problems.append(Problem(display_name, *mark_of(node), where, message + note))
-    return problems
+    return [
+        problem_at(display_name, node, where, message)
+        for path, error in errors
+        for node, where, message in _explain(path, error, document, root, kind_fields, models)
+    ]
 
 
 def _job_kind(document: Mapping[str, Any], path: Path) -> str | None:

@@ -46,10 +46,11 @@ from lipsync_pipeline.manifest._model import (
     derive_seed,
 )
 from lipsync_pipeline.manifest._nodes import (
+    Located,
     item_marks,
     mark_of,
     node_at,
-    origin_note,
+    problem_at,
     value_marks,
 )
 from lipsync_pipeline.manifest._output_dir import manifest_output_dir
@@ -129,6 +130,10 @@ class _Reader:
 
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
+
+    def problem_at(self, node: Located, path: tuple[str | int, ...], message: str) -> None:
+        """A problem with a value: where it is used, naming the anchor it came from."""
+        self.problems.append(problem_at(self.name, node, format_where(path), message))
 
     def fail(self) -> ManifestError:
         unique = dict.fromkeys(self.problems)  # same finding reached twice: say it once
@@ -231,19 +236,14 @@ class _Reader:
             if first is None:
                 seen[job_id.casefold()] = (job_id, index)
                 continue
-            node = node_at(root, ["jobs", index, "id"])
             line = mark_of(node_at(root, ["jobs", first[1], "id"]))[0]
-            same = first[0] == job_id
-            self.problem(
-                *mark_of(node),
-                f"jobs[{index}].id",
-                (
-                    f"duplicate id {job_id!r} (first at line {line})"
-                    if same
-                    else f"id {job_id!r} differs from {first[0]!r} (line {line}) only in "
-                    "case: their outputs would collide on case-insensitive file systems"
-                )
-                + origin_note(node, self.name),
+            self.problem_at(
+                node_at(root, ["jobs", index, "id"]),
+                ("jobs", index, "id"),
+                f"duplicate id {job_id!r} (first at line {line})"
+                if first[0] == job_id
+                else f"id {job_id!r} differs from {first[0]!r} (line {line}) only in "
+                "case: their outputs would collide on case-insensitive file systems",
             )
 
     def check_inputs(
@@ -265,12 +265,7 @@ class _Reader:
                 continue
             relative, absolute_or_error = self.local(raw)
             if relative is None:
-                node = node_at(root, path)
-                self.problem(
-                    *mark_of(node),
-                    format_where(path),
-                    str(absolute_or_error) + origin_note(node, self.name),
-                )
+                self.problem_at(node_at(root, path), path, str(absolute_or_error))
             else:
                 resolved[field] = (relative, absolute_or_error)
         return resolved
@@ -287,12 +282,11 @@ class _Reader:
         except ValueError:
             ok = False
         if not ok:
-            node = node_at(root, path)
-            self.problem(
-                *mark_of(node),
-                format_where(path),
+            self.problem_at(
+                node_at(root, path),
+                path,
                 f"not a valid URL: {url!r} (a host is needed, and a port must be "
-                "a number up to 65535)" + origin_note(node, self.name),
+                "a number up to 65535)",
             )
         return ok
 
