@@ -63,6 +63,10 @@ billion-laughs file asks for billions."""
 MAX_ALIASES: Final = 1_000_000
 """Aliases one document may use: 20 per job for 50,000 jobs."""
 
+_SHARED_UP_TO: Final = 12
+"""Short text values (``avatar``, ``720p``, ``meanwhile``) repeat from job to job: each
+distinct one is kept once. Longer ones (URLs, ids) are mostly unique."""
+
 _MAP_TAG: Final = TAG + "map"
 _SEQ_TAG: Final = TAG + "seq"
 _MERGE_TAG: Final = TAG + "merge"
@@ -271,6 +275,7 @@ def walk(get_event: Callable[[], Any], display_name: str) -> Walk:
 
 def _run(state: Walk, get_event: Callable[[], Any]) -> None:
     stack = state.stack
+    shared: dict[str, str] = {}
     document_start = None
     while True:
         # Dispatched on the exact class (cheaper than isinstance): typed as Any.
@@ -312,6 +317,9 @@ def _run(state: Walk, get_event: Callable[[], Any]) -> None:
                             value = None
                         if value is not text:
                             state.plain[at] = text
+                    elif len(text) <= _SHARED_UP_TO:
+                        # kind, resolution, order: one string object for every job's.
+                        value = shared.setdefault(text, text)
                     top.key = None
                     top.data[key] = value
                     mapping = top.loc
