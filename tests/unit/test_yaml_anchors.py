@@ -256,3 +256,13 @@ def test_fifty_thousand_jobs_merging_defaults_stay_inside_the_bounds() -> None:
         "id": "job-49999", "audio": f"{URL}/49999.mp3", "kind": "avatar",
         "image": f"{URL}/face.png",
     }
+
+
+def test_both_parsers_read_anchors_alike() -> None:
+    fast = load_yaml(ANCHORED, display_name="m.yaml")
+    slow = load_yaml(ANCHORED, display_name="m.yaml", c_loader=False)
+    assert fast.value == slow.value
+    assert fast.value["jobs"][1] == {
+        "id": "outro", "audio": f"{URL}/outro.mp3", "resolution": "480p", "kind": "avatar",
+        "image": f"{URL}/face.png",
+    }
