@@ -41,6 +41,7 @@ _TYPE_NAMES: Final[Mapping[str, str]] = {
     "boolean": "true or false",
     "null": "nothing",
 }
+_EXTENSIONS: Final = " (keys of your own, such as YAML anchors to reuse, start with x-)"
 
 
 def describe_value(value: Any, node: Located) -> str:
@@ -60,9 +61,6 @@ def describe_value(value: Any, node: Located) -> str:
     if value is None:
         return "nothing (null)"
     return f"the value {value!r}"
-
-
-_EXTENSIONS: Final = " (keys of your own, such as YAML anchors to reuse, start with x-)"
 
 
 def _did_you_mean(word: Any, options: Iterable[str]) -> str:
