@@ -17,7 +17,11 @@ CLI = [sys.executable, "-m", "lipsync_pipeline"]
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIPSYNC_")}
     return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=120,
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
         check=False,
     )
 
@@ -26,8 +30,9 @@ def test_the_anchors_example_validates_runs_locally_and_is_then_up_to_date(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "examples"
-    shutil.copytree(ROOT / "manifests" / "examples", folder,
-                    ignore=shutil.ignore_patterns("*.lock", "renders"))
+    shutil.copytree(
+        ROOT / "manifests" / "examples", folder, ignore=shutil.ignore_patterns("*.lock", "renders")
+    )
     manifest = folder / "anchors.yaml"
     checked = cli("validate", manifest, "--format", "json")
     assert checked.returncode == 0, checked.stderr

@@ -65,8 +65,9 @@ def only(text: str, folder: Path) -> Problem:
 
 def test_merged_manifest_yields_the_written_out_jobs(tmp_path: Path) -> None:
     merged, written = parse(ANCHORED, tmp_path), parse(WRITTEN_OUT, tmp_path)
-    assert [(j.id, j.model, dict(j.form_state), j.webhook, j.fingerprint) for j in merged.jobs] \
-        == [(j.id, j.model, dict(j.form_state), j.webhook, j.fingerprint) for j in written.jobs]
+    assert [(j.id, j.model, dict(j.form_state), j.webhook, j.fingerprint) for j in merged.jobs] == [
+        (j.id, j.model, dict(j.form_state), j.webhook, j.fingerprint) for j in written.jobs
+    ]
 
 
 def test_keys_written_in_the_job_override_merged_ones(tmp_path: Path) -> None:
@@ -92,13 +93,18 @@ jobs:
     id: j
 """
     (job,) = parse(text, tmp_path).jobs
-    assert (job.kind, job.form_state["image"], job.form_state["audio"]) == \
-        ("avatar", f"{URL}/a.png", f"{URL}/b.mp3")
+    assert (job.kind, job.form_state["image"], job.form_state["audio"]) == (
+        "avatar",
+        f"{URL}/a.png",
+        f"{URL}/b.mp3",
+    )
 
 
 def test_an_inline_mapping_can_be_merged(tmp_path: Path) -> None:
-    text = f"version: 1\njobs:\n  - <<: {{kind: avatar, image: {URL}/a.png}}\n" \
-           f"    id: j\n    audio: {URL}/a.mp3\n"
+    text = (
+        f"version: 1\njobs:\n  - <<: {{kind: avatar, image: {URL}/a.png}}\n"
+        f"    id: j\n    audio: {URL}/a.mp3\n"
+    )
     (job,) = parse(text, tmp_path).jobs
     assert job.kind == "avatar" and job.marks["image"] == (3, 31)  # where it is written
 
@@ -130,8 +136,10 @@ def test_an_error_in_a_merged_field_names_the_use_and_the_anchor(tmp_path: Path)
 def test_an_unknown_key_in_an_anchor_is_located_at_each_use(tmp_path: Path) -> None:
     text = ANCHORED.replace("  kind: avatar\n", "  kind: avatar\n  colour: red\n")
     found = problems(text, tmp_path)
-    assert [(p.line, p.column, p.where) for p in found] == \
-        [(9, 5, "jobs[0].colour"), (12, 5, "jobs[1].colour")]
+    assert [(p.line, p.column, p.where) for p in found] == [
+        (9, 5, "jobs[0].colour"),
+        (12, 5, "jobs[1].colour"),
+    ]
     assert "unknown field 'colour' for an avatar job" in found[0].message
     assert found[0].message.endswith(
         "(from the anchor &avatar-defaults at m.yaml:2:11; written at m.yaml:4:3)"
@@ -166,15 +174,19 @@ def test_an_unknown_top_level_key_still_fails_and_hints_at_x(tmp_path: Path) -> 
     assert "start with x-" in p.message
 
 
-@pytest.mark.parametrize(("merge", "column", "message"), [
-    ("<<: *voice", 9, "merge key (<<) takes a mapping"),
-    ("<<: [*avatar-defaults, *voice]", 28, "this item is the text"),
-])
+@pytest.mark.parametrize(
+    ("merge", "column", "message"),
+    [
+        ("<<: *voice", 9, "merge key (<<) takes a mapping"),
+        ("<<: [*avatar-defaults, *voice]", 28, "this item is the text"),
+    ],
+)
 def test_merging_something_else_than_a_mapping(
     tmp_path: Path, merge: str, column: int, message: str
 ) -> None:
-    text = ANCHORED.replace("  - <<: *avatar-defaults\n    id: outro",
-                            f"  - {merge}\n    id: outro")
+    text = ANCHORED.replace(
+        "  - <<: *avatar-defaults\n    id: outro", f"  - {merge}\n    id: outro"
+    )
     found = problems(text, tmp_path)
     assert (found[0].line, found[0].column) == (11, column if "[" in merge else 5)
     assert message in found[0].message
@@ -253,7 +265,9 @@ def test_fifty_thousand_jobs_merging_defaults_stay_inside_the_bounds() -> None:
     document = load_yaml(text, display_name="m.yaml")
     assert document.trusted and not document.problems
     assert document.value["jobs"][49_999] == {
-        "id": "job-49999", "audio": f"{URL}/49999.mp3", "kind": "avatar",
+        "id": "job-49999",
+        "audio": f"{URL}/49999.mp3",
+        "kind": "avatar",
         "image": f"{URL}/face.png",
     }
 
@@ -263,6 +277,9 @@ def test_both_parsers_read_anchors_alike() -> None:
     slow = load_yaml(ANCHORED, display_name="m.yaml", c_loader=False)
     assert fast.value == slow.value
     assert fast.value["jobs"][1] == {
-        "id": "outro", "audio": f"{URL}/outro.mp3", "resolution": "480p", "kind": "avatar",
+        "id": "outro",
+        "audio": f"{URL}/outro.mp3",
+        "resolution": "480p",
+        "kind": "avatar",
         "image": f"{URL}/face.png",
     }
