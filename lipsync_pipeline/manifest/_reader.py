@@ -183,7 +183,7 @@ class _Reader:
             )
             raise self.fail()
         fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
-        context = Context(self.name, self.base, self.real_base, fields, self.problems)
+        context = Context(self.name, self.base, self.real_base, fields, self.problems, doc.text)
         expansion = expand_jobs(value, root, context)
         value, root = expansion.value, expansion.root
         expanded = len(self.problems)  # problems after this are about the expanded jobs

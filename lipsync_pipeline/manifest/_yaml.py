@@ -70,6 +70,7 @@ class YamlDocument:
     value: Any
     problems: tuple[Problem, ...]
     trusted: bool  # False: ``value`` may not be what the author meant (a bad tag, a key)
+    text: str = ""  # as read: messages that point inside a scalar (a template) look here
 
 
 @contextmanager
@@ -241,4 +242,4 @@ def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) ->
             _check_depth(text, display_name)
             raise ManifestError([_syntax_problem(text, exc, display_name)]) from None
     root = None if found.loc is None else Located(found.loc, found.plain)
-    return YamlDocument(root, found.value, tuple(found.problems), found.trusted)
+    return YamlDocument(root, found.value, tuple(found.problems), found.trusted, text)
