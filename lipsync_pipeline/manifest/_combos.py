@@ -19,6 +19,7 @@ from lipsync_pipeline.manifest._nodes import (
     key_node_at,
     mark_of,
     node_at,
+    origin_note,
     start_of,
 )
 from lipsync_pipeline.manifest._problems import describe_value
@@ -108,6 +109,7 @@ class Context:
         escapes, no folding, not through an alias)."""
         where = format_where(path)
         mark = mark_of(node) if offset is None else self._mark(node, *offset)
+        message += origin_note(node, self.display_name)  # where an alias's value is written
         self.problems.append(Problem(self.display_name, *mark, where, message))
 
     def _mark(self, node: Located, text: str, offset: int) -> tuple[int, int]:
