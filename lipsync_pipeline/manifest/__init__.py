@@ -2,7 +2,9 @@
 
 Private modules: ``_model`` (Job and Manifest values, fingerprints), ``_reader``
 (load and semantic checks), ``_schema`` (the JSON Schema and what derives from it),
-``_yaml`` (the strict YAML reader), ``_nodes`` (finding and describing YAML nodes),
+``_yaml`` (the strict YAML reader), ``_walker`` (libyaml's events to values and
+locations; anchors, aliases, bounds), ``_merge`` (merge keys), ``_scalars`` (YAML 1.1
+scalar types), ``_nodes`` (the location tree, finding and describing values),
 ``_output_dir`` (where renders go: inside the manifest's tree), ``_schemacheck`` (a
 fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
 worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from yaml.nodes import Node, ScalarNode
-
 from lipsync_pipeline.errors import Problem, format_where
 from lipsync_pipeline.manifest._nodes import (
-    STR_TAG,
+    Located,
     is_plain_non_string,
     key_node_at,
     mark_of,
     node_at,
+    origin_note,
+    start_of,
 )
 from lipsync_pipeline.manifest._problems import describe_value
 from lipsync_pipeline.manifest._template import NAME
@@ -52,7 +52,7 @@ class Value:
 
     key: str
     fields: Mapping[str, str]
-    node: Node | None  # where it is written; None for a CSV cell
+    node: Located | None  # where it is written; None for a CSV cell
     place: str  # how messages name where it is written: "line 12, column 9" or "lines.csv:7"
     path: Path  # its data path: jobs[0].matrix.lang[2] (a CSV cell: the rows: value's)
 
@@ -62,7 +62,7 @@ class Axis:
     """An axis (``values`` as written, then those include adds) or a CSV column."""
 
     name: str
-    node: Node  # its key in the matrix (for a column: the rows: value)
+    node: Located  # its key in the matrix (for a column: the rows: value)
     values: list[Value]  # empty for a column: its values are in the rows
     column: bool
 
@@ -73,7 +73,7 @@ class Combination:
     key node, value node, data path), and the CSV row it came from."""
 
     values: dict[str, Value]
-    sets: dict[str, tuple[Any, Node, Node, Path]] = field(default_factory=dict)
+    sets: dict[str, tuple[Any, Located, Located, Path]] = field(default_factory=dict)
     row: str | None = None
 
 
@@ -83,7 +83,7 @@ class Matrix:
     ``rows:`` is), and its combinations in the order they become jobs."""
 
     axes: Mapping[str, Axis]
-    rows: Node | None  # the rows: value, when the matrix reads a CSV file
+    rows: Located | None  # the rows: value, when the matrix reads a CSV file
     combinations: list[Combination]
     complete: bool = True  # False: problems were reported; axes are known, not all values
     names_known: bool = True  # False: the rows file could not be read (its columns unknown)
@@ -99,35 +99,44 @@ class Context:
     real_base: str  # the same, symbolic links resolved
     fields: frozenset[str]  # every field a job may have (id, kind, inputs, ...)
     problems: list[Problem]
+    source: str = ""  # the manifest's text: where a template's characters are
 
-    def problem(self, node: Node, path: Path, message: str, offset: int | None = None) -> None:
-        """Report ``message`` at ``node``, or at character ``offset`` of its text when the
-        text is written on one line as it reads (no escapes, no folding)."""
+    def problem(
+        self, node: Located, path: Path, message: str, offset: tuple[str, int] | None = None
+    ) -> None:
+        """Report ``message`` at ``node``, or, for ``offset`` (a text and a position in
+        it), at that character when the text is written on one line as it reads (no
+        escapes, no folding, not through an alias)."""
         where = format_where(path)
-        self.problems.append(Problem(self.display_name, *_mark(node, offset), where, message))
+        mark = mark_of(node) if offset is None else self._mark(node, *offset)
+        message += origin_note(node, self.display_name)  # where an alias's value is written
+        self.problems.append(Problem(self.display_name, *mark, where, message))
 
-
-def _mark(node: Node, offset: int | None) -> tuple[int, int]:
-    line, column = mark_of(node)
-    if offset is None or node.start_mark.line != node.end_mark.line:
+    def _mark(self, node: Located, text: str, offset: int) -> tuple[int, int]:
+        line, column = mark_of(node)
+        if node.vias or type(node.loc) is not tuple or "\n" in text:
+            return line, column
+        # The location tree keeps no scalar styles or ends: the source line tells them.
+        lines = self.source.splitlines()
+        written = lines[line - 1][column - 1 :] if 0 < line <= len(lines) else ""
+        if written.startswith(text):
+            return line, column + offset  # plain
+        quote = written[:1]
+        if quote in ("'", '"') and written[1 : len(text) + 2] == text + quote:
+            return line, column + 1 + offset
         return line, column
-    style = getattr(node, "style", "|")  # only scalars have one
-    quotes = 0 if style in ("", None) else 1 if style in ('"', "'") else -1
-    if quotes >= 0 and node.end_mark.index - node.start_mark.index == len(node.value) + 2 * quotes:
-        return line, column + quotes + offset
-    return line, column
 
 
-def key_of(mapping: Node, key: str) -> Node:
-    """The key node of ``key`` in ``mapping``: a text node, so ``.value`` is the key. Where
-    the tree does not hold it as written (a merged key), one placed at the mapping."""
+def key_of(mapping: Located, key: str) -> Located:
+    """Where ``key`` of ``mapping`` is written; where the tree does not hold it (a key a
+    merge brought without a place), the mapping's place."""
     found = key_node_at(mapping, [key])
-    if isinstance(found, ScalarNode):
+    if found is not None:
         return found
-    return ScalarNode(STR_TAG, key, mapping.start_mark, mapping.end_mark)
+    return Located(start_of(mapping.loc), {}, mapping.vias)
 
 
-def place_of(node: Node) -> str:
+def place_of(node: Located) -> str:
     """How a message names where a node is written: ``line 12, column 9``."""
     line, column = mark_of(node)
     return f"line {line}, column {column}"
@@ -151,7 +160,7 @@ def name_problem(name: str, fields: frozenset[str]) -> str | None:
     return None
 
 
-def read_value(raw: Any, node: Node, path: Path, context: Context) -> Value | None:
+def read_value(raw: Any, node: Located, path: Path, context: Context) -> Value | None:
     """An axis value as written (a word, a whole number, or a mapping with ``key``), or
     None after reporting why not."""
     if type(raw) is str or type(raw) is int:
@@ -188,8 +197,8 @@ def read_value(raw: Any, node: Node, path: Path, context: Context) -> Value | No
     return Value(texts["key"], texts, node, place_of(node), path)
 
 
-def _not_scalar(raw: Any, node: Node, wanted: str) -> str:
+def _not_scalar(raw: Any, node: Located, wanted: str) -> str:
     message = f"expected {wanted}, not {describe_value(raw, node)}"
-    if is_plain_non_string(node) and node.value:
-        message += f'; quote it ("{node.value}") to mean the text'
+    if is_plain_non_string(node) and node.text:
+        message += f'; quote it ("{node.text}") to mean the text'
     return message

@@ -28,12 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from yaml.nodes import MappingNode, Node, SequenceNode
-
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value, key_of
+from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value
 from lipsync_pipeline.manifest._matrix import MAX_JOBS, read_matrix
-from lipsync_pipeline.manifest._nodes import node_at
+from lipsync_pipeline.manifest._nodes import Loc, Located, MapLoc, SeqLoc, Via, node_at, start_of
 from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
 from lipsync_pipeline.manifest._template import Ref, Template, TemplateSyntaxError, parse_template
 
@@ -59,11 +57,11 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Expansion:
-    """The document with its matrices expanded, and a node tree to match (the entries'
-    own nodes, so every location is where the user wrote it)."""
+    """The document with its matrices expanded, and a location tree to match (the
+    entries' own locations, so every location is where the user wrote it)."""
 
     value: dict[str, Any]
-    root: Node
+    root: Located
     origins: tuple[Origin, ...] | None  # per job of ``value``; None: no matrix at all
     sizes: Mapping[int, int]  # jobs each matrix entry made
     emptied: bool  # every entry was a matrix and none expanded
@@ -103,38 +101,45 @@ class Expansion:
         return out
 
 
-def expand_jobs(value: dict[str, Any], root: Node, context: Context) -> Expansion:
+def expand_jobs(value: dict[str, Any], root: Located, context: Context) -> Expansion:
     """Expand every ``matrix:`` entry of ``value["jobs"]``; problems go to ``context``."""
     jobs = value.get("jobs")
     if not isinstance(jobs, list) or not any(type(j) is dict and "matrix" in j for j in jobs):
         return Expansion(value, root, None, {}, False)
     jobs_node = node_at(root, ["jobs"])
-    assert isinstance(jobs_node, SequenceNode)
+    jobs_loc, root_loc = jobs_node.loc, root.loc
+    assert type(jobs_loc) is SeqLoc and type(root_loc) is MapLoc
     plain = [type(j) is not dict or "matrix" not in j for j in jobs]
     budget = MAX_JOBS - sum(plain)
     out: list[Any] = []
-    nodes: list[Node] = []
+    made: Sequence[tuple[Any, Loc, Origin]]
+    # The expanded list's locations: a plain job keeps its own, a made one its entry's.
+    sequence = SeqLoc(jobs_loc.start)
+    vias: dict[int, Via] = {}
     origins: list[Origin] = []
     sizes: dict[int, int] = {}
     for index, job in enumerate(jobs):
-        node = jobs_node.value[index]
+        via = jobs_loc.via.get(index) if jobs_loc.via else None
         if plain[index]:
-            out.append(job)
-            nodes.append(node)
-            origins.append(Origin(index, "", None))
-            continue
-        made = _Entry(index, job, node, context).expand(budget)
-        if made is not None:
+            made = [(job, jobs_loc.items[index], Origin(index, "", None))]
+        else:
+            found = _Entry(index, job, node_at(jobs_node, [index]), context).expand(budget)
+            if found is None:
+                continue
+            made = found
             budget -= len(made)
             sizes[index] = len(made)
-            for job_value, job_node, origin in made:
-                out.append(job_value)
-                nodes.append(job_node)
-                origins.append(origin)
-    sequence = SequenceNode(jobs_node.tag, nodes, jobs_node.start_mark, jobs_node.end_mark)
-    assert isinstance(root, MappingNode)
-    pairs = [(k, sequence if v is jobs_node else v) for k, v in root.value]
-    new_root = MappingNode(root.tag, pairs, root.start_mark, root.end_mark)
+        for job_value, job_loc, origin in made:
+            if via is not None:
+                vias[len(out)] = via
+            out.append(job_value)
+            sequence.items.append(job_loc)
+            origins.append(origin)
+    sequence.via = vias or None
+    new_root_loc = MapLoc(root_loc.start)
+    new_root_loc.keys, new_root_loc.via = root_loc.keys, root_loc.via
+    new_root_loc.values = {**root_loc.values, "jobs": sequence}
+    new_root = Located(new_root_loc, root.plain, root.vias)
     emptied = not out
     return Expansion({**value, "jobs": out}, new_root, tuple(origins), sizes, emptied)
 
@@ -142,7 +147,7 @@ def expand_jobs(value: dict[str, Any], root: Node, context: Context) -> Expansio
 class _Entry:
     """One matrix entry: its templates checked once, then rendered per combination."""
 
-    def __init__(self, index: int, job: dict[str, Any], node: Node, context: Context) -> None:
+    def __init__(self, index: int, job: dict[str, Any], node: Located, context: Context) -> None:
         self.index = index
         self.job = job
         self.node = node
@@ -150,7 +155,7 @@ class _Entry:
         self.path: Path = ("jobs", index)
         self.checked: set[tuple[int, str]] = set()  # (value, field) pairs already reported
 
-    def expand(self, budget: int) -> list[tuple[dict[str, Any], Node, Origin]] | None:
+    def expand(self, budget: int) -> list[tuple[dict[str, Any], MapLoc, Origin]] | None:
         context, job = self.context, self.job
         start = len(context.problems)
         template_id = self.id_text()
@@ -195,7 +200,7 @@ class _Entry:
         self.context.problem(node, (*self.path, "id"), message)
         return None
 
-    def parse(self, raw: Any, node: Node, path: Path, matrix: Matrix) -> Any:
+    def parse(self, raw: Any, node: Located, path: Path, matrix: Matrix) -> Any:
         """A text field as a Template (its placeholders checked) or as literal text;
         anything else as written."""
         if type(raw) is not str:
@@ -203,7 +208,7 @@ class _Entry:
         try:
             parsed = parse_template(raw)
         except TemplateSyntaxError as exc:
-            self.context.problem(node, path, str(exc), exc.offset)
+            self.context.problem(node, path, str(exc), (raw, exc.offset))
             return raw
         if isinstance(parsed, Template):
             if path[-1] in _NUMBER_FIELDS:
@@ -213,10 +218,12 @@ class _Entry:
                 )
                 self.context.problem(node, path, message)
             for ref, offset in zip(parsed.refs, parsed.offsets, strict=True):
-                self.check_ref(ref, node, path, offset, matrix)
+                self.check_ref(ref, node, path, (raw, offset), matrix)
         return parsed
 
-    def check_ref(self, ref: Ref, node: Node, path: Path, offset: int, matrix: Matrix) -> None:
+    def check_ref(
+        self, ref: Ref, node: Located, path: Path, offset: tuple[str, int], matrix: Matrix
+    ) -> None:
         axis = matrix.axes.get(ref.name)
         if axis is None and not matrix.names_known:
             return
@@ -254,14 +261,14 @@ class _Entry:
                         f"the id names a value by its key: write {{{ref.name}}}, not {ref} (an "
                         "id must not change when another field of a value does)"
                     )
-                    self.context.problem(node, path, message, offset)
+                    self.context.problem(node, path, message, (self.job["id"], offset))
         columns = [axis for axis in matrix.axes.values() if axis.column]
         for axis in matrix.axes.values():
             if not axis.column and axis.name not in named:
                 message = (
                     f"the id template {self.job['id']!r} does not name the axis {axis.name}: "
                     f"each combination needs its own id, e.g. add .{{{axis.name}}} (line "
-                    f"{node.start_mark.line + 1})"
+                    f"{start_of(node.loc)[0]})"
                 )
                 self.context.problem(axis.node, (*self.path, "matrix", axis.name), message)
         if columns and not named.intersection(axis.name for axis in columns):
@@ -278,51 +285,59 @@ class _Entry:
         templates: Mapping[str, Template],
         literal: Mapping[str, Any],
         included: Mapping[int, Any],
-    ) -> list[tuple[dict[str, Any], Node, Origin]]:
-        node = self.node
-        assert isinstance(node, MappingNode)
-        # The entry's own nodes, so locations are where the user wrote them.
-        base_pairs = [
-            (key_of(node, key), node_at(node, [key])) for key in self.job if key != "matrix"
-        ]
+    ) -> list[tuple[dict[str, Any], MapLoc, Origin]]:
+        entry = self.node.loc
+        assert type(entry) is MapLoc
+        # The entry's own locations (matrix: left out), so they are where the user wrote them.
+        base = MapLoc(entry.start)
+        base.keys = {k: at for k, at in entry.keys.items() if k != "matrix"}
+        base.values = {k: loc for k, loc in entry.values.items() if k != "matrix"}
+        base.via = {k: v for k, v in entry.via.items() if k != "matrix"} if entry.via else None
         refs = list(dict.fromkeys(ref for t in templates.values() for ref in t.refs))
         axes = [axis.name for axis in matrix.axes.values() if not axis.column]
-        out: list[tuple[dict[str, Any], Node, Origin]] = []
+        out: list[tuple[dict[str, Any], MapLoc, Origin]] = []
         for combination in matrix.combinations:
             values = combination.values
             texts = {ref: _text(values[ref.name], ref) for ref in refs}
             job = dict(literal)
             for key, template in templates.items():
                 job[key] = template.render(texts)
-            pairs = base_pairs
-            if combination.sets:
-                job, pairs = self.apply_sets(combination, job, pairs, included)
-            job_node = MappingNode(node.tag, pairs, node.start_mark, node.end_mark)
+            job_loc = (
+                self.apply_sets(combination, job, base, included) if combination.sets else base
+            )
             label = ", ".join(
                 ([combination.row] if combination.row else [])
                 + [f"{name}={values[name].key}" for name in axes]
             )
-            out.append((job, job_node, Origin(self.index, label, template_id)))
+            out.append((job, job_loc, Origin(self.index, label, template_id)))
         return out
 
     def apply_sets(
         self,
         combination: Combination,
         job: dict[str, Any],
-        pairs: Sequence[tuple[Node, Node]],
+        base: MapLoc,
         included: Mapping[int, Any],
-    ) -> tuple[dict[str, Any], list[tuple[Node, Node]]]:
+    ) -> MapLoc:
+        """Sets include's fields on ``job``; returns its locations: the entry's, with each
+        field include sets where that include writes it (after the entry's)."""
         sets = combination.sets
         texts = {}
-        new_pairs = [(k, v) for k, v in pairs if k.value not in sets]
+        loc = MapLoc(base.start)
+        loc.keys = {k: at for k, at in base.keys.items() if k not in sets}
+        loc.values = {k: at for k, at in base.values.items() if k not in sets}
+        vias = {k: via for k, via in (base.via or {}).items() if k not in sets}
         for name, (_, key_node, value_node, _) in sets.items():
             value = included[id(value_node)]
             if isinstance(value, Template):
                 texts.update({r: _text(combination.values[r.name], r) for r in value.refs})
                 value = value.render(texts)
             job[name] = value
-            new_pairs.append((key_node, value_node))
-        return job, new_pairs
+            loc.keys[name], loc.values[name] = start_of(key_node.loc), value_node.loc
+            if len(value_node.vias) > len(self.node.vias):  # an alias or merge inside matrix:
+                vias[name] = value_node.vias[-1]
+        loc.via = vias or None
+        return loc
 
 
 def _text(value: Value, ref: Ref) -> str:

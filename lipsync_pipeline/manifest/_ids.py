@@ -7,17 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from yaml.nodes import Node
-
 from lipsync_pipeline.errors import Problem, format_where
 from lipsync_pipeline.manifest._expand import Origin
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import Located, mark_of, node_at
 
 __all__ = ["id_problems"]
 
 
 def id_problems(
-    jobs: Sequence[Any], root: Node, origin: Callable[[int], Origin], display_name: str
+    jobs: Sequence[Any], root: Located, origin: Callable[[int], Origin], display_name: str
 ) -> list[Problem]:
     """One problem per job whose id an earlier job has (``origin(i)``: where job ``i``
     was written), at the later one's id."""

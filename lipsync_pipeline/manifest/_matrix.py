@@ -18,8 +18,6 @@ import itertools
 import math
 from typing import Any, Final
 
-from yaml.nodes import Node
-
 from lipsync_pipeline.manifest._combos import (
     Axis,
     Combination,
@@ -31,7 +29,7 @@ from lipsync_pipeline.manifest._combos import (
     name_problem,
     read_value,
 )
-from lipsync_pipeline.manifest._nodes import node_at
+from lipsync_pipeline.manifest._nodes import Located, node_at
 from lipsync_pipeline.manifest._problems import describe_value
 from lipsync_pipeline.manifest._rows import read_rows
 from lipsync_pipeline.manifest._selectors import apply_exclude, apply_include
@@ -48,7 +46,9 @@ _SHAPE: Final = (
 )
 
 
-def read_matrix(raw: Any, node: Node, path: Path, context: Context, budget: int) -> Matrix | None:
+def read_matrix(
+    raw: Any, node: Located, path: Path, context: Context, budget: int
+) -> Matrix | None:
     """The combinations of one ``matrix:`` (``raw``, written at ``node``, data path
     ``path``). ``budget``: how many jobs it may make without taking the manifest over
     :data:`MAX_JOBS`. After reporting a problem: None when not even its axes are known,
@@ -118,7 +118,7 @@ def _add_axis(axes: dict[str, Axis], axis: Axis, context: Context, path: Path) -
     return False
 
 
-def _axis(name: str, raw: Any, node: Node, path: Path, context: Context) -> list[Value] | None:
+def _axis(name: str, raw: Any, node: Located, path: Path, context: Context) -> list[Value] | None:
     if not isinstance(raw, list):
         shown = describe_value(raw, node)
         context.problem(node, path, f"expected a list of values, e.g. {name}: [a, b], not {shown}")
@@ -146,7 +146,7 @@ def _axis(name: str, raw: Any, node: Node, path: Path, context: Context) -> list
 
 
 def _rows(
-    raw: Any, node: Node, path: Path, context: Context, budget: int
+    raw: Any, node: Located, path: Path, context: Context, budget: int
 ) -> tuple[tuple[str, ...], list[Combination]] | None:
     """The columns of a CSV file, and its combinations: one per row, with every column."""
     if not isinstance(raw, str):

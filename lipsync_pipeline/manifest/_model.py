@@ -147,15 +147,15 @@ def derive_seed(job_id: str) -> int:
     return int.from_bytes(hashlib.sha256(job_id.encode("utf-8")).digest()[:4], "big") & _SEED_MASK
 
 
+# One encoder for every fingerprint: json.dumps with options builds a new one per call.
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_request(model: str, form_state: Mapping[str, Any]) -> bytes:
     """The bytes a fingerprint hashes: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        {"model": model, "formState": form_state},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
+    return _CANONICAL.encode({"model": model, "formState": form_state}).encode("utf-8")
 
 
 def fingerprint_of(model: str, hashed_form: Mapping[str, Any]) -> str:

@@ -13,17 +13,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from yaml.nodes import Node
-
+from lipsync_pipeline._ecma import ecma_regex
 from lipsync_pipeline.errors import Problem, format_where
 from lipsync_pipeline.manifest._nodes import (
+    Located,
     describe_scalar,
     is_plain_non_string,
     key_node_at,
-    mark_of,
     node_at,
+    problem_at,
 )
-from lipsync_pipeline.manifest._yaml import Yaml11Scalar
+from lipsync_pipeline.manifest._scalars import Yaml11Scalar
 
 if TYPE_CHECKING:  # only the error path imports jsonschema (~50 ms a run avoids)
     from jsonschema import ValidationError
@@ -41,14 +41,15 @@ _TYPE_NAMES: Final[Mapping[str, str]] = {
     "boolean": "true or false",
     "null": "nothing",
 }
+_EXTENSIONS: Final = " (keys of your own, such as YAML anchors to reuse, start with x-)"
 
 
-def describe_value(value: Any, node: Node) -> str:
+def describe_value(value: Any, node: Located) -> str:
     """How a message names a value, saying what YAML made of unquoted text."""
     if is_plain_non_string(node):
-        if node.value == "":
+        if node.text == "":
             return "nothing (an empty value)"
-        return f"{node.value}, which YAML reads as {describe_scalar(node)}"  # type: ignore[arg-type]
+        return f"{node.text}, which YAML reads as {describe_scalar(node)}"
     if isinstance(value, Yaml11Scalar):
         return value.text
     if isinstance(value, str):
@@ -73,17 +74,19 @@ def did_you_mean(word: Any, options: Iterable[str]) -> str:
 def schema_problems(
     errors: Sequence[tuple[Path, ValidationError]],
     document: Mapping[str, Any],
-    root: Node,
+    root: Located,
     display_name: str,
     kind_fields: Mapping[str, Sequence[str]],
     models: Mapping[str, str],
 ) -> list[Problem]:
-    """One Problem per finding, located at the value (or at the key, for unknown keys)."""
-    problems = []
-    for path, error in errors:
-        for node, where, message in _explain(path, error, document, root, kind_fields, models):
-            problems.append(Problem(display_name, *mark_of(node), where, message))
-    return problems
+    """One Problem per finding, located at the value (or at the key, for unknown keys);
+    a value an alias or a merge key brought is located where it is used, and the
+    message names the anchor it came from."""
+    return [
+        problem_at(display_name, node, where, message)
+        for path, error in errors
+        for node, where, message in _explain(path, error, document, root, kind_fields, models)
+    ]
 
 
 def _job_kind(document: Mapping[str, Any], path: Path) -> str | None:
@@ -98,10 +101,10 @@ def _explain(
     path: Path,
     error: ValidationError,
     document: Mapping[str, Any],
-    root: Node,
+    root: Located,
     kind_fields: Mapping[str, Sequence[str]],
     models: Mapping[str, str],
-) -> list[tuple[Node, str, str]]:
+) -> list[tuple[Located, str, str]]:
     # jsonschema types these as "maybe unset"; errors from iter_errors always have them.
     validator, arg = error.validator, cast(Any, error.validator_value)
     instance = cast(Any, error.instance)
@@ -109,14 +112,17 @@ def _explain(
     node, where = node_at(root, path), format_where(path)
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
+        # Keys a patternProperties admits (x-... at the top) are no unknown keys.
+        patterns = [ecma_regex(p).search for p in schema.get("patternProperties", {})]
         return [
             (
                 key_node_at(root, (*path, key)) or node,
                 format_where((*path, key)),
-                _unknown_key(key, path, allowed, _job_kind(document, path), kind_fields, models),
+                _unknown_key(key, path, allowed, _job_kind(document, path), kind_fields, models)
+                + (_EXTENSIONS if path == () and patterns else ""),
             )
             for key in instance
-            if key not in allowed
+            if key not in allowed and not any(search(key) for search in patterns)
         ]
     if validator == "required":
         kind = _job_kind(document, path)
@@ -129,8 +135,8 @@ def _explain(
     if validator == "type":
         names = [arg] if isinstance(arg, str) else list(arg)
         message = f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {shown}"
-        if "string" in names and is_plain_non_string(node) and node.value:
-            message += f"; quote it ({json.dumps(node.value)}) if you mean the text"
+        if "string" in names and is_plain_non_string(node) and node.text:
+            message += f"; quote it ({json.dumps(node.text)}) if you mean the text"
         elif isinstance(instance, Yaml11Scalar):
             message += "; write it in plain decimal digits"
         return [(node, where, message)]

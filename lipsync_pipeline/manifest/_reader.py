@@ -52,7 +52,14 @@ from lipsync_pipeline.manifest._model import (
     fingerprint_of,
 )
 from lipsync_pipeline.manifest._moved import with_moved
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import (
+    Located,
+    item_marks,
+    mark_of,
+    node_at,
+    problem_at,
+    value_marks,
+)
 from lipsync_pipeline.manifest._output_dir import manifest_output_dir
 from lipsync_pipeline.manifest._problems import describe_value, schema_problems
 from lipsync_pipeline.manifest._schema import (
@@ -133,6 +140,10 @@ class _Reader:
     def problem(self, line: int | None, column: int | None, where: str, message: str) -> None:
         self.problems.append(Problem(self.name, line, column, where, message))
 
+    def problem_at(self, node: Located, path: tuple[str | int, ...], message: str) -> None:
+        """A problem with a value: where it is used, naming the anchor it came from."""
+        self.problems.append(problem_at(self.name, node, format_where(path), message))
+
     def fail(self) -> ManifestError:
         unique = dict.fromkeys(self.problems)  # same finding reached twice: say it once
         # This file's problems first (a matrix's rows file has its own), each by place.
@@ -172,7 +183,7 @@ class _Reader:
             )
             raise self.fail()
         fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
-        context = Context(self.name, self.base, self.real_base, fields, self.problems)
+        context = Context(self.name, self.base, self.real_base, fields, self.problems, doc.text)
         expansion = expand_jobs(value, root, context)
         value, root = expansion.value, expansion.root
         expanded = len(self.problems)  # problems after this are about the expanded jobs
@@ -258,9 +269,7 @@ class _Reader:
                 continue
             relative, absolute_or_error = self.local(raw)
             if relative is None:
-                self.problem(
-                    *mark_of(node_at(root, path)), format_where(path), str(absolute_or_error)
-                )
+                self.problem_at(node_at(root, path), path, str(absolute_or_error))
             else:
                 resolved[field] = (relative, absolute_or_error)
         return resolved
@@ -277,9 +286,9 @@ class _Reader:
         except ValueError:
             ok = False
         if not ok:
-            self.problem(
-                *mark_of(node_at(root, path)),
-                format_where(path),
+            self.problem_at(
+                node_at(root, path),
+                path,
                 f"not a valid URL: {url!r} (a host is needed, and a port must be "
                 "a number up to 65535)",
             )
@@ -319,12 +328,12 @@ class _Reader:
         output_dir: Path,
         expansion: Expansion,
     ) -> Manifest:
-        defaults_marks = _value_marks(node_at(root, ["defaults"])) if defaults else {}
-        jobs_node = node_at(root, ["jobs"])
+        defaults_marks = value_marks(node_at(root, ["defaults"])) if defaults else {}
+        places = item_marks(node_at(root, ["jobs"]))
         jobs = [
             self.job(
                 raw,
-                jobs_node.value[index],
+                places[index],
                 defaults,
                 defaults_marks,
                 {**resolved_defaults, **job_inputs[index]},
@@ -345,14 +354,14 @@ class _Reader:
     def job(
         self,
         raw: Mapping[str, Any],
-        node: Any,
+        place: tuple[tuple[int, int], dict[str, tuple[int, int]]],
         defaults: Mapping[str, Any],
         defaults_marks: Mapping[str, tuple[int, int]],
         inputs: Mapping[str, tuple[str, str | None]],
         origin: Origin,
     ) -> Job:
         kind, job_id = self.share(raw["kind"]), raw["id"]
-        own_marks = _value_marks(node)
+        start, own_marks = place
         form: dict[str, Any] = {}
         marks: dict[str, tuple[int, int]] = {
             k: own_marks[k] for k in ("id", "kind", "webhook") if k in own_marks
@@ -388,7 +397,7 @@ class _Reader:
             webhook,
             local_inputs,
             fingerprint,
-            *mark_of(node),
+            *start,
             Marks.of(marks, self.shared),
             seed_derived,
             digests,
@@ -398,7 +407,3 @@ class _Reader:
 
     def share(self, value: Any) -> Any:
         return self.shared.setdefault(value, value) if type(value) is str else value
-
-
-def _value_marks(node: Any) -> dict[str, tuple[int, int]]:
-    return {key.value: mark_of(value) for key, value in node.value}

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from yaml.nodes import Node
-
 from lipsync_pipeline.manifest._combos import (
     Axis,
     Combination,
@@ -31,7 +29,7 @@ from lipsync_pipeline.manifest._combos import (
     place_of,
     read_value,
 )
-from lipsync_pipeline.manifest._nodes import node_at
+from lipsync_pipeline.manifest._nodes import Located, node_at, start_of
 from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
 
 __all__ = ["apply_exclude", "apply_include"]
@@ -39,7 +37,7 @@ __all__ = ["apply_exclude", "apply_include"]
 
 def apply_exclude(
     raw: Any,
-    node: Node,
+    node: Located,
     path: Path,
     axes: Mapping[str, Axis],
     combos: list[Combination],
@@ -61,7 +59,7 @@ def apply_exclude(
 
 def apply_include(
     raw: Any,
-    node: Node,
+    node: Located,
     path: Path,
     axes: Mapping[str, Axis],
     combos: list[Combination],
@@ -107,8 +105,8 @@ def apply_include(
 
 
 def _entries(
-    raw: Any, matrix_node: Node, path: Path, context: Context
-) -> list[tuple[dict[str, Any], Node, Path]]:
+    raw: Any, matrix_node: Located, path: Path, context: Context
+) -> list[tuple[dict[str, Any], Located, Path]]:
     which = str(path[-1])
     node = node_at(matrix_node, [which])
     if node is matrix_node:
@@ -132,7 +130,7 @@ def _entries(
 
 def _match(
     entry: Mapping[str, Any],
-    entry_node: Node,
+    entry_node: Located,
     path: Path,
     axes: Mapping[str, Axis],
     combos: list[Combination],
@@ -177,13 +175,14 @@ def _match(
 
 
 def _set_fields(
-    node: Node, path: Path, sets: Mapping[str, Any], targets: list[Combination], context: Context
+    node: Located, path: Path, sets: Mapping[str, Any], targets: list[Combination], context: Context
 ) -> None:
     for name, raw in sets.items():
         key_node, value_node = key_of(node, name), node_at(node, [name])
         for combination in targets:
             earlier = combination.sets.get(name)
-            if earlier is not None and earlier[2] is not value_node:
+            # An alias repeats a value at one place: the same include again, not another.
+            if earlier is not None and start_of(earlier[2].loc) != start_of(value_node.loc):
                 message = (
                     f"sets {name} again on a combination that the include at "
                     f"{place_of(earlier[1])} sets it on"

@@ -1,24 +1,22 @@
-"""A strict, fast YAML reader for manifests: plain data plus the node tree for locations.
+"""A strict, fast YAML reader for manifests: plain data plus where each value is written.
 
 PyYAML's ``safe_load`` is too forgiving for a file that spends money: it keeps the
 last of two duplicate keys, expands aliases without bound, and turns ``on``,
-``0755`` and ``12:30`` into a boolean and numbers. This module composes the
-document once with libyaml (``yaml.CSafeLoader``; the pure-Python ``SafeLoader``
-when libyaml is missing), then builds plain JSON-like data from the node tree in
-one pass of its own, so that:
+``0755`` and ``12:30`` into a boolean and numbers. This module feeds libyaml's
+events (``yaml.CSafeLoader``'s parser; the pure-Python ``SafeLoader``'s when
+libyaml is missing) to :mod:`._walker`, which builds plain JSON-like data and a
+compact location tree (:mod:`._nodes`) in one pass, so that:
 
 - duplicate keys are problems that name both lines;
-- aliases are refused (their anchors may stay: an anchor alone is harmless). A
-  billion-laughs document fails at its first alias, before anything expands.
-  Merge keys (``<<``) are refused too: without aliases they are pointless, and
-  the manifest's ``defaults:`` does their job;
+- anchors, aliases and merge keys (``<<: *defaults``) work as in YAML 1.1, with
+  their expansion bounded (values, aliases, depth): a "billion laughs" document is
+  refused at the alias that crosses the bound, before anything expands;
 - scalars whose meaning differs between YAML 1.1 and 1.2 (``0755``, ``12:30``,
   ``1_000``, dates) become :class:`Yaml11Scalar`, which no schema type accepts,
-  so they are reported instead of being silently reinterpreted;
+  so they are reported instead of being silently reinterpreted (through aliases
+  too: an alias is its anchor's value);
 - tabs in indentation, binary or non-UTF-8 bytes, files over :data:`MAX_BYTES`
-  and nesting deeper than :data:`MAX_DEPTH` are located problems, not tracebacks
-  (libyaml's composer recurses in C and crashes the interpreter on a few ten
-  thousand nested ``[``: the depth is bounded before it runs).
+  and nesting deeper than :data:`MAX_DEPTH` are located problems, not tracebacks.
 
 Fatal problems raise :class:`ManifestError`; duplicate keys do not stop the
 reading (the first value is kept) so that schema checks can still run.
@@ -27,17 +25,17 @@ reading (the first value is kept) so that schema checks can still run.
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
-from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from lipsync_pipeline.errors import ManifestError, Problem, format_where
-from lipsync_pipeline.manifest._nodes import DECIMAL, STR_TAG, TAG, mark_of
+from lipsync_pipeline.errors import ManifestError, Problem
+from lipsync_pipeline.manifest._nodes import Located
+from lipsync_pipeline.manifest._scalars import Yaml11Scalar
+from lipsync_pipeline.manifest._walker import MAX_DEPTH, walk
 
 __all__ = [
     "MAX_BYTES",
@@ -52,47 +50,27 @@ __all__ = [
 MAX_BYTES: Final = 32 * 1024 * 1024
 """Larger files are refused unread: a manifest of 10,000 jobs is about 1.5 MB."""
 
-MAX_DEPTH: Final = 64
-"""A manifest nests four levels deep; 64 leaves room and stays far from C stack limits."""
-
 _CHEAP_DEPTH_BOUND: Final = 2000
-"""Below this upper bound on nesting, composing in C is safe without an exact check."""
+"""Below this upper bound on nesting, libyaml needs no exact depth check first."""
 
 _C_LOADER: Final[type[Any] | None] = getattr(yaml, "CSafeLoader", None)
 
-_MAP: Final = TAG + "map"
-_SEQ: Final = TAG + "seq"
-_MERGE: Final = TAG + "merge"
-_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_SPECIAL_FLOATS: Final = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf")}
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True, slots=True)
-class Yaml11Scalar:
-    """A plain scalar that YAML 1.1 and YAML 1.2 read differently (``0755``, ``12:30``, dates).
-
-    It is no JSON type, so the schema rejects it wherever it appears, and the
-    message can say what the text would have meant.
-    """
-
-    text: str
-    tag: str  # "int", "float" or "timestamp"
-
-
-@dataclass(frozen=True, slots=True)
 class YamlDocument:
-    """A composed document: ``value`` is plain data, ``root`` the node tree it came from."""
+    """A read document: ``value`` is plain data, ``root`` where its parts are written.
 
-    root: Node | None
+    Values an alias repeats are the same objects (an alias is not copied): treat
+    ``value`` as read-only."""
+
+    root: Located | None
     value: Any
     problems: tuple[Problem, ...]
-    trusted: bool  # False: ``value`` may not be what the author meant (a merge key, a tag)
-
-
-class _AliasFound(Exception):
-    """A node was reached twice: an alias. Raised to stop before any expansion."""
+    trusted: bool  # False: ``value`` may not be what the author meant (a bad tag, a key)
+    text: str = ""  # as read: messages that point inside a scalar (a template) look here
 
 
 @contextmanager
@@ -110,10 +88,6 @@ def no_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix(TAG) if tag.startswith(TAG) else tag
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -211,11 +185,15 @@ def _event_position(event: yaml.Event) -> tuple[int | None, int | None]:
 
 
 def _check_depth(text: str, display_name: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before the recursive composer sees it.
+    """Refuse nesting deeper than MAX_DEPTH, located, when libyaml gave up first.
 
-    Nesting needs a ``[`` or ``{`` per flow level, or indentation or an indicator
-    per block level, so brackets plus twice the longest line bound it cheaply; only
-    files past that cheap bound pay for an exact pass over the event stream.
+    The walker bounds the depth as events arrive, but libyaml scans flow
+    collections ahead and stops at its own cap (~1,000 levels) with a bare
+    "exceeded maximum nesting depth". So after a syntax error, files that could nest
+    that deep are checked again here. Nesting needs a ``[`` or ``{`` per flow level,
+    or indentation or an indicator per block level, so brackets plus twice the
+    longest line bound it cheaply; only files past that cheap bound pay for an
+    exact pass over the event stream.
     """
     longest = max(map(len, text.split("\n")), default=0)
     if text.count("[") + text.count("{") + 2 * longest + 2 <= _CHEAP_DEPTH_BOUND:
@@ -225,158 +203,43 @@ def _check_depth(text: str, display_name: str) -> None:
     # nesting cap) scans far ahead in flow context and stops at ~1,000 levels with a
     # bare syntax error; the Python parser hands over events as it goes, so the
     # 65th level is reported where it is. Only pathological files get here.
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ManifestError(
-                    [
-                        Problem(
-                            display_name,
-                            *_event_position(event),
-                            "",
-                            f"nested more than {MAX_DEPTH} levels deep",
-                        )
-                    ]
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _alias_problems(text: str, loader: type[Any], display_name: str) -> list[Problem]:
-    """Locate each anchor's first alias; runs only once an alias was found, so it is free
-    for valid files. One problem per anchor: a bomb repeats each alias many times."""
-    first: dict[str, tuple[int | None, int | None]] = {}
-    uses: dict[str, int] = {}
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.AliasEvent):
-            name = str(event.anchor)
-            first.setdefault(name, _event_position(event))
-            uses[name] = uses.get(name, 0) + 1
-    return [
-        Problem(
-            display_name,
-            *position,
-            "",
-            f"alias *{name}{f' (used {uses[name]} times)' if uses[name] > 1 else ''}: "
-            "YAML anchors and aliases are not supported (they can expand exponentially, "
-            "the 'billion laughs' attack); write the value out, or put shared fields "
-            "under defaults:",
-        )
-        for name, position in first.items()
-    ]
-
-
-class _Builder:
-    """Turns the node tree into plain data in one pass, collecting problems."""
-
-    __slots__ = ("display_name", "problems", "seen", "trusted")
-
-    def __init__(self, display_name: str) -> None:
-        self.display_name = display_name
-        self.problems: list[Problem] = []
-        self.seen: set[int] = set()
-        self.trusted = True
-
-    def problem(
-        self, node: Node, path: tuple[str | int, ...], message: str, *, trusted: bool = False
-    ) -> None:
-        # Only a duplicate key leaves the data as written (its first value); anything
-        # else would make the schema's findings about a document nobody wrote.
-        self.trusted = self.trusted and trusted
-        where = format_where(path)
-        self.problems.append(Problem(self.display_name, *mark_of(node), where, message))
-
-    def build(self, node: Node, path: tuple[str | int, ...]) -> Any:
-        # Every node, scalars included, is seen once: a second visit is an alias.
-        if id(node) in self.seen:
-            raise _AliasFound
-        self.seen.add(id(node))
-        cls = type(node)
-        if cls is ScalarNode:
-            return self.scalar(node, path)
-        if len(path) >= MAX_DEPTH:
-            self.problem(node, path, f"nested more than {MAX_DEPTH} levels deep")
-            return None
-        if cls is SequenceNode:
-            if node.tag != _SEQ:
-                self.problem(node, path, f"unsupported YAML tag {_short_tag(node.tag)}")
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        if node.tag != _MAP:
-            self.problem(node, path, f"unsupported YAML tag {_short_tag(node.tag)}")
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if id(key_node) in self.seen:
-                raise _AliasFound
-            self.seen.add(id(key_node))
-            if type(key_node) is not ScalarNode:
-                self.problem(key_node, path, "a key must be plain text, not a list or mapping")
-                continue
-            if key_node.tag == _MERGE:
-                self.problem(
-                    key_node,
-                    path,
-                    "merge keys (<<) are not supported; put shared fields under defaults:",
-                )
-                continue
-            key = key_node.value
-            if key in out:
-                first = next(k for k, _ in node.value if k.value == key)
-                self.problem(
-                    key_node,
-                    (*path, key),
-                    f"duplicate key {key!r} (first at line {mark_of(first)[0]}); "
-                    "YAML would silently keep only the last one",
-                    trusted=True,
-                )
-                continue
-            # Scalars inline: a call less per value is a tenth of the time for 10,000 jobs.
-            if type(value_node) is ScalarNode and id(value_node) not in self.seen:
-                self.seen.add(id(value_node))
-                out[key] = self.scalar(value_node, (*path, key))
-            else:
-                out[key] = self.build(value_node, (*path, key))
-        return out
-
-    def scalar(self, node: Node, path: tuple[str | int, ...]) -> Any:
-        tag, text = node.tag, node.value
-        if tag == STR_TAG:
-            return text
-        if tag == TAG + "int":
-            return int(text) if DECIMAL.fullmatch(text) else Yaml11Scalar(text, "int")
-        if tag == TAG + "bool":
-            return text.lower() in ("true", "yes", "on")
-        if tag == TAG + "null":
-            return None
-        if tag == TAG + "float":
-            if _FLOAT.fullmatch(text):
-                return float(text)
-            special = _SPECIAL_FLOATS.get(text.lower())
-            return special if special is not None else Yaml11Scalar(text, "float")
-        if tag == TAG + "timestamp":
-            return Yaml11Scalar(text, "timestamp")
-        self.problem(node, path, f"unsupported YAML tag {_short_tag(tag)}")
-        return None
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ManifestError(
+                        [
+                            Problem(
+                                display_name,
+                                *_event_position(event),
+                                "",
+                                f"nested more than {MAX_DEPTH} levels deep",
+                            )
+                        ]
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # a real syntax error before any excess depth: the caller reports it
 
 
 def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) -> YamlDocument:
     """Read one YAML document strictly. Raises ManifestError for anything fatal.
 
-    ``c_loader=False`` forces the pure-Python loader (for the benchmark's comparison).
+    ``c_loader=False`` forces the pure-Python parser (for the benchmark's comparison).
     """
     text = decode_text(data, display_name)
-    loader = _C_LOADER if c_loader and _C_LOADER is not None else yaml.SafeLoader
+    loader_class = _C_LOADER if c_loader and _C_LOADER is not None else yaml.SafeLoader
     with no_gc():
         try:
-            _check_depth(text, display_name)
-            root = yaml.compose(text, Loader=loader)
+            loader = loader_class(text)
+            try:
+                found = walk(loader.get_event, display_name)
+            finally:
+                loader.dispose()
         except yaml.YAMLError as exc:
+            _check_depth(text, display_name)
             raise ManifestError([_syntax_problem(text, exc, display_name)]) from None
-        if root is None:
-            return YamlDocument(None, None, (), True)
-        builder = _Builder(display_name)
-        try:
-            value = builder.build(root, ())
-        except _AliasFound:
-            raise ManifestError(_alias_problems(text, loader, display_name)) from None
-    return YamlDocument(root, value, tuple(builder.problems), builder.trusted)
+    root = None if found.loc is None else Located(found.loc, found.plain)
+    return YamlDocument(root, found.value, tuple(found.problems), found.trusted, text)

@@ -50,8 +50,8 @@ def documents(draw: st.DrawFn) -> Any:
                                 "jobs": jobs}
     if draw(st.booleans()):
         document["defaults"] = draw(st.dictionaries(st.sampled_from(KEYS), ODD, max_size=3))
-    for key in draw(st.lists(st.sampled_from(["concurrency", "output_dir", "jobs", "extra"]),
-                             max_size=2)):
+    for key in draw(st.lists(st.sampled_from(["concurrency", "output_dir", "jobs", "extra",
+                                              "x-mine", "x-"]), max_size=2)):
         document[key] = draw(ODD)
     return draw(st.one_of(st.just(document), ODD))
 
@@ -67,13 +67,48 @@ def test_the_shipped_schema_compiles() -> None:
 
 
 @pytest.mark.parametrize("schema", [
-    {"oneOf": [{"type": "string"}]},
-    {"anyOf": [{"type": "string"}, {"not": {"type": "string"}}]},
+    {"uniqueItems": True},
+    {"prefixItems": [{"type": "string"}]},
     {"$ref": "https://example.com/other.json"},
     {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
-    {"type": "object", "additionalProperties": False},
     {"enum": [[1]]},
+    {"minimum": "1"},
 ])
 def test_unknown_keywords_refuse_to_compile(schema: dict[str, Any]) -> None:
     with pytest.raises(UnsupportedSchema):
         compile_check(schema)
+
+
+# Keywords the manifest schema does not use (yet): the checker must agree on them too, so
+# that a schema change is fast and still right.
+OTHER_SCHEMAS: list[dict[str, Any]] = [
+    {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer", "minimum": 3}]},
+    {"oneOf": [{"type": "number"}, {"type": "integer"}, {"type": "string"}]},
+    {"not": {"type": ["string", "null"]}},
+    {"type": "object", "additionalProperties": False},
+    {"type": "object", "additionalProperties": {"type": "integer"}},
+    {"properties": {"a": {"const": 1}}, "patternProperties": {"^x-": {"type": "string"},
+                                                              "y$": {"minLength": 2}},
+     "additionalProperties": False},
+    {"propertyNames": {"pattern": "^[a-c]+$"}, "minProperties": 1, "maxProperties": 2},
+    {"type": "array", "items": {"exclusiveMinimum": 0, "exclusiveMaximum": 2},
+     "minItems": 1, "maxItems": 3},
+    {"required": ["a"], "if": {"properties": {"a": {"type": "string"}}},
+     "then": {"properties": {"a": {"pattern": "^z$"}}}, "else": {"properties": {"b": False}}},
+]
+JSON: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([0.5, 1.0, 2.0])
+    | st.sampled_from(["", "a", "z", "zz", "x-", "x-y", "abc", "yy", "b"]),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["a", "b", "c", "x-1", "xy", "ay", "z"]), inner,
+                      max_size=3),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("index", range(len(OTHER_SCHEMAS)))
+@settings(max_examples=150, deadline=None)
+@given(value=JSON)
+def test_other_keywords_agree_with_jsonschema(index: int, value: Any) -> None:
+    schema = OTHER_SCHEMAS[index]
+    assert compile_check(schema)(value) == jsonschema.Draft202012Validator(schema).is_valid(value)

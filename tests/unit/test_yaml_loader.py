@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -59,34 +58,7 @@ def test_duplicate_keys_do_not_hide_other_problems(tmp_path: Path) -> None:
     assert [(p.line, p.column) for p in found] == [(2, 1), (3, 14)]
 
 
-def test_billion_laughs_fails_fast_at_the_first_alias(tmp_path: Path) -> None:
-    lines = ["version: 1", "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
-    lines += ["jobs: *a9"]
-    start = time.perf_counter()
-    found = problems("\n".join(lines) + "\n", tmp_path)
-    assert time.perf_counter() - start < 1.0  # 9**10 items if expanded
-    assert (found[0].line, found[0].column) == (3, 10)
-    assert found[0].message.startswith("alias *a0 (used 9 times): YAML anchors and aliases")
-    assert len(found) == 10  # one per anchor, not one per use
-
-
-def test_self_referencing_alias(tmp_path: Path) -> None:
-    p = only("version: 1\njobs: &j [*j]\n", tmp_path)
-    assert (p.line, p.column) == (2, 11)
-    assert "alias *j" in p.message
-
-
-def test_scalar_alias_is_refused_too(tmp_path: Path) -> None:
-    text = "version: 1\ndefaults:\n  prompt: &p calm\njobs:\n" + JOB + "    prompt: *p\n"
-    p = only(text, tmp_path)
-    assert (p.line, p.column) == (9, 13)
-
-
-def test_merge_key_is_refused(tmp_path: Path) -> None:
-    p = only("version: 1\njobs:\n  - <<: {id: a}\n    kind: avatar\n", tmp_path)
-    assert (p.line, p.column, p.where) == (3, 5, "jobs[0]")
-    assert "merge keys (<<) are not supported" in p.message
+# Anchors, aliases and merge keys: tests/unit/test_yaml_anchors.py.
 
 
 def test_tab_in_indentation(tmp_path: Path) -> None:
