@@ -24,34 +24,19 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.lockfile import InputVersion
 
 __all__ = ["CACHE_FILE", "Cached", "InputCache", "url_key"]
 
 
 def _log() -> Any:
-    """The module's logger once logging is configured (``run``; a library user's own
-    setup), else one that drops the line: ``plan`` configures no logging (it would cost
-    start-up) and shows what the check found in its own output, and an unconfigured
-    structlog would print on stdout, into ``plan --format json``."""
-    structlog = sys.modules.get("structlog")
-    if structlog is None or not structlog.is_configured():
-        return _DROP
-    return structlog.get_logger(__name__)
-
-
-class _Drop:
-    def __getattr__(self, level: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
-_DROP: Final = _Drop()
+    return logger(__name__)
 
 
 CACHE_FILE: Final = "inputs-v1.json"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Final
+from typing import Any
 
 from lipsync_pipeline.errors import register_signature
 from lipsync_pipeline.inputs._cache import InputCache
 from lipsync_pipeline.inputs._findings import InputCheck, InputFindings, Probed, Target
+from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.inputs._targets import changes, durations, plan_targets
 from lipsync_pipeline.plan import Plan
 
@@ -15,22 +15,7 @@ __all__ = ["examine"]
 
 
 def _log() -> Any:
-    """The module's logger once logging is configured (``run``; a library user's own
-    setup), else one that drops the line: ``plan`` configures no logging (it would cost
-    start-up) and shows what the check found in its own output, and an unconfigured
-    structlog would print on stdout, into ``plan --format json``."""
-    structlog = sys.modules.get("structlog")
-    if structlog is None or not structlog.is_configured():
-        return _DROP
-    return structlog.get_logger(__name__)
-
-
-class _Drop:
-    def __getattr__(self, level: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
-_DROP: Final = _Drop()
+    return logger(__name__)
 
 
 def examine(plan: Plan, check: InputCheck) -> InputFindings:
