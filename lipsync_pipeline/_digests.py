@@ -33,7 +33,8 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._fs import atomic_write, file_digest
+from lipsync_pipeline._fs import atomic_write, file_digest, read_capped
+from lipsync_pipeline.errors import UnsafePathError
 
 __all__ = ["DIGESTS_FILE", "RACY_SECONDS", "REMEMBER_BYTES", "DigestCache"]
 
@@ -46,6 +47,8 @@ REMEMBER_BYTES: Final = 32 * 1024 * 1024
 RACY_SECONDS: Final = 3
 _RACY_NS: Final = RACY_SECONDS * 1_000_000_000
 _VERSION: Final = 1
+# ~100 bytes an entry: room for a million renders; a bigger file is not ours.
+_MAX_FILE_BYTES: Final = 128 << 20
 
 # (size, mtime_ns, ctime_ns, inode, device, sha256 hex)
 _Entry = tuple[int, int, int, int, int, str]
@@ -68,15 +71,13 @@ class DigestCache:
     @classmethod
     def load(cls, directory: Path) -> DigestCache:
         """The digests remembered in ``directory`` (none if the file is missing, not
-        ours, or unreadable: then every file is hashed)."""
-        path = directory / DIGESTS_FILE
+        ours, unreadable, a link or too large: then every file is hashed)."""
         try:
-            with path.open("rb") as f:
-                written_ns = os.fstat(f.fileno()).st_mtime_ns
-                data = json.loads(f.read())
-        except (OSError, ValueError):
+            raw, info = read_capped(directory / DIGESTS_FILE, _MAX_FILE_BYTES)
+            data = json.loads(raw)
+        except (OSError, ValueError, UnsafePathError):  # a link or a device: not ours
             return cls(directory, {}, 0)
-        return cls(directory, _entries(data), written_ns)
+        return cls(directory, _entries(data), info.st_mtime_ns)
 
     def sha256(self, path: str, st: os.stat_result) -> str | None:
         """The sha256 hex of the file at ``path`` (in this directory), whose ``os.stat``

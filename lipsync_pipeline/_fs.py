@@ -32,6 +32,7 @@ __all__ = [
     "file_digest",
     "fsync_directory",
     "open_nofollow",
+    "read_capped",
     "refuse_symlink",
 ]
 
@@ -70,6 +71,26 @@ def open_nofollow(path: Path, flags: int, mode: int = _FILE_MODE) -> int:
         raise
 
 
+def read_capped(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file at ``path`` and its stat, for files we keep beside
+    the user's (caches): never through a symbolic link (UnsafePathError), and ValueError
+    for anything else a pull request could put there (a FIFO, a device, more than
+    ``limit`` bytes), so a committed ``-> /dev/zero`` cannot make a check read forever.
+    Other OSErrors (missing, unreadable) propagate."""
+    fd = open_nofollow(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"{path}: larger than {limit} bytes")
+    return data, info
+
+
 def create_exclusive(path: Path) -> int:
     """A new file for writing that did not exist before (temp files): never a link."""
     return open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -98,13 +119,14 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int] | None:
     return h.hexdigest(), size
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes."""
+def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE) -> None:
+    """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes.
+    ``mode`` (before the umask): 0o600 for a file private to the user (a cache)."""
     # Checked before the temp file exists, so a refusal leaves nothing behind.
     refuse_symlink(path)
     # A random name via O_EXCL (not mkstemp) so the umask gives the usual 0644, as git expects.
     tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{TMP_SUFFIX}")
-    fd = create_exclusive(tmp)
+    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

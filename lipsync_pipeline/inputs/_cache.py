@@ -19,16 +19,16 @@ Safe by construction:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from lipsync_pipeline._fs import atomic_write, read_capped
+from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.lockfile import InputVersion
 
@@ -118,20 +118,17 @@ class InputCache:
             merged.update({k: self._entries[k] for k in self._touched})
             newest = sorted(merged.items(), key=lambda item: item[1][1], reverse=True)
             _write_file(self.path, dict(newest[:_MAX_ENTRIES]))
-        except OSError as exc:
+        except (OSError, UnsafePathError) as exc:
             _log().warning("input cache not written", path=str(self.path), error=str(exc))
 
 
 def _read_file(path: Path) -> dict[str, tuple[Cached, float]]:
     try:
-        with path.open("rb") as f:
-            raw = f.read(_MAX_FILE_BYTES + 1)
-        if len(raw) > _MAX_FILE_BYTES:
-            raise ValueError("too large")
-        doc = json.loads(raw)
+        doc = json.loads(read_capped(path, _MAX_FILE_BYTES)[0])
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; a link is refused.
+    except (OSError, ValueError, UnsafePathError) as exc:
         _log().info("input cache ignored", path=str(path), error=str(exc))
         return {}
     if not (isinstance(doc, dict) and doc.get("version") == _VERSION):
@@ -159,15 +156,4 @@ def _write_file(path: Path, entries: dict[str, tuple[Cached, float]]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     doc = {"version": _VERSION, "entries": {k: _entry_json(*v) for k, v in entries.items()}}
     data = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    atomic_write(path, data, mode=0o600)

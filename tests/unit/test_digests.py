@@ -178,3 +178,23 @@ def test_the_digests_file_is_never_written_through_a_link(
     with pytest.raises(UnsafePathError):
         digests.save(min_bytes=0)
     assert victim.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "remembered.json"])
+def test_a_committed_link_in_place_of_the_digests_file_is_not_read(
+    manifest: Manifest, tmp_path: Path, target: str
+) -> None:
+    """A pull request can commit `.lipsync-digests.json -> /dev/zero` (read for ever) or
+    a link to digests that lie; either way every render is hashed, as with no file."""
+    lock = _rendered(manifest, tmp_path)
+    honest = DigestCache.load(manifest.output_dir)
+    check_artifacts(manifest, lock, honest)
+    honest.save(min_bytes=0)
+    remembered = tmp_path / "remembered.json"
+    (manifest.output_dir / DIGESTS_FILE).rename(remembered)
+    link_to = Path(target) if target.startswith("/") else remembered
+    (manifest.output_dir / DIGESTS_FILE).symlink_to(link_to)
+
+    digests = DigestCache.load(manifest.output_dir)
+    check_artifacts(manifest, lock, digests)
+    assert digests.hashed_bytes == honest.hashed_bytes > 0
