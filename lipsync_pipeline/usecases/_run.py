@@ -33,7 +33,7 @@ from lipsync_pipeline.usecases._check import Checked, check, examine_inputs
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
-from lipsync_pipeline.usecases._shard import seed_shard_lock
+from lipsync_pipeline.usecases._shard import seed_shard_lock, shard_lock
 from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledger
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
@@ -105,9 +105,6 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
     if request.local:
         request = dataclasses.replace(request, options=local_options(request.options))
-    if request.shard is not None:
-        lock = seed_shard_lock(request.manifest_path, request.shard, request.lock_path)
-        request = dataclasses.replace(request, lock_path=lock)
     checked = check(
         request.manifest_path,
         request.lock_path,
@@ -125,6 +122,10 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     store = open_store(manifest)  # settings only; the network is asked under the lock
     concurrency = request.concurrency or manifest.concurrency or DEFAULT_CONCURRENCY
     lock_path = checked.lock.path
+    if request.shard is not None:
+        # check() planned from the shard's lock, or the main one its first run seeds it
+        # from: the shard writes its own (created below, once nothing can refuse the run).
+        lock_path = shard_lock(request.manifest_path, request.shard, request.lock_path)
     cap = spend_cap(manifest, request.max_credits, allow_unknown=request.allow_unknown_cost)
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
@@ -135,6 +136,8 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     if cap is not None:  # refused here, a run over its cap takes no lock and writes nothing
         # After the input check: it is what prices URL inputs (``checked.remote``).
         estimate_within(checked.plan, cap, checked.remote)
+    if request.shard is not None:
+        seed_shard_lock(request.manifest_path, request.shard, lock_path, manifest.moved)
     run_lock = RunLock(lock_path)
     try:
         run_lock.acquire()

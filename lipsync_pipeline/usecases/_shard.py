@@ -10,12 +10,12 @@ for a job renamed by ``moved:``, the entry of its old id, which may hash elsewhe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from lipsync_pipeline._fs import atomic_write
-from lipsync_pipeline.errors import StorageError
+from lipsync_pipeline._fs import atomic_write, cannot_write
 from lipsync_pipeline.lockfile import default_lock_path, journal_path, load_lock, render_lock
-from lipsync_pipeline.manifest import load_manifest
+from lipsync_pipeline.manifest import Moved
 from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._lockmerge import rebase_artifacts
 
@@ -46,19 +46,20 @@ def readable_shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | Non
     return path if _exists(path) else main_lock(manifest_path)
 
 
-def seed_shard_lock(manifest_path: Path, shard: Shard, lock_path: Path | None) -> Path:
-    """The shard's lock, created from the main lock's entries for its jobs if it does
-    not exist yet (written atomically, never through a link)."""
-    path = shard_lock(manifest_path, shard, lock_path)
+def seed_shard_lock(
+    manifest_path: Path, shard: Shard, path: Path, moves: Iterable[Moved] = ()
+) -> None:
+    """Create the shard's lock ``path`` from the main lock's entries for its jobs if it
+    does not exist yet (written atomically, never through a link). ``moves``: the
+    manifest's ``moved:``, whose old ids carry to this shard's jobs (else they render
+    anew). Called once the run can no longer be refused: bad input writes nothing."""
     main = main_lock(manifest_path)
     if _exists(path) or os.path.abspath(path) == os.path.abspath(main):
-        return path
-    # Also the old ids that moved: carries to this shard's jobs (else they render anew).
-    moved = {m.from_id for m in load_manifest(manifest_path).moved if shard.holds(m.to_id)}
+        return
+    moved = {m.from_id for m in moves if shard.holds(m.to_id)}
     entries = {k: e for k, e in load_lock(main).entries.items() if shard.holds(k) or k in moved}
     entries = dict(rebase_artifacts(entries, main.parent, path.parent))
     try:
         atomic_write(path, render_lock(entries.values()))
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
+        raise cannot_write(path, exc) from exc

@@ -154,3 +154,33 @@ def test_plan_shard_and_lock_fold_from_the_command_line(tmp_path: Path) -> None:
     refused = cli(tmp_path, "plan", str(manifest))
     assert refused.returncode == 2 and "renders.lock:" in refused.stderr
     assert "unfinished `lock merge`" in refused.stderr
+
+
+def test_a_refused_shard_run_leaves_no_shard_lock(tmp_path: Path) -> None:
+    manifest = tmp_path / "renders.yaml"
+    manifest.write_text(avatar_manifest("https://example.invalid", ["a", "b", "c", "d"]))
+    lock = '{"version": 1, "jobs": {"a": {"fingerprint": "sha256:%s", "idempotency_key": "k", "model": "lipsync-image", "request_id": "r", "status": "processing"}}}\n'  # noqa: E501
+    (tmp_path / "renders.lock").write_text(lock % ("a" * 64))
+    keyless = {k: v for k, v in os.environ.items() if k != "LIPSYNC_API_KEY"}
+    keyed = {**keyless, "LIPSYNC_API_KEY": "sk_test_secret"}
+    # A closed loopback port: nothing here may reach the network anyway.
+    common = ["run", str(manifest), "--shard", "1/2", "--no-input-check"]
+    common += ["--base-url", "http://127.0.0.1:9/api/v1"]
+    # A selector that matches nothing, a cap below the estimate, no key: each is
+    # refused before anything is written, so no shard lock appears to be committed.
+    cases = (
+        (["--only", "nosuch"], keyed, 2),
+        (["--max-credits", "1"], keyed, 6),
+        ([], keyless, 2),
+    )
+    for extra, env, code in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "lipsync_pipeline", *common, *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == code, (extra, done.stderr)
+        assert not list(tmp_path.glob("*.shard-*")), extra
