@@ -128,3 +128,37 @@ def test_a_package_loads_its_modules_when_a_name_is_first_used() -> None:
     from lipsync_pipeline.usecases._validate import validate as defined
 
     assert validate is defined
+
+
+def test_type_checkers_read_the_same_homes_as_the_lazy_table() -> None:
+    """A lazy package names each export twice: in the ``if TYPE_CHECKING:`` imports
+    (what mypy and editors read) and in the table given to ``lazy_exports`` (what
+    runs). A name moved in one and not the other type-checks against one module
+    while the program imports another; this keeps the two equal."""
+    import ast
+    from pathlib import Path
+
+    root = Path(lipsync_pipeline.__file__).parent
+    differ, seen = {}, []
+    for init in sorted(root.glob("*/__init__.py")):
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        typed: dict[str, set[str]] = defaultdict(set)
+        table: dict[str, set[str]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                for imp in node.body:
+                    if isinstance(imp, ast.ImportFrom) and imp.module:
+                        home = imp.module.rpartition(".")[2]
+                        typed[home] |= {alias.name for alias in imp.names}
+            call = node
+            if isinstance(call, ast.Call) and ast.unparse(call.func) == "lazy_exports":
+                table = {
+                    home: set(names)
+                    for home, names in ast.literal_eval(ast.unparse(call.args[2])).items()
+                }
+        if table:
+            seen.append(init.parent.name)
+            if dict(typed) != table:
+                differ[init.parent.name] = (dict(typed), table)
+    assert differ == {}
+    assert {"api", "lockfile", "manifest", "run", "store", "usecases"} <= set(seen)
