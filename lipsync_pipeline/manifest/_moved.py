@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import mark_of, node_at, problem_at
 
 if TYPE_CHECKING:
     from lipsync_pipeline.manifest._model import Manifest
@@ -83,8 +83,8 @@ class _Checker:
 
     def say(self, entry: Moved, key: str, message: str) -> None:
         path = ("moved", entry.index, key)
-        line, column = mark_of(node_at(self.root, path))
-        self.found.append(Problem(self.file, line, column, format_where(path), message))
+        node = node_at(self.root, path)
+        self.found.append(problem_at(self.file, node, format_where(path), message))
 
     def check(self, entry: Moved, entries: list[Moved]) -> None:
         old, new = entry.from_id, entry.to_id

@@ -10,7 +10,7 @@ from typing import Any
 
 from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.manifest._model import DEFAULT_OUTPUT_DIR
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import node_at, problem_at
 
 __all__ = ["manifest_output_dir"]
 
@@ -33,7 +33,6 @@ def manifest_output_dir(
     if os.path.commonpath([real, real_base]) == real_base:
         return Path(absolute), None
     given = "output_dir" in value
-    line, column = mark_of(node_at(root, ["output_dir"])) if given else (None, None)
     how = (
         "through a symbolic link"
         if os.path.commonpath([absolute, base]) == base
@@ -44,4 +43,7 @@ def manifest_output_dir(
         "manifest may write only inside its own directory: to write there, pass "
         "--output-dir on the command line"
     )
-    return Path(absolute), Problem(display_name, line, column, "output_dir", message)
+    if not given:
+        return Path(absolute), Problem(display_name, None, None, "output_dir", message)
+    node = node_at(root, ["output_dir"])
+    return Path(absolute), problem_at(display_name, node, "output_dir", message)

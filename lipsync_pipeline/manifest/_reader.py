@@ -172,9 +172,9 @@ class _Reader:
             # A wrong version makes every other finding doubtful: report it alone.
             node = node_at(root, ["version"])
             newer = type(version) is int and version > MANIFEST_VERSION
-            self.problem(
-                *mark_of(node),
-                "version",
+            self.problem_at(
+                node,
+                ("version",),
                 f"version {version} is newer than this lipsync-pipeline understands "
                 "(it reads version 1): upgrade lipsync-pipeline"
                 if newer
