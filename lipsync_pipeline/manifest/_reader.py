@@ -51,7 +51,7 @@ from lipsync_pipeline.manifest._model import (
     derive_seed,
     fingerprint_of,
 )
-from lipsync_pipeline.manifest._moved import with_moved
+from lipsync_pipeline.manifest._moved import Moved, read_moved
 from lipsync_pipeline.manifest._nodes import (
     Located,
     item_marks,
@@ -184,6 +184,7 @@ class _Reader:
             raise self.fail()
         fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
         context = Context(self.name, self.base, self.real_base, fields, self.problems, doc.text)
+        before = len(self.problems)
         expansion = expand_jobs(value, root, context)
         value, root = expansion.value, expansion.root
         expanded = len(self.problems)  # problems after this are about the expanded jobs
@@ -213,13 +214,20 @@ class _Reader:
             )
             if problem is not None:
                 self.problems.append(problem)
+        moved: tuple[Moved, ...] = ()
+        if "moved" in value and not any(path[:1] == ("moved",) for path in invalid):
+            # A matrix with a problem made no job: its ids are unknown, not missing.
+            listed = jobs if isinstance(jobs, list) else ()
+            ids = [job["id"] for job in listed if isinstance(job, dict) and "id" in job]
+            moved, problems = read_moved(value["moved"], root, self.name, ids, expanded == before)
+            self.problems.extend(problems)
         if self.problems:
             self.problems[expanded:] = expansion.relabel(self.problems[expanded:])
             raise self.fail()
         manifest = self.build(
             value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
         )
-        manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
+        manifest = replace(manifest, moved=moved) if moved else manifest
         if "budget" in value:  # the schema checked it: a whole number >= 0
             mark = mark_of(node_at(root, ["budget"]))
             manifest = replace(manifest, budget=int(value["budget"]), budget_mark=mark)

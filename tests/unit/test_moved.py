@@ -142,6 +142,32 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_moved_problems_come_with_the_other_problems_of_the_manifest(tmp_path: Path) -> None:
+    """One ManifestError, every problem in the order of the file: fixing the fields
+    does not uncover a second round of moved: problems."""
+    text = doc(
+        job("intro", "    colour: red\n"),
+        job("outro", "    webhook: https://:99999/x\n"),
+        moved="  - {from: intro, to: intor}\n",
+    )
+    assert [f.split(":", 1)[0] + ":" + f.split(" ")[1] for f in located(text, tmp_path)] == [
+        "7:jobs[0].colour:",  # the schema
+        "12:jobs[1].webhook:",  # a check after the schema
+        "14:moved[0].from:",  # 'intro' is still a job
+        "14:moved[0].to:",  # no job 'intor'
+    ]
+
+
+def test_the_jobs_of_a_matrix_with_a_problem_are_not_reported_missing(tmp_path: Path) -> None:
+    text = (
+        "version: 1\njobs:\n"
+        f'  - id: "ad.{{lang}}"\n    kind: avatar\n    image: {URL}/a.png\n'
+        f'    audio: "{URL}/{{lnag}}.mp3"\n    matrix: {{lang: [de, fr]}}\n'
+        "moved:\n  - {from: ad-de, to: ad.de}\n"
+    )
+    assert [f.split(" ", 2)[1] for f in located(text, tmp_path)] == ["jobs[0].audio:"]
+
+
 def test_the_schema_describes_moved_for_editors() -> None:
     schema = manifest_schema()
     moved = schema["properties"]["moved"]
