@@ -11,14 +11,21 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
+import re
+from typing import Final
 
 __all__ = ["inside"]
+
+_DRIVE: Final = re.compile(r"[A-Za-z]:")  # C:\x or C:x: absolute or drive-relative on Windows
 
 
 def inside(raw: str, base: str, real_base: str, rule: str) -> tuple[str, str] | str:
     """``(normalized relative POSIX path, resolved absolute path)`` of the file ``raw``
     names relative to ``base`` (whose resolved form is ``real_base``), or a message
     saying why not. ``rule`` finishes the message about leaving the tree."""
+    if raw.startswith(("/", "\\")) or _DRIVE.match(raw):
+        # The schema refuses these for inputs; a rows: file is checked only here.
+        return f"must be a path relative to the manifest's directory, not {raw!r}"
     relative = posixpath.normpath(raw)
     absolute = os.path.normpath(os.path.join(base, relative))
     if relative == ".." or relative.startswith("../"):

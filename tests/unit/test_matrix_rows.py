@@ -206,6 +206,22 @@ def test_the_file_must_be_a_file_inside_the_manifests_tree(
     assert expected in only(tmp_path, manifest(rows))
 
 
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_an_absolute_path_is_refused_as_such(tmp_path: Path, where: str) -> None:
+    """Not blamed on a symlink; and refused even when it leads into the tree: the
+    manifest must work in any checkout."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    target = (tree if where == "inside" else tmp_path) / "lines.csv"
+    target.write_text(CSV)
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(manifest(str(target)), path=tree / "m.yaml", display_name="m.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "m.yaml:9:13: jobs[0].matrix.rows: must be a path relative to the manifest's "
+        f"directory, not {str(target)!r}"
+    ]
+
+
 def test_a_symlink_out_of_the_tree_is_refused(tmp_path: Path) -> None:
     outside, tree = tmp_path / "outside.csv", tmp_path / "tree"
     outside.write_text(CSV)
