@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._expand import Origin
+from lipsync_pipeline.manifest._expansion import Origin
 from lipsync_pipeline.manifest._nodes import Located, mark_of, node_at, problem_at
 
 __all__ = ["id_problems"]

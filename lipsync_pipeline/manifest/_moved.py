@@ -55,15 +55,18 @@ class Moved:
 
 
 def read_moved(
-    value: Any, root: Any, display_name: str, job_ids: Collection[str], ids_known: bool
+    value: Any, root: Any, display_name: str, jobs: Any, ids_known: bool
 ) -> tuple[tuple[Moved, ...], list[Problem]]:
     """The entries of the ``moved:`` list ``value`` (already schema-valid), and the
-    problems with them, each at its line and column. ``job_ids``: the manifest's; when
-    not ``ids_known`` (a matrix that made no job), an id missing from them is no finding."""
+    problems with them, each at its line and column. ``jobs``: the manifest's (matrices
+    expanded); when not ``ids_known`` (a matrix made no job), an id missing from them is
+    no finding."""
     entries = [
         Moved(item["from"], item["to"], index, *mark_of(node_at(root, ["moved", index])))
         for index, item in enumerate(value)
     ]
+    listed = jobs if isinstance(jobs, list) else ()
+    job_ids = [job["id"] for job in listed if isinstance(job, dict) and "id" in job]
     problems = _Checker(display_name, root, job_ids, ids_known)
     for entry in entries:
         problems.check(entry, entries)

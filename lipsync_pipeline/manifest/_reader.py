@@ -37,8 +37,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
-from lipsync_pipeline.manifest._combos import Context
-from lipsync_pipeline.manifest._expand import Expansion, Origin, expand_jobs
+from lipsync_pipeline.manifest._expansion import Expansion, Origin, expand_matrices
 from lipsync_pipeline.manifest._ids import id_problems
 from lipsync_pipeline.manifest._inside import inside
 from lipsync_pipeline.manifest._model import (
@@ -182,10 +181,10 @@ class _Reader:
                 f"{describe_value(version, node)}",
             )
             raise self.fail()
-        fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
-        context = Context(self.name, self.base, self.real_base, fields, self.problems, doc.text)
         before = len(self.problems)
-        expansion = expand_jobs(value, root, context)
+        expansion = expand_matrices(
+            value, root, self.name, self.base, self.real_base, self.problems, doc.text
+        )
         value, root = expansion.value, expansion.root
         expanded = len(self.problems)  # problems after this are about the expanded jobs
         invalid = self.check_schema(value, root)
@@ -217,9 +216,7 @@ class _Reader:
         moved: tuple[Moved, ...] = ()
         if "moved" in value and not any(path[:1] == ("moved",) for path in invalid):
             # A matrix with a problem made no job: its ids are unknown, not missing.
-            listed = jobs if isinstance(jobs, list) else ()
-            ids = [job["id"] for job in listed if isinstance(job, dict) and "id" in job]
-            moved, problems = read_moved(value["moved"], root, self.name, ids, expanded == before)
+            moved, problems = read_moved(value["moved"], root, self.name, jobs, expanded == before)
             self.problems.extend(problems)
         if self.problems:
             self.problems[expanded:] = expansion.relabel(self.problems[expanded:])
