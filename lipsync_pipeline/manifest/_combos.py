@@ -83,7 +83,6 @@ class Matrix:
     ``rows:`` is), and its combinations in the order they become jobs."""
 
     axes: Mapping[str, Axis]
-    rows: Located | None  # the rows: value, when the matrix reads a CSV file
     combinations: list[Combination]
     complete: bool = True  # False: problems were reported; axes are known, not all values
     names_known: bool = True  # False: the rows file could not be read (its columns unknown)

@@ -34,10 +34,8 @@ MAX_COLUMNS: Final = 100
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """A CSV file's header and rows; ``display`` is how messages name the file (its path
-    as the manifest's is given), ``name`` its path relative to the manifest."""
+    """A CSV file's header and rows; ``name`` is its path relative to the manifest."""
 
-    display: str
     name: str
     columns: tuple[str, ...]
     rows: tuple[tuple[int, tuple[str, ...]], ...]  # (line the row starts on, cells)
@@ -140,7 +138,7 @@ def _parse(
     if not rows:
         message = "no rows under the header: each line after it is one combination"
         return [Problem(display, previous_end, None, "", message)]
-    return Rows(display, display, tuple(header), tuple(rows))
+    return Rows(display, tuple(header), tuple(rows))
 
 
 def _header_problems(

@@ -55,7 +55,6 @@ _CHEAP_DEPTH_BOUND: Final = 2000
 
 _C_LOADER: Final[type[Any] | None] = getattr(yaml, "CSafeLoader", None)
 
-_UTF8_BOM: Final = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 
 
