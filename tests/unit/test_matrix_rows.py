@@ -106,9 +106,9 @@ def test_a_byte_order_mark_a_quoted_multi_line_cell_and_blank_lines_are_fine(
         ),
         ("", "lines.csv:1: the file is empty: its first line names the columns"),
         ("lang,tone\n", "lines.csv:1: no rows under the header"),
-        (b"lang,tone\nde,caf\xe9\n", "lines.csv:2: not UTF-8 text (byte 0xe9)"),
-        (b"lang,tone\nde,a\x00\n", "lines.csv:2: binary data (a NUL byte)"),
-        (b"\xff\xfel\x00", "lines.csv:1: the file is UTF-16 text"),
+        (b"lang,tone\nde,caf\xe9\n", "lines.csv:2:7: not UTF-8 text (byte 0xe9)"),
+        (b"lang,tone\nde,a\x00\n", "lines.csv:2:5: binary data (a NUL byte)"),
+        (b"\xff\xfel\x00", "lines.csv:1:1: the file is UTF-16 text"),
     ],
 )
 def test_problems_in_the_file_name_its_line(
