@@ -8,11 +8,12 @@ symbolic link: the resolved path is what counts.
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
 import re
 from typing import Final
+
+from lipsync_pipeline.manifest._problems import did_you_mean
 
 __all__ = ["inside"]
 
@@ -46,5 +47,4 @@ def _near(absolute: str) -> str:
         siblings = os.listdir(folder)
     except OSError:
         return ""
-    close = difflib.get_close_matches(name, siblings, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, siblings, last=True)

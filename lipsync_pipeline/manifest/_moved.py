@@ -28,13 +28,13 @@ causes it:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from lipsync_pipeline.errors import Problem, format_where
 from lipsync_pipeline.manifest._nodes import mark_of, node_at, problem_at
+from lipsync_pipeline.manifest._problems import did_you_mean
 
 __all__ = ["Moved", "read_moved"]
 
@@ -135,6 +135,5 @@ class _Checker:
                 f"{onward.to_id}}}",
             )
         elif new not in self.jobs and self.ids_known:
-            close = difflib.get_close_matches(new, self.job_list, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(new, self.job_list, last=True)
             self.say(entry, "to", f"no job {new!r} in this manifest: `to` is the new id{hint}")

@@ -98,6 +98,14 @@ def test_every_moved_error_is_located(tmp_path: Path, moved: str, expected: str)
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
+def test_only_a_likely_typo_is_suggested(tmp_path: Path) -> None:
+    # 'outro' and 'intro' share 'tro': 0.6 alike, difflib's default cutoff, but no typo.
+    text = doc(job("intro"), moved="  - {from: x, to: outro}\n")
+    assert located(text, tmp_path) == [
+        "8:19 moved[0].to: no job 'outro' in this manifest: `to` is the new id"
+    ]
+
+
 def test_a_moved_that_is_not_a_list_is_located(tmp_path: Path) -> None:
     text = doc(job("intro")) + "moved: {from: a, to: intro}\n"
     assert located(text, tmp_path) == ["7:8 moved: expected a list, got a mapping"]
