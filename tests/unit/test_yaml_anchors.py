@@ -226,6 +226,7 @@ def test_an_unknown_top_level_key_still_fails_and_hints_at_x(tmp_path: Path) -> 
     [
         ("<<: *voice", 9, "merge key (<<) takes a mapping"),
         ("<<: [*avatar-defaults, *voice]", 28, "this item is the text"),
+        ("<<: on", 9, "(<<: [*a, *b]), not on, which YAML reads as the boolean true"),
     ],
 )
 def test_merging_something_else_than_a_mapping(
