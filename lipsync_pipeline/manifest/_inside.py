@@ -13,6 +13,7 @@ import posixpath
 import re
 from typing import Final
 
+from lipsync_pipeline._fs import within
 from lipsync_pipeline.manifest._problems import did_you_mean
 
 __all__ = ["inside"]
@@ -32,7 +33,7 @@ def inside(raw: str, base: str, real_base: str, rule: str) -> tuple[str, str] | 
     if relative == ".." or relative.startswith("../"):
         return f"{raw!r} points outside the manifest's directory; {rule}"
     real = os.path.realpath(absolute)
-    if os.path.commonpath([real, real_base]) != real_base:
+    if not within(real, real_base):
         return f"{raw!r} leads outside the manifest's directory through a symlink"
     if os.path.isdir(real):
         return f"{raw!r} is a directory, not a file"

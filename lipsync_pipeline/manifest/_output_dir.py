@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lipsync_pipeline._fs import within
 from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.manifest._model import DEFAULT_OUTPUT_DIR
 from lipsync_pipeline.manifest._nodes import node_at, problem_at
@@ -30,13 +31,11 @@ def manifest_output_dir(
         raw = DEFAULT_OUTPUT_DIR  # the schema problem is reported already
     absolute = os.path.normpath(os.path.join(base, raw))
     real = os.path.realpath(absolute)
-    if os.path.commonpath([real, real_base]) == real_base:
+    if within(real, real_base):
         return Path(absolute), None
     given = "output_dir" in value
     how = (
-        "through a symbolic link"
-        if os.path.commonpath([absolute, base]) == base
-        else "outside the manifest's directory"
+        "through a symbolic link" if within(absolute, base) else "outside the manifest's directory"
     )
     message = (
         f"{raw!r}{'' if given else ' (the default)'} leads {how} (to {real}); a "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from lipsync_pipeline._fs import within
 from lipsync_pipeline.errors import Problem, StoreConfigError
 from lipsync_pipeline.manifest._nodes import node_at, problem_at
 
@@ -41,7 +42,7 @@ def read_store(
         return None, problem_at(file, node, exc.where, exc.detail)
     if config.scheme == "file":
         real = os.path.realpath(config.local_root)
-        if os.path.commonpath([real, real_base]) != real_base:
+        if not within(real, real_base):
             where = ["store", "url"] if isinstance(value, dict) else ["store"]
             message = (
                 f"a file:// store leads outside the manifest's directory (to {real}); a "
