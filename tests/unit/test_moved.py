@@ -9,16 +9,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from test_manifest import parse, problems
 
-from lipsync_pipeline.errors import ManifestError, Problem
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot, load_lock
 from lipsync_pipeline.manifest import (
     Job,
-    Manifest,
     derive_seed,
     load_manifest,
     manifest_schema,
-    parse_manifest,
     reseeded,
 )
 from lipsync_pipeline.plan import Action, ArtifactState, as_recorded, plan
@@ -36,16 +34,6 @@ def job(job_id: str, extra: str = "", audio: str = "a.mp3") -> str:
 
 def doc(*jobs: str, moved: str = "") -> str:
     return "version: 1\njobs:\n" + "".join(jobs) + (f"moved:\n{moved}" if moved else "")
-
-
-def parse(text: str, folder: Path) -> Manifest:
-    return parse_manifest(text, path=folder / "m.yaml", display_name="m.yaml")
-
-
-def problems(text: str, folder: Path) -> list[Problem]:
-    with pytest.raises(ManifestError) as caught:
-        parse(text, folder)
-    return list(caught.value.problems)
 
 
 def located(text: str, folder: Path) -> list[str]:

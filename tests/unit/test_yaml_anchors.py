@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_manifest import only, parse, problems
 
-from lipsync_pipeline.errors import ManifestError, Problem
-from lipsync_pipeline.manifest import Manifest, _walker, parse_manifest
+from lipsync_pipeline.manifest import _walker
 from lipsync_pipeline.manifest._walker import MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_NODES
 from lipsync_pipeline.manifest._yaml import load_yaml
 
@@ -45,22 +45,6 @@ jobs:
     audio: {URL}/outro.mp3
     resolution: 480p
 """
-
-
-def parse(text: str, folder: Path) -> Manifest:
-    return parse_manifest(text, path=folder / "m.yaml", display_name="m.yaml")
-
-
-def problems(text: str, folder: Path) -> list[Problem]:
-    with pytest.raises(ManifestError) as caught:
-        parse(text, folder)
-    return list(caught.value.problems)
-
-
-def only(text: str, folder: Path) -> Problem:
-    found = problems(text, folder)
-    assert len(found) == 1, [str(p) for p in found]
-    return found[0]
 
 
 def test_merged_manifest_yields_the_written_out_jobs(tmp_path: Path) -> None:
