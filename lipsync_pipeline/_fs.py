@@ -34,6 +34,7 @@ __all__ = [
     "open_nofollow",
     "read_capped",
     "refuse_symlink",
+    "within",
 ]
 
 TMP_SUFFIX: Final = ".tmp"
@@ -144,3 +145,9 @@ def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE) -> None:
 def cannot_write(path: Path, exc: OSError) -> StorageError:
     """The error for a file that could not be written (disk full, read-only, ...)."""
     return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def within(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or inside it. Both absolute and normalized; this
+    compares text, so resolve symbolic links first wherever a link could lead out."""
+    return os.path.commonpath([path, root]) == root

@@ -12,7 +12,9 @@ worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the
 stay inside the manifest's tree). Matrix entries (``matrix:``): ``_expand`` (into plain
 jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values),
 ``_selectors`` (include and exclude), ``_template`` ({axis} placeholders), ``_rows``
-(a CSV file's rows), ``_ids`` (unique ids, both places named).
+(a CSV file's rows), all imported only for a manifest that has a matrix;
+``_expansion`` (the expanded document, where each job was written), ``_ids`` (unique
+ids, both places named).
 """
 
 from __future__ import annotations

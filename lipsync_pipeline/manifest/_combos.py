@@ -19,7 +19,7 @@ from lipsync_pipeline.manifest._nodes import (
     key_node_at,
     mark_of,
     node_at,
-    origin_note,
+    problem_at,
     start_of,
 )
 from lipsync_pipeline.manifest._problems import describe_value
@@ -83,7 +83,6 @@ class Matrix:
     ``rows:`` is), and its combinations in the order they become jobs."""
 
     axes: Mapping[str, Axis]
-    rows: Located | None  # the rows: value, when the matrix reads a CSV file
     combinations: list[Combination]
     complete: bool = True  # False: problems were reported; axes are known, not all values
     names_known: bool = True  # False: the rows file could not be read (its columns unknown)
@@ -107,10 +106,8 @@ class Context:
         """Report ``message`` at ``node``, or, for ``offset`` (a text and a position in
         it), at that character when the text is written on one line as it reads (no
         escapes, no folding, not through an alias)."""
-        where = format_where(path)
-        mark = mark_of(node) if offset is None else self._mark(node, *offset)
-        message += origin_note(node, self.display_name)  # where an alias's value is written
-        self.problems.append(Problem(self.display_name, *mark, where, message))
+        at = None if offset is None else self._mark(node, *offset)
+        self.problems.append(problem_at(self.display_name, node, format_where(path), message, at))
 
     def _mark(self, node: Located, text: str, offset: int) -> tuple[int, int]:
         line, column = mark_of(node)

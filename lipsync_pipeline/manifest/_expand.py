@@ -23,89 +23,28 @@ Rules a user may notice:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from lipsync_pipeline.errors import Problem, format_where
+from lipsync_pipeline.errors import format_where
 from lipsync_pipeline.manifest._combos import Combination, Context, Matrix, Path, Value
+from lipsync_pipeline.manifest._expansion import Expansion, Origin, without_matrix
 from lipsync_pipeline.manifest._matrix import MAX_JOBS, read_matrix
 from lipsync_pipeline.manifest._nodes import Loc, Located, MapLoc, SeqLoc, Via, node_at, start_of
 from lipsync_pipeline.manifest._problems import describe_value, did_you_mean
 from lipsync_pipeline.manifest._template import Ref, Template, TemplateSyntaxError, parse_template
 
-__all__ = ["Expansion", "Origin", "expand_jobs"]
+__all__ = ["expand_jobs"]
 
-_JOB_WHERE: Final = re.compile(r"jobs\[(\d+)\]")
 _NUMBER_FIELDS: Final = frozenset({"seed"})  # the one job field that is not text
-_SHOWN_ALIKE: Final = 3  # more combinations with the same problem are counted, not listed
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where an expanded job was written: the entry of ``jobs:``, the combination."""
-
-    index: int  # the entry, as written
-    label: str  # the combination ("lang=fr"; "lines.csv:7"); "" for a plain job
-    template: str | None  # the id template, for a job a matrix made
-
-    @property
-    def where(self) -> str:
-        return f"jobs[{self.index}] ({self.label})" if self.label else f"jobs[{self.index}]"
-
-
-@dataclass(frozen=True, slots=True)
-class Expansion:
-    """The document with its matrices expanded, and a location tree to match (the
-    entries' own locations, so every location is where the user wrote it)."""
-
-    value: dict[str, Any]
-    root: Located
-    origins: tuple[Origin, ...] | None  # per job of ``value``; None: no matrix at all
-    sizes: Mapping[int, int]  # jobs each matrix entry made
-    emptied: bool  # every entry was a matrix and none expanded
-
-    def origin(self, index: int) -> Origin:
-        return Origin(index, "", None) if self.origins is None else self.origins[index]
-
-    def relabel(self, problems: Iterable[Problem]) -> list[Problem]:
-        """Problems found in the expanded document (``jobs[7].audio``) named as written
-        (``jobs[2] (lang=fr).audio``); one every combination of an entry shares is said
-        once, without a combination."""
-        if self.origins is None:
-            return list(problems)
-        out: list[Problem] = []
-        alike: dict[tuple[Any, ...], dict[Origin, None]] = {}
-        for problem in problems:
-            match = _JOB_WHERE.match(problem.where)
-            if match is None:
-                if not (self.emptied and problem.where == "jobs"):  # "the list is empty"
-                    out.append(problem)
-                continue
-            origin, rest = self.origins[int(match[1])], problem.where[match.end() :]
-            if not origin.label:
-                out.append(replace(problem, where=origin.where + rest))
-                continue
-            key = (problem.file, problem.line, problem.column, origin.index, rest, problem.message)
-            alike.setdefault(key, {})[origin] = None  # a finding reached twice counts once
-        for (file, line, column, index, rest, message), found in alike.items():
-            origins, count = list(found), len(found)
-            if count > 1 and count == self.sizes[index]:
-                wheres = [f"jobs[{index}]"]
-            elif count > _SHOWN_ALIKE:
-                wheres = [f"jobs[{index}] ({origins[0].label}, and {count - 1} more)"]
-            else:
-                wheres = [origin.where for origin in origins]
-            out.extend(Problem(file, line, column, where + rest, message) for where in wheres)
-        return out
 
 
 def expand_jobs(value: dict[str, Any], root: Located, context: Context) -> Expansion:
     """Expand every ``matrix:`` entry of ``value["jobs"]``; problems go to ``context``."""
-    jobs = value.get("jobs")
-    if not isinstance(jobs, list) or not any(type(j) is dict and "matrix" in j for j in jobs):
-        return Expansion(value, root, None, {}, False)
+    unexpanded = without_matrix(value, root)
+    if unexpanded is not None:
+        return unexpanded
+    jobs = value["jobs"]
     jobs_node = node_at(root, ["jobs"])
     jobs_loc, root_loc = jobs_node.loc, root.loc
     assert type(jobs_loc) is SeqLoc and type(root_loc) is MapLoc

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lipsync_pipeline.errors import Problem, format_where
-from lipsync_pipeline.manifest._expand import Origin
-from lipsync_pipeline.manifest._nodes import Located, mark_of, node_at
+from lipsync_pipeline.manifest._expansion import Origin
+from lipsync_pipeline.manifest._nodes import Located, mark_of, node_at, problem_at
 
 __all__ = ["id_problems"]
 
@@ -42,6 +42,5 @@ def id_problems(
             else f"id {job_id!r} differs from {first_id!r} ({other}) only in case: their "
             "outputs would collide on case-insensitive file systems"
         )
-        place = mark_of(node_at(root, path))
-        problems.append(Problem(display_name, *place, format_where(path), message))
+        problems.append(problem_at(display_name, node_at(root, path), format_where(path), message))
     return problems

@@ -8,23 +8,32 @@ symbolic link: the resolved path is what counts.
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
+import re
+from typing import Final
+
+from lipsync_pipeline._fs import within
+from lipsync_pipeline.manifest._problems import did_you_mean
 
 __all__ = ["inside"]
+
+_DRIVE: Final = re.compile(r"[A-Za-z]:")  # C:\x or C:x: absolute or drive-relative on Windows
 
 
 def inside(raw: str, base: str, real_base: str, rule: str) -> tuple[str, str] | str:
     """``(normalized relative POSIX path, resolved absolute path)`` of the file ``raw``
     names relative to ``base`` (whose resolved form is ``real_base``), or a message
     saying why not. ``rule`` finishes the message about leaving the tree."""
+    if raw.startswith(("/", "\\")) or _DRIVE.match(raw):
+        # The schema refuses these for inputs; a rows: file is checked only here.
+        return f"must be a path relative to the manifest's directory, not {raw!r}"
     relative = posixpath.normpath(raw)
     absolute = os.path.normpath(os.path.join(base, relative))
     if relative == ".." or relative.startswith("../"):
         return f"{raw!r} points outside the manifest's directory; {rule}"
     real = os.path.realpath(absolute)
-    if os.path.commonpath([real, real_base]) != real_base:
+    if not within(real, real_base):
         return f"{raw!r} leads outside the manifest's directory through a symlink"
     if os.path.isdir(real):
         return f"{raw!r} is a directory, not a file"
@@ -39,5 +48,4 @@ def _near(absolute: str) -> str:
         siblings = os.listdir(folder)
     except OSError:
         return ""
-    close = difflib.get_close_matches(name, siblings, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, siblings, last=True)

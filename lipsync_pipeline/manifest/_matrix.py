@@ -62,13 +62,13 @@ def read_matrix(
         return None
     axes: dict[str, Axis] = {}
     factors: list[list[Combination]] = []
-    rows_node = None
+    has_rows = False
     for name, value in raw.items():
         key_node, value_node = key_of(node, name), node_at(node, [name])
         if name in ("include", "exclude"):
             continue
         if name == "rows":
-            rows_node = value_node
+            has_rows = True
             found = _rows(value, value_node, (*path, name), context, budget)
             if found is not None:
                 columns, rows = found
@@ -84,8 +84,8 @@ def read_matrix(
         if _add_axis(axes, Axis(name, key_node, values, False), context, path):
             factors.append([Combination({name: v}) for v in values])
     # Columns of a rows file that could not be read are unknown: any name may be one.
-    names_known = rows_node is None or any(axis.column for axis in axes.values())
-    incomplete = Matrix(axes, rows_node, [], complete=False, names_known=names_known)
+    names_known = not has_rows or any(axis.column for axis in axes.values())
+    incomplete = Matrix(axes, [], complete=False, names_known=names_known)
     if len(context.problems) > start:
         return incomplete
     total = math.prod(len(f) for f in factors)
@@ -104,7 +104,7 @@ def read_matrix(
     if len(combinations) > budget:
         context.problem(node, path, f"include takes the manifest over {MAX_JOBS:,} jobs")
         return incomplete
-    return Matrix(axes, rows_node, combinations)
+    return Matrix(axes, combinations)
 
 
 def _add_axis(axes: dict[str, Axis], axis: Axis, context: Context, path: Path) -> bool:

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lipsync_pipeline.manifest._nodes import Loc, MapLoc, Mark, SeqLoc, Via, start_of
+from lipsync_pipeline.manifest._nodes import Loc, Located, MapLoc, Mark, SeqLoc, Via, start_of
+from lipsync_pipeline.manifest._problems import describe_value
 
 if TYPE_CHECKING:
     from lipsync_pipeline.manifest._walker import Walk
@@ -71,14 +72,6 @@ class Frame:
         self.merges: list[tuple[Any, Loc, Via | None, Mark]] | None = None
 
 
-def _what(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    return "nothing" if value is None else f"the value {value!r}"
-
-
 def _sources(
     walk: Walk, merges: list[tuple[Any, Loc, Via | None, Mark]]
 ) -> list[tuple[dict[str, Any], MapLoc, Via | None, Mark]]:
@@ -89,7 +82,7 @@ def _sources(
             found.append((value, loc, via, use))
             continue
         if type(value) is not list or type(loc) is not SeqLoc:
-            walk.problem(use, f"{_USAGE}, not {_what(value)}")
+            walk.problem(use, f"{_USAGE}, not {describe_value(value, Located(loc, walk.plain))}")
             continue
         for index, item in enumerate(value):
             item_via = loc.via.get(index) if loc.via else None
@@ -97,7 +90,8 @@ def _sources(
                 found.append((item, loc.items[index], item_via or via, use))
             else:
                 at = item_via.use if item_via else start_of(loc.items[index])
-                walk.problem(at, f"{_USAGE}; this item is {_what(item)}")
+                shown = describe_value(item, Located(loc.items[index], walk.plain))
+                walk.problem(at, f"{_USAGE}; this item is {shown}")
     return found  # type: ignore[return-value]
 
 

@@ -11,8 +11,9 @@ when the request is otherwise unchanged, and a run renames the output file inste
 rendering (``plan.py`` has the rules; this module only reads and checks the list).
 
 The schema checks the shape (a list of ``{from, to}`` job ids). The checks here need
-the manifest's final job ids, so they run once its jobs are built; each is located at
-the value that causes it:
+the manifest's final job ids (after matrices expand); they run with the manifest's
+other checks, so every problem is reported at once, each located at the value that
+causes it:
 
 - ``to`` must be a job of the manifest (the new name), and ``from`` must not be (the
   old name is gone: a job cannot be both renamed and kept);
@@ -27,18 +28,15 @@ the value that causes it:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from lipsync_pipeline.errors import ManifestError, Problem, format_where
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.errors import Problem, format_where
+from lipsync_pipeline.manifest._nodes import mark_of, node_at, problem_at
+from lipsync_pipeline.manifest._problems import did_you_mean
 
-if TYPE_CHECKING:
-    from lipsync_pipeline.manifest._model import Manifest
-
-__all__ = ["Moved", "with_moved"]
+__all__ = ["Moved", "read_moved"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,35 +54,40 @@ class Moved:
         return format_where(("moved", self.index))
 
 
-def with_moved(manifest: Manifest, value: Any, root: Any) -> Manifest:
-    """``manifest`` with its ``moved:`` list (``value``, already schema-valid). Raises
-    ManifestError listing every problem, each at its line and column."""
+def read_moved(
+    value: Any, root: Any, display_name: str, jobs: Any, ids_known: bool
+) -> tuple[tuple[Moved, ...], list[Problem]]:
+    """The entries of the ``moved:`` list ``value`` (already schema-valid), and the
+    problems with them, each at its line and column. ``jobs``: the manifest's (matrices
+    expanded); when not ``ids_known`` (a matrix made no job), an id missing from them is
+    no finding."""
     entries = [
         Moved(item["from"], item["to"], index, *mark_of(node_at(root, ["moved", index])))
         for index, item in enumerate(value)
     ]
-    problems = _Checker(manifest.display_name, root, [job.id for job in manifest.jobs])
+    listed = jobs if isinstance(jobs, list) else ()
+    job_ids = [job["id"] for job in listed if isinstance(job, dict) and "id" in job]
+    problems = _Checker(display_name, root, job_ids, ids_known)
     for entry in entries:
         problems.check(entry, entries)
-    if problems.found:
-        raise ManifestError(sorted(problems.found, key=lambda p: (p.line or 0, p.column or 0)))
-    return replace(manifest, moved=tuple(entries))
+    return tuple(entries), problems.found
 
 
 class _Checker:
-    def __init__(self, file: str, root: Any, job_ids: Collection[str]) -> None:
+    def __init__(self, file: str, root: Any, job_ids: Collection[str], ids_known: bool) -> None:
         self.file = file
         self.root = root
         self.jobs = set(job_ids)
         self.job_list = list(job_ids)
+        self.ids_known = ids_known
         self.found: list[Problem] = []
         self.from_seen: dict[str, Moved] = {}
         self.to_seen: dict[str, Moved] = {}
 
     def say(self, entry: Moved, key: str, message: str) -> None:
         path = ("moved", entry.index, key)
-        line, column = mark_of(node_at(self.root, path))
-        self.found.append(Problem(self.file, line, column, format_where(path), message))
+        node = node_at(self.root, path)
+        self.found.append(problem_at(self.file, node, format_where(path), message))
 
     def check(self, entry: Moved, entries: list[Moved]) -> None:
         old, new = entry.from_id, entry.to_id
@@ -131,7 +134,6 @@ class _Checker:
                 f"to: {onward.to_id}}} if a run has applied this one, else {{from: {old}, to: "
                 f"{onward.to_id}}}",
             )
-        elif new not in self.jobs:
-            close = difflib.get_close_matches(new, self.job_list, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+        elif new not in self.jobs and self.ids_known:
+            hint = did_you_mean(new, self.job_list, last=True)
             self.say(entry, "to", f"no job {new!r} in this manifest: `to` is the new id{hint}")

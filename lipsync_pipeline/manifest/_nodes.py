@@ -113,9 +113,13 @@ def mark_of(node: Located) -> Mark:
     return node.vias[-1].use if node.vias else start_of(node.loc)
 
 
-def problem_at(display_name: str, node: Located, where: str, message: str) -> Problem:
-    """A Problem at ``node``: where its value is used, and :func:`origin_note` after it."""
-    return Problem(display_name, *mark_of(node), where, message + origin_note(node, display_name))
+def problem_at(
+    display_name: str, node: Located, where: str, message: str, at: Mark | None = None
+) -> Problem:
+    """A Problem at ``node``: where its value is used (or ``at``, a character inside
+    it), and :func:`origin_note` after it."""
+    line, column = mark_of(node) if at is None else at
+    return Problem(display_name, line, column, where, message + origin_note(node, display_name))
 
 
 def origin_note(node: Located, display_name: str) -> str:

@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lipsync_pipeline._fs import within
 from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.manifest._model import DEFAULT_OUTPUT_DIR
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import node_at, problem_at
 
 __all__ = ["manifest_output_dir"]
 
@@ -30,18 +31,18 @@ def manifest_output_dir(
         raw = DEFAULT_OUTPUT_DIR  # the schema problem is reported already
     absolute = os.path.normpath(os.path.join(base, raw))
     real = os.path.realpath(absolute)
-    if os.path.commonpath([real, real_base]) == real_base:
+    if within(real, real_base):
         return Path(absolute), None
     given = "output_dir" in value
-    line, column = mark_of(node_at(root, ["output_dir"])) if given else (None, None)
     how = (
-        "through a symbolic link"
-        if os.path.commonpath([absolute, base]) == base
-        else "outside the manifest's directory"
+        "through a symbolic link" if within(absolute, base) else "outside the manifest's directory"
     )
     message = (
         f"{raw!r}{'' if given else ' (the default)'} leads {how} (to {real}); a "
         "manifest may write only inside its own directory: to write there, pass "
         "--output-dir on the command line"
     )
-    return Path(absolute), Problem(display_name, line, column, "output_dir", message)
+    if not given:
+        return Path(absolute), Problem(display_name, None, None, "output_dir", message)
+    node = node_at(root, ["output_dir"])
+    return Path(absolute), problem_at(display_name, node, "output_dir", message)

@@ -63,12 +63,17 @@ def describe_value(value: Any, node: Located) -> str:
     return f"the value {value!r}"
 
 
-def did_you_mean(word: Any, options: Iterable[str]) -> str:
+def did_you_mean(word: Any, options: Iterable[str], *, last: bool = False) -> str:
+    """`` (did you mean 'audio'?)`` when ``word`` looks like a typo of one of ``options``
+    (a key, a value, a job id, a file name), else ``""``. ``last``: ``; did you mean
+    'audio'?``, for a hint that ends a message."""
     if not isinstance(word, str):
         return ""
     # 0.75, above difflib's 0.6: '1080p' is not a typo of '480p', 'audoi' is one of 'audio'.
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if last else f" (did you mean {close[0]!r}?)"
 
 
 def schema_problems(

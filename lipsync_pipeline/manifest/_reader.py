@@ -37,8 +37,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
-from lipsync_pipeline.manifest._combos import Context
-from lipsync_pipeline.manifest._expand import Expansion, Origin, expand_jobs
+from lipsync_pipeline.manifest._expansion import Expansion, Origin, expand_matrices
 from lipsync_pipeline.manifest._ids import id_problems
 from lipsync_pipeline.manifest._inside import inside
 from lipsync_pipeline.manifest._model import (
@@ -51,7 +50,7 @@ from lipsync_pipeline.manifest._model import (
     derive_seed,
     fingerprint_of,
 )
-from lipsync_pipeline.manifest._moved import with_moved
+from lipsync_pipeline.manifest._moved import Moved, read_moved
 from lipsync_pipeline.manifest._nodes import (
     Located,
     item_marks,
@@ -172,9 +171,9 @@ class _Reader:
             # A wrong version makes every other finding doubtful: report it alone.
             node = node_at(root, ["version"])
             newer = type(version) is int and version > MANIFEST_VERSION
-            self.problem(
-                *mark_of(node),
-                "version",
+            self.problem_at(
+                node,
+                ("version",),
                 f"version {version} is newer than this lipsync-pipeline understands "
                 "(it reads version 1): upgrade lipsync-pipeline"
                 if newer
@@ -182,9 +181,10 @@ class _Reader:
                 f"{describe_value(version, node)}",
             )
             raise self.fail()
-        fields = frozenset({"id", "kind", "webhook"}.union(*kind_fields().values()))
-        context = Context(self.name, self.base, self.real_base, fields, self.problems, doc.text)
-        expansion = expand_jobs(value, root, context)
+        before = len(self.problems)
+        expansion = expand_matrices(
+            value, root, self.name, self.base, self.real_base, self.problems, doc.text
+        )
         value, root = expansion.value, expansion.root
         expanded = len(self.problems)  # problems after this are about the expanded jobs
         invalid = self.check_schema(value, root)
@@ -213,13 +213,18 @@ class _Reader:
             )
             if problem is not None:
                 self.problems.append(problem)
+        moved: tuple[Moved, ...] = ()
+        if "moved" in value and not any(path[:1] == ("moved",) for path in invalid):
+            # A matrix with a problem made no job: its ids are unknown, not missing.
+            moved, problems = read_moved(value["moved"], root, self.name, jobs, expanded == before)
+            self.problems.extend(problems)
         if self.problems:
             self.problems[expanded:] = expansion.relabel(self.problems[expanded:])
             raise self.fail()
         manifest = self.build(
             value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
         )
-        manifest = with_moved(manifest, value["moved"], root) if "moved" in value else manifest
+        manifest = replace(manifest, moved=moved) if moved else manifest
         if "budget" in value:  # the schema checked it: a whole number >= 0
             mark = mark_of(node_at(root, ["budget"]))
             manifest = replace(manifest, budget=int(value["budget"]), budget_mark=mark)

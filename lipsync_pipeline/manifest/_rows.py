@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
-from lipsync_pipeline.errors import Problem
+from lipsync_pipeline.errors import ManifestError, Problem
 from lipsync_pipeline.manifest._inside import inside
-from lipsync_pipeline.manifest._yaml import MAX_BYTES
+from lipsync_pipeline.manifest._yaml import MAX_BYTES, decode_text
 
 __all__ = ["MAX_BYTES", "MAX_COLUMNS", "Rows", "read_rows"]
 
@@ -34,10 +34,8 @@ MAX_COLUMNS: Final = 100
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """A CSV file's header and rows; ``display`` is how messages name the file (its path
-    as the manifest's is given), ``name`` its path relative to the manifest."""
+    """A CSV file's header and rows; ``name`` is its path relative to the manifest."""
 
-    display: str
     name: str
     columns: tuple[str, ...]
     rows: tuple[tuple[int, tuple[str, ...]], ...]  # (line the row starts on, cells)
@@ -69,27 +67,12 @@ def read_rows(
         return f"cannot read {raw!r}: {exc.strerror or exc}"
     if len(data) > MAX_BYTES:
         return f"{raw!r} is over {MAX_BYTES // (1024 * 1024)} MiB; a rows file may be at most that"
-    text = _decode(data, display)
-    if isinstance(text, Problem):
-        return [text]
+    try:
+        text = decode_text(data, display, save_as="UTF-8 CSV", expected="expected CSV text")
+    except ManifestError as exc:
+        return list(exc.problems)
     found_rows = _parse(text, display, max_rows, name_problem)
     return replace(found_rows, name=relative) if isinstance(found_rows, Rows) else found_rows
-
-
-def _decode(data: bytes, display: str) -> str | Problem:
-    def line_of(offset: int) -> int:
-        return data.count(b"\n", 0, offset) + 1
-
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return Problem(display, 1, None, "", "the file is UTF-16 text; save it as UTF-8 CSV")
-    if b"\x00" in data:
-        where = line_of(data.index(b"\x00"))
-        return Problem(display, where, None, "", "binary data (a NUL byte): expected CSV text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 CSV"
-        return Problem(display, line_of(exc.start), None, "", message)
 
 
 def _parse(
@@ -140,7 +123,7 @@ def _parse(
     if not rows:
         message = "no rows under the header: each line after it is one combination"
         return [Problem(display, previous_end, None, "", message)]
-    return Rows(display, display, tuple(header), tuple(rows))
+    return Rows(display, tuple(header), tuple(rows))
 
 
 def _header_problems(

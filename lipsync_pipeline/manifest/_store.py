@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from lipsync_pipeline._fs import within
 from lipsync_pipeline.errors import Problem, StoreConfigError
-from lipsync_pipeline.manifest._nodes import mark_of, node_at
+from lipsync_pipeline.manifest._nodes import node_at, problem_at
 
 if TYPE_CHECKING:
     from lipsync_pipeline.store import StoreConfig
@@ -38,15 +39,15 @@ def read_store(
     except StoreConfigError as exc:
         # "store.url_ttl" -> the url_ttl node; a missing key's path stops at its parent.
         node = node_at(root, exc.where.split("."))
-        return None, Problem(file, *mark_of(node), exc.where, exc.detail)
+        return None, problem_at(file, node, exc.where, exc.detail)
     if config.scheme == "file":
         real = os.path.realpath(config.local_root)
-        if os.path.commonpath([real, real_base]) != real_base:
+        if not within(real, real_base):
             where = ["store", "url"] if isinstance(value, dict) else ["store"]
             message = (
                 f"a file:// store leads outside the manifest's directory (to {real}); a "
                 "manifest may write only inside its own directory: to use that one, pass "
                 "--store on the command line"
             )
-            return None, Problem(file, *mark_of(node_at(root, where)), "store", message)
+            return None, problem_at(file, node_at(root, where), "store", message)
     return config, None

@@ -55,7 +55,6 @@ _CHEAP_DEPTH_BOUND: Final = 2000
 
 _C_LOADER: Final[type[Any] | None] = getattr(yaml, "CSafeLoader", None)
 
-_UTF8_BOM: Final = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -101,41 +100,51 @@ def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
     return data.count(b"\n", 0, offset) + 1, column
 
 
-def decode_text(data: bytes | str, display_name: str) -> str:
-    """Check size and encoding; return the text without a BOM. Raises ManifestError."""
+def _check_size(data: bytes | str, display_name: str) -> None:
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > MAX_BYTES:
+        message = (
+            f"the file is {size:,} bytes; a manifest may be at most "
+            f"{MAX_BYTES // (1024 * 1024)} MiB"
+        )
+        raise ManifestError([Problem(display_name, None, None, "", message)])
+
+
+def decode_text(
+    data: bytes | str,
+    display_name: str,
+    *,
+    save_as: str = "UTF-8",
+    expected: str = "a manifest is UTF-8 YAML text",
+) -> str:
+    """The text of a manifest (or, worded by ``save_as`` and ``expected``, of a file it
+    names, such as a matrix's CSV rows) without a byte-order mark. Raises ManifestError
+    located at the first character that is not UTF-8 text."""
 
     def fail(line: int | None, column: int | None, message: str) -> ManifestError:
         return ManifestError([Problem(display_name, line, column, "", message)])
 
-    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
-    if size > MAX_BYTES:
-        raise fail(
-            None,
-            None,
-            f"the file is {size:,} bytes; a manifest may be at most "
-            f"{MAX_BYTES // (1024 * 1024)} MiB",
-        )
     if isinstance(data, bytes):
         if data.startswith(_UTF16_BOMS):
-            raise fail(1, 1, "the file is UTF-16 text; save it as UTF-8")
+            raise fail(1, 1, f"the file is UTF-16 text; save it as {save_as}")
         if b"\x00" in data:
             raise fail(
                 *_byte_position(data, data.index(b"\x00")),
-                "binary data (a NUL byte): a manifest is UTF-8 YAML text",
+                f"binary data (a NUL byte): {expected}",
             )
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise fail(
                 *_byte_position(data, exc.start),
-                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as {save_as}",
             ) from None
     else:
         text = data
         if "\x00" in text:
             raise fail(
                 *_position(text, text.index("\x00")),
-                "binary data (a NUL character): a manifest is UTF-8 YAML text",
+                f"binary data (a NUL character): {expected}",
             )
         try:
             text.encode("utf-8")
@@ -229,6 +238,7 @@ def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) ->
 
     ``c_loader=False`` forces the pure-Python parser (for the benchmark's comparison).
     """
+    _check_size(data, display_name)
     text = decode_text(data, display_name)
     loader_class = _C_LOADER if c_loader and _C_LOADER is not None else yaml.SafeLoader
     with no_gc():

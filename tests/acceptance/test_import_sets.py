@@ -98,6 +98,9 @@ def test_validate_of_a_valid_manifest_loads_only_the_reader(tmp_path: Path, fmt:
     assert code == 0
     assert _forbidden(modules, NETWORK_AND_STUDIO, STUDIO, RICH, JSONSCHEMA) == set()
     assert "yaml" in modules  # the probe sees what a command does load
+    assert not modules & {  # the matrix modules: only for a manifest with a matrix:
+        f"lipsync_pipeline.manifest._{name}" for name in ("expand", "matrix", "combos", "rows")
+    }
 
 
 def test_validate_of_an_invalid_manifest_loads_jsonschema_to_word_errors(tmp_path: Path) -> None:

@@ -106,9 +106,9 @@ def test_a_byte_order_mark_a_quoted_multi_line_cell_and_blank_lines_are_fine(
         ),
         ("", "lines.csv:1: the file is empty: its first line names the columns"),
         ("lang,tone\n", "lines.csv:1: no rows under the header"),
-        (b"lang,tone\nde,caf\xe9\n", "lines.csv:2: not UTF-8 text (byte 0xe9)"),
-        (b"lang,tone\nde,a\x00\n", "lines.csv:2: binary data (a NUL byte)"),
-        (b"\xff\xfel\x00", "lines.csv:1: the file is UTF-16 text"),
+        (b"lang,tone\nde,caf\xe9\n", "lines.csv:2:7: not UTF-8 text (byte 0xe9)"),
+        (b"lang,tone\nde,a\x00\n", "lines.csv:2:5: binary data (a NUL byte)"),
+        (b"\xff\xfel\x00", "lines.csv:1:1: the file is UTF-16 text"),
     ],
 )
 def test_problems_in_the_file_name_its_line(
@@ -204,6 +204,22 @@ def test_the_file_must_be_a_file_inside_the_manifests_tree(
 ) -> None:
     (tmp_path / "sub").mkdir()
     assert expected in only(tmp_path, manifest(rows))
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_an_absolute_path_is_refused_as_such(tmp_path: Path, where: str) -> None:
+    """Not blamed on a symlink; and refused even when it leads into the tree: the
+    manifest must work in any checkout."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    target = (tree if where == "inside" else tmp_path) / "lines.csv"
+    target.write_text(CSV)
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(manifest(str(target)), path=tree / "m.yaml", display_name="m.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "m.yaml:9:13: jobs[0].matrix.rows: must be a path relative to the manifest's "
+        f"directory, not {str(target)!r}"
+    ]
 
 
 def test_a_symlink_out_of_the_tree_is_refused(tmp_path: Path) -> None:

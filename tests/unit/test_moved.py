@@ -9,16 +9,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from test_manifest import parse, problems
 
-from lipsync_pipeline.errors import ManifestError, Problem
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot, load_lock
 from lipsync_pipeline.manifest import (
     Job,
-    Manifest,
     derive_seed,
     load_manifest,
     manifest_schema,
-    parse_manifest,
     reseeded,
 )
 from lipsync_pipeline.plan import Action, ArtifactState, as_recorded, plan
@@ -36,16 +34,6 @@ def job(job_id: str, extra: str = "", audio: str = "a.mp3") -> str:
 
 def doc(*jobs: str, moved: str = "") -> str:
     return "version: 1\njobs:\n" + "".join(jobs) + (f"moved:\n{moved}" if moved else "")
-
-
-def parse(text: str, folder: Path) -> Manifest:
-    return parse_manifest(text, path=folder / "m.yaml", display_name="m.yaml")
-
-
-def problems(text: str, folder: Path) -> list[Problem]:
-    with pytest.raises(ManifestError) as caught:
-        parse(text, folder)
-    return list(caught.value.problems)
 
 
 def located(text: str, folder: Path) -> list[str]:
@@ -98,6 +86,14 @@ def test_every_moved_error_is_located(tmp_path: Path, moved: str, expected: str)
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
+def test_only_a_likely_typo_is_suggested(tmp_path: Path) -> None:
+    # 'outro' and 'intro' share 'tro': 0.6 alike, difflib's default cutoff, but no typo.
+    text = doc(job("intro"), moved="  - {from: x, to: outro}\n")
+    assert located(text, tmp_path) == [
+        "8:19 moved[0].to: no job 'outro' in this manifest: `to` is the new id"
+    ]
+
+
 def test_a_moved_that_is_not_a_list_is_located(tmp_path: Path) -> None:
     text = doc(job("intro")) + "moved: {from: a, to: intro}\n"
     assert located(text, tmp_path) == ["7:8 moved: expected a list, got a mapping"]
@@ -140,6 +136,32 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "moved[0].to:",
         "moved[1].to:",
     ]
+
+
+def test_moved_problems_come_with_the_other_problems_of_the_manifest(tmp_path: Path) -> None:
+    """One ManifestError, every problem in the order of the file: fixing the fields
+    does not uncover a second round of moved: problems."""
+    text = doc(
+        job("intro", "    colour: red\n"),
+        job("outro", "    webhook: https://:99999/x\n"),
+        moved="  - {from: intro, to: intor}\n",
+    )
+    assert [f.split(":", 1)[0] + ":" + f.split(" ")[1] for f in located(text, tmp_path)] == [
+        "7:jobs[0].colour:",  # the schema
+        "12:jobs[1].webhook:",  # a check after the schema
+        "14:moved[0].from:",  # 'intro' is still a job
+        "14:moved[0].to:",  # no job 'intor'
+    ]
+
+
+def test_the_jobs_of_a_matrix_with_a_problem_are_not_reported_missing(tmp_path: Path) -> None:
+    text = (
+        "version: 1\njobs:\n"
+        f'  - id: "ad.{{lang}}"\n    kind: avatar\n    image: {URL}/a.png\n'
+        f'    audio: "{URL}/{{lnag}}.mp3"\n    matrix: {{lang: [de, fr]}}\n'
+        "moved:\n  - {from: ad-de, to: ad.de}\n"
+    )
+    assert [f.split(" ", 2)[1] for f in located(text, tmp_path)] == ["jobs[0].audio:"]
 
 
 def test_the_schema_describes_moved_for_editors() -> None:

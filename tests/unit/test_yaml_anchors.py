@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_manifest import only, parse, problems
 
-from lipsync_pipeline.errors import ManifestError, Problem
-from lipsync_pipeline.manifest import Manifest, _walker, parse_manifest
+from lipsync_pipeline.manifest import _walker
 from lipsync_pipeline.manifest._walker import MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_NODES
 from lipsync_pipeline.manifest._yaml import load_yaml
 
@@ -45,22 +45,6 @@ jobs:
     audio: {URL}/outro.mp3
     resolution: 480p
 """
-
-
-def parse(text: str, folder: Path) -> Manifest:
-    return parse_manifest(text, path=folder / "m.yaml", display_name="m.yaml")
-
-
-def problems(text: str, folder: Path) -> list[Problem]:
-    with pytest.raises(ManifestError) as caught:
-        parse(text, folder)
-    return list(caught.value.problems)
-
-
-def only(text: str, folder: Path) -> Problem:
-    found = problems(text, folder)
-    assert len(found) == 1, [str(p) for p in found]
-    return found[0]
 
 
 def test_merged_manifest_yields_the_written_out_jobs(tmp_path: Path) -> None:
@@ -168,6 +152,53 @@ def test_a_missing_local_file_through_an_alias_names_the_anchor(tmp_path: Path) 
     assert p.message.endswith("(from the anchor &voice at m.yaml:6:10)")
 
 
+# Checks after the schema (ids, output_dir, moved:, the version) name the anchor too.
+@pytest.mark.parametrize(
+    ("head", "tail", "at", "says", "note"),
+    [
+        (
+            "x-again: &again intro\n",
+            "    id: *again\n",
+            (13, 9, "jobs[1].id"),
+            "duplicate id 'intro' (first at line 10)",
+            "(from the anchor &again at m.yaml:2:10)",
+        ),
+        (
+            "x-out: &out ../elsewhere\n",
+            "output_dir: *out\n",
+            (16, 13, "output_dir"),
+            "'../elsewhere' leads outside the manifest's directory",
+            "(from the anchor &out at m.yaml:2:8)",
+        ),
+        (
+            "x-new: &new intor\n",
+            "moved:\n  - {from: intro-v1, to: *new}\n",
+            (17, 26, "moved[0].to"),
+            "no job 'intor' in this manifest",
+            "(from the anchor &new at m.yaml:2:8)",
+        ),
+    ],
+)
+def test_a_later_check_on_an_aliased_value_names_the_anchor(
+    tmp_path: Path, head: str, tail: str, at: tuple[int, int, str], says: str, note: str
+) -> None:
+    # ANCHORED one line down: the anchor is written on line 2.
+    text = ANCHORED.replace("version: 1\n", "version: 1\n" + head)
+    if "id:" in tail:  # the second job's id
+        text = text.replace("    id: outro\n", tail)
+    else:
+        text += tail
+    p = only(text, tmp_path)
+    assert (p.line, p.column, p.where) == at
+    assert says in p.message and p.message.endswith(note), p.message
+
+
+def test_a_wrong_version_through_an_alias_names_the_anchor(tmp_path: Path) -> None:
+    p = only("x-v: &v 2\n" + ANCHORED.replace("version: 1", "version: *v"), tmp_path)
+    assert (p.line, p.column, p.where) == (2, 10, "version")
+    assert p.message.endswith("upgrade lipsync-pipeline (from the anchor &v at m.yaml:1:6)")
+
+
 def test_an_unknown_top_level_key_still_fails_and_hints_at_x(tmp_path: Path) -> None:
     p = only(ANCHORED.replace("x-avatar:", "avatar:"), tmp_path)
     assert (p.line, p.column) == (2, 1)
@@ -179,6 +210,7 @@ def test_an_unknown_top_level_key_still_fails_and_hints_at_x(tmp_path: Path) -> 
     [
         ("<<: *voice", 9, "merge key (<<) takes a mapping"),
         ("<<: [*avatar-defaults, *voice]", 28, "this item is the text"),
+        ("<<: on", 9, "(<<: [*a, *b]), not on, which YAML reads as the boolean true"),
     ],
 )
 def test_merging_something_else_than_a_mapping(
