@@ -12,7 +12,9 @@ conditional request per URL" and "a 1 GB file cost less than 1 MiB".
         origin.put("/a.wav", other_bytes)     # new bytes, new ETag and Last-Modified
 
 ``ranges=False`` makes an origin that ignores ``Range`` (answers 200 with the whole
-body); ``validators=False`` one that sends neither ETag nor Last-Modified.
+body); ``validators=False`` one that sends neither ETag nor Last-Modified;
+``put(path, body, headers={...})`` an odd one, whose headers for that path replace
+(or add to) the ones it would send.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class _Resource:
     body: bytes | Path
     etag: str
     last_modified: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent instead of our own
 
     @property
     def size(self) -> int:
@@ -95,13 +98,18 @@ class MediaServer:
     busy: int = 0  # requests being answered
     _versions: int = 0
 
-    def put(self, path: str, body: bytes | Path) -> None:
-        """Serve ``body`` at ``path``: a new version (new ETag and Last-Modified)."""
+    def put(
+        self, path: str, body: bytes | Path, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Serve ``body`` at ``path``: a new version (new ETag and Last-Modified).
+        ``headers`` are sent as given (a value is written as latin-1, byte for byte)
+        in place of the ones of the same name the origin would send."""
         with self.lock:
             self._versions += 1
             digest = hashlib.sha256(body if isinstance(body, bytes) else str(body).encode())
             stamp = email.utils.formatdate(_EPOCH + self._versions, usegmt=True)
-            self.resources[path] = _Resource(body, f'"{digest.hexdigest()[:20]}"', stamp)
+            etag = f'"{digest.hexdigest()[:20]}"'
+            self.resources[path] = _Resource(body, etag, stamp, dict(headers or {}))
 
     def redirect(self, path: str, location: str) -> None:
         self.redirects[path] = location
@@ -166,7 +174,7 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
                 (asked is not None and found.etag in [t.strip() for t in asked.split(",")])
                 or (asked is None and since == found.last_modified)
             ):
-                self._send(304, tags)
+                self._send(304, {**tags, **{k: v for k, v in found.headers.items() if k in tags}})
                 return 304, 0
             match = self.headers.get("If-Match")
             if match is not None and server.validators and match != found.etag:
@@ -187,7 +195,7 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             if server.ranges:
                 tags = {**tags, "Accept-Ranges": "bytes"}
             status = 206 if wanted is not None else 200
-            self._send(status, tags, stop - start)
+            self._send(status, {**tags, **found.headers}, stop - start)
             counted = [0]
             try:
                 found.write(self.wfile, start, stop, counted)

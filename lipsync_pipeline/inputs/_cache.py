@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from lipsync_pipeline._fs import atomic_write, read_capped
 from lipsync_pipeline.errors import UnsafePathError
+from lipsync_pipeline.inputs._findings import sendable
 from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.lockfile import InputVersion
 
@@ -79,6 +80,7 @@ def _read_entry(data: Any) -> tuple[Cached, float] | None:
         bytes=size,
         sha256=digest if digest is not None and len(digest) == 64 else None,
     )
+    version = sendable(version)  # an older cache may hold what cannot be sent back
     stamp = float(used) if isinstance(used, int | float) and math.isfinite(used) else 0.0
     return Cached(version, None if seconds is None else float(seconds)), stamp
 

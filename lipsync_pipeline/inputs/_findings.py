@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "Probed",
     "Progress",
     "Target",
+    "sendable",
 ]
 
 # URLs asked at once. Each ask is a few small requests to (usually) a CDN; 16 keeps
@@ -30,6 +32,25 @@ PROBE_TIMEOUT: Final = 20.0
 
 # (URLs asked so far, URLs to ask): for a progress line on a terminal.
 Progress = Callable[[int, int], None]
+
+
+def _sendable_text(value: str | None) -> str | None:
+    # Printable ASCII only: a validator is sent back in If-None-Match / If-Match /
+    # If-Modified-Since, and a header value must be ASCII (httpx refuses anything else
+    # with UnicodeEncodeError); a control character would not be a valid header either.
+    if value and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
+def sendable(version: InputVersion) -> InputVersion:
+    """``version`` without the validators that could not be sent back to the origin
+    (what an odd origin, an older cache or an older lock may hold): a version with
+    fewer validators compares on what is left, never fails a later request."""
+    etag, modified = _sendable_text(version.etag), _sendable_text(version.last_modified)
+    if (etag, modified) == (version.etag, version.last_modified):
+        return version
+    return dataclasses.replace(version, etag=etag, last_modified=modified)
 
 
 class Need(enum.Enum):

@@ -246,3 +246,70 @@ def _one_conditional_request_each(origin: MediaServer, paths: list[str]) -> None
     seen = origin.requests()
     assert sorted(s.path for s in seen) == sorted(paths)
     assert all(s.conditional and s.status == 304 and s.sent == 0 for s in seen), seen
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"ETag": '"caf\xe9"'},  # latin-1: read back as "café"
+        {"ETag": '"\xf0\x9f\x8e\xac"'},  # UTF-8 bytes of an emoji
+        {"Last-Modified": "Mi, 15 Nov 2023 10:00:00 GMT\xe9"},
+    ],
+    ids=["etag-latin-1", "etag-utf-8", "last-modified"],
+)
+def test_a_validator_that_is_not_ascii_is_not_kept_and_plan_runs_again(
+    tmp_path: Path, odd: dict[str, str]
+) -> None:
+    """An origin whose ETag or Last-Modified is not printable ASCII: such a value cannot
+    be sent back (If-None-Match is ASCII), so it is not recorded, and the next plan
+    asks with what is left instead of failing with a traceback."""
+    cache = tmp_path / "cache"
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", wav(3.0), headers=odd)
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        first = checked(path, cache)
+        second = checked(path, cache)
+        sent = [s.headers for s in origin.requests("/a.wav")]
+    for result in (first, second):
+        assert result.remote == {f"{origin.url}/a.wav": 3.0}
+        version = result.inputs.versions[f"{origin.url}/a.wav"]
+        for value in (version.etag, version.last_modified):
+            assert value is None or (value.isascii() and value.isprintable()), value
+    assert all(value.isascii() for headers in sent for value in headers.values())
+
+
+def test_a_lock_that_recorded_a_non_ascii_etag_is_still_compared(tmp_path: Path) -> None:
+    """A lock written before such ETags were filtered: its ETag is not sent back, and the
+    job is compared on what is left (the size)."""
+    from lipsync_pipeline.lockfile import Artifact, InputVersion, LockEntry, render_lock
+    from lipsync_pipeline.manifest import load_manifest
+
+    audio = wav(3.0)
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", audio, headers={"ETag": '"caf\xe9"'})
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        job = load_manifest(path).jobs[0]
+        entry = LockEntry(
+            job.id, job.fingerprint, job.model, "completed", "k", request_id="r1",
+            artifact=Artifact("renders/a.mp4", "0" * 64, 1),
+            inputs=(("audio", InputVersion(etag='"caf\u00e9"', bytes=len(audio))),),
+        )  # fmt: skip
+        (tmp_path / "r.lock").write_bytes(render_lock([entry]))
+        result = checked(path, None)
+        sent = [s.headers for s in origin.requests("/a.wav")]
+    assert [s.action for s in result.plan.steps] == [Action.SKIP]
+    assert result.inputs.warnings == ()
+    assert sent and all("if-none-match" not in headers for headers in sent)
+
+
+def test_a_size_in_other_digits_is_a_reason_not_a_traceback(tmp_path: Path) -> None:
+    """ "²" is a digit to str.isdigit() but not to int(): an origin sending it as its
+    size gets a reason for its input, and the other inputs are still priced."""
+    with media_server({"/face.png": FACE, "/b.wav": wav(4.0)}) as origin:
+        origin.put("/a.wav", wav(3.0), headers={"Content-Range": "bytes 0-65535/\xc2\xb2"})
+        audio = {"a": f"{origin.url}/a.wav", "b": f"{origin.url}/b.wav"}
+        result = checked(manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png"), None)
+    why = reasons(result)
+    assert why["a"] is not None and why["a"].startswith(f"audio: {origin.url}/a.wav: ")
+    assert "does not say its size" in why["a"]
+    assert why["b"] is None

@@ -78,6 +78,15 @@ def test_bad_entries_are_dropped_one_by_one(tmp_path: Path) -> None:
     assert all(cache.get(f"https://x/{n}") is None for n in range(len(bad)))
 
 
+def test_validators_that_could_not_be_sent_back_are_not_read(tmp_path: Path) -> None:
+    """A cache written before non-ASCII validators were filtered: what is left is used."""
+    odd = {"etag": '"caf\u00e9"', "last_modified": "Tue\n14 Nov", "bytes": 5, "seconds": 2.5}
+    entries = {url_key("https://x/odd"): odd}
+    (tmp_path / CACHE_FILE).write_text(json.dumps({"version": 1, "entries": entries}))
+    cache = InputCache.load(tmp_path)
+    assert cache.get("https://x/odd") == Cached(InputVersion(bytes=5), 2.5)
+
+
 def test_two_invocations_at_once_keep_each_others_entries(tmp_path: Path) -> None:
     first, second = InputCache.load(tmp_path), InputCache.load(tmp_path)
     first.put("https://x/a", Cached(V1, 1.0))
