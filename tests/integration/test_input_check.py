@@ -302,6 +302,38 @@ def test_a_lock_that_recorded_a_non_ascii_etag_is_still_compared(tmp_path: Path)
     assert sent and all("if-none-match" not in headers for headers in sent)
 
 
+@pytest.mark.parametrize(
+    ("odd", "kept"),
+    [
+        ({"ETag": '"' + "e" * 1023 + '"'}, "etag"),  # 1025 characters: over the schema's 1024
+        ({"Last-Modified": "Tue, 14 Nov 2023 22:13:21 GMT" + "+" * 100}, "etag"),  # 129
+        ({"ETag": '"' + "e" * 1022 + '"'}, "both"),  # 1024 exactly: recorded as sent
+    ],
+    ids=["etag-too-long", "last-modified-too-long", "etag-at-the-limit"],
+)
+async def test_a_validator_longer_than_the_lock_allows_is_not_recorded(
+    start_studio: StartStudio, tmp_path: Path, odd: dict[str, str], kept: str
+) -> None:
+    """A run records each input's version in the lock; one the lock's schema would
+    reject (an ETag over 1024 characters, a Last-Modified over 128) is left out, so the
+    lock stays valid and later commands read it."""
+    root = await start_studio(fast=True)
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", wav(3.0), headers=odd)
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        inputs = InputCheck(LOOPBACK, tmp_path / "cache")
+        first = await run_pipeline(remote_request(path, root, inputs=inputs))
+        assert [str(r.outcome) for r in first.results] == ["completed"]
+        recorded = load_lock(tmp_path / "r.lock").entries["a"].input_versions()["audio"]
+        again = await trio.to_thread.run_sync(checked, path, tmp_path / "cache")
+    [(name, value)] = odd.items()
+    field = "etag" if name == "ETag" else "last_modified"
+    assert getattr(recorded, field) == (value if kept == "both" else None)
+    other = "last_modified" if field == "etag" else "etag"
+    assert getattr(recorded, other) is not None and recorded.bytes == len(wav(3.0))
+    assert [s.action for s in again.plan.steps] == [Action.SKIP]
+
+
 def test_a_size_in_other_digits_is_a_reason_not_a_traceback(tmp_path: Path) -> None:
     """ "²" is a digit to str.isdigit() but not to int(): an origin sending it as its
     size gets a reason for its input, and the other inputs are still priced."""
