@@ -5,22 +5,35 @@ POST to. The tables are explicit (not ``ipaddress``'s ``is_global``/``is_private
 because those properties changed between Python releases (3.11 and 3.13 classify
 v4-mapped and several special ranges differently), and a security rule must not
 change with the interpreter.
+
+``proxy_for`` is the one reading of the environment's proxy settings (the API
+client's, the input check's and the studio's): urllib's, not httpx's.
+
+No httpx here (``validate`` imports this module and must stay light): URLs are
+httpx's, but only their attributes are read.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AddressClass",
     "AddressPolicy",
     "IPAddress",
     "classify",
+    "environment_proxies",
     "is_loopback_host",
     "is_plain_loopback",
+    "proxy_for",
+    "scheme_proxy",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -165,3 +178,39 @@ def is_plain_loopback(host: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         return ip == ipaddress.IPv6Address("::1")
     return ip.is_loopback
+
+
+def environment_proxies() -> dict[str, str]:
+    """``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (either case) by scheme, read now."""
+    import urllib.request  # only where a request is made: it loads http.client and email
+
+    return urllib.request.getproxies()
+
+
+def scheme_proxy(scheme: str, proxies: Mapping[str, str]) -> str | None:
+    """The proxy of ``scheme``'s requests before ``NO_PROXY`` is applied: its own setting,
+    else ``ALL_PROXY``; a bare ``host:port`` is an http:// proxy, as curl reads it."""
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def proxy_for(url: httpx.URL, proxies: Mapping[str, str] | None = None) -> str | None:
+    """The proxy a request to ``url`` goes through (``proxies`` as
+    ``environment_proxies`` gives them, read now if None); None: it goes direct.
+
+    ``NO_PROXY`` is urllib's reading (``host``, ``.domain``, ``host:port`` entries and
+    ``*``), never httpx's: a client that sends to checked addresses decides here, once,
+    and gives httpx no environment to re-read. A loopback host is never proxied: it is
+    this machine, which no proxy would reach."""
+    import urllib.request
+
+    proxy = scheme_proxy(url.scheme, environment_proxies() if proxies is None else proxies)
+    if proxy is None or is_loopback_host(url.host):
+        return None
+    # With the port, so that "host:port" entries of NO_PROXY match too ("host"
+    # entries still do: urllib compares the bare host as well).
+    if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
+        return None
+    return proxy

@@ -14,7 +14,9 @@ conditional request per URL" and "a 1 GB file cost less than 1 MiB".
 ``ranges=False`` makes an origin that ignores ``Range`` (answers 200 with the whole
 body); ``validators=False`` one that sends neither ETag nor Last-Modified;
 ``put(path, body, headers={...})`` an odd one, whose headers for that path replace
-(or add to) the ones it would send.
+(or add to) the ones it would send. It also answers as an HTTP proxy would (a request
+target in absolute form, ``GET http://host:port/a.wav``), serving the path itself:
+with ``HTTP_PROXY`` set to its URL, ``Seen.proxied`` says which requests came that way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 import ssl
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +48,7 @@ class Seen:
     headers: Mapping[str, str]  # lower-case names: range, if-none-match, ...
     status: int
     sent: int  # body bytes
+    proxied: bool = False  # sent to it as to a proxy (absolute-form target)
 
     @property
     def conditional(self) -> bool:
@@ -141,12 +145,17 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.busy += 1
             status, sent = 0, 0
+            proxied = self.path.startswith(("http://", "https://"))
+            if proxied:  # the rest of the handler sees the path alone
+                parts = urllib.parse.urlsplit(self.path)
+                self.path = parts.path + (f"?{parts.query}" if parts.query else "")
             try:
                 status, sent = self._answer()
             finally:
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen("GET", self.path, headers, status, sent, proxied)
                 with server.lock:
-                    server.seen.append(Seen("GET", self.path, headers, status, sent))
+                    server.seen.append(seen)
                     server.busy -= 1
                     server.lock.notify_all()
 

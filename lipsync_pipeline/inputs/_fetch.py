@@ -14,7 +14,11 @@ So this is the studio's rule (``studio/_fetch.py``), for blocking code in thread
 3. redirects are followed here, hop by hop, each checked the same way.
 
 A hop that goes through an environment proxy (``HTTPS_PROXY`` & co., ``NO_PROXY`` not
-matching) is sent by name: the proxy resolves, and is the egress control there.
+matching) is sent by name: the proxy resolves, and is the egress control there. Which
+hops those are is decided once, by ``_net.proxy_for`` (urllib's reading of the
+environment); no client here reads the environment itself (``trust_env=False``): httpx's
+own ``NO_PROXY`` rules differ (and refuse some entries, such as ``2001:db8::/32``), and
+one that sent a hop direct by name would lose the address pinning.
 """
 
 from __future__ import annotations
@@ -30,15 +34,20 @@ from typing import Final
 import httpx
 
 from lipsync_pipeline import __version__
-from lipsync_pipeline._net import AddressPolicy, IPAddress
-from lipsync_pipeline.api._http import PROXY_ERRORS, HttpPool, unusable_ca_bundle, unusable_proxy
+from lipsync_pipeline._net import (
+    AddressPolicy,
+    IPAddress,
+    environment_proxies,
+    proxy_for,
+    scheme_proxy,
+)
+from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 
 __all__ = ["MAX_REDIRECTS", "Fetcher", "Reply", "Unfetchable"]
 
 MAX_REDIRECTS: Final = 5
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_LOOPBACK_PATTERNS: Final = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 _USER_AGENT: Final = f"lipsync-pipeline/{__version__} (input check)"
 
 
@@ -82,29 +91,37 @@ class Fetcher:
         settings = httpx.Timeout(timeout)
         headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
         try:
-            tls = httpx.create_ssl_context(trust_env=True)
-            # To checked addresses (the host replaced by the IP): no proxy, as NO_PROXY
-            # entries name hosts and would not match an IP.
-            self._direct = httpx.Client(
-                limits=limits, timeout=settings, verify=tls, trust_env=False, headers=headers
-            )
-            self._proxied = httpx.Client(
-                limits=limits,
-                timeout=settings,
-                verify=tls,
-                trust_env=True,
-                headers=headers,
-                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),  # never proxy this machine
-            )
-        except PROXY_ERRORS as exc:
-            raise unusable_proxy(exc) from None
-        except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable
+            tls = httpx.create_ssl_context(trust_env=True)  # SSL_CERT_FILE / SSL_CERT_DIR
+        except OSError as exc:  # a CA setting that cannot be read
             raise unusable_ca_bundle(exc) from None
-        self._proxy_for = HttpPool(timeout=settings, connections=1, user_agent="").proxy_for
+        # To checked addresses (the host replaced by the IP).
+        self._direct = httpx.Client(
+            limits=limits, timeout=settings, verify=tls, trust_env=False, headers=headers
+        )
+        # One client per proxy that proxy_for may name, made now so that a proxy that
+        # cannot work is a ConfigError before any request.
+        self._proxies = environment_proxies()
+        self._via: dict[str, httpx.Client] = {}
+        for proxy in sorted({p for s in _DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+            try:
+                self._via[proxy] = httpx.Client(
+                    limits=limits,
+                    timeout=settings,
+                    verify=tls,
+                    trust_env=False,
+                    headers=headers,
+                    # An https:// proxy is verified against the same CAs as the origins.
+                    proxy=httpx.Proxy(
+                        proxy, ssl_context=tls if proxy.startswith("https:") else None
+                    ),
+                )
+            except PROXY_ERRORS as exc:
+                self.close()
+                raise unusable_proxy(exc, proxy) from None
 
     def close(self) -> None:
-        self._direct.close()
-        self._proxied.close()
+        for client in (self._direct, *self._via.values()):
+            client.close()
 
     @contextmanager
     def get(self, url: str, headers: Mapping[str, str]) -> Iterator[Reply]:
@@ -147,9 +164,11 @@ class Fetcher:
                     f"{via}{url.host}, which resolves to {ip}, a {refused.value} address: "
                     "not fetched (the API could not fetch it either)"
                 )
-        if self._proxy_for(url):
-            request = self._proxied.build_request("GET", url, headers=headers)
-            return self._proxied.send(request, stream=True, follow_redirects=False)
+        proxy = proxy_for(url, self._proxies)
+        if proxy is not None:
+            client = self._via[proxy]
+            request = client.build_request("GET", url, headers=headers)
+            return client.send(request, stream=True, follow_redirects=False)
         extensions = {"sni_hostname": name} if url.scheme == "https" else {}
         failed: httpx.ConnectError | None = None
         for ip in addresses:  # each one checked above; the next if one refuses (::1 first?)

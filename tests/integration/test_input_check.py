@@ -345,3 +345,27 @@ def test_a_size_in_other_digits_is_a_reason_not_a_traceback(tmp_path: Path) -> N
     assert why["a"] is not None and why["a"].startswith(f"audio: {origin.url}/a.wav: ")
     assert "does not say its size" in why["a"]
     assert why["b"] is None
+
+
+def test_proxies_are_chosen_as_urllib_reads_no_proxy_and_httpx_reads_none(
+    tmp_path: Path, proxy_env: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY and a NO_PROXY with an entry httpx cannot read (a CIDR range): plan
+    works. A host NO_PROXY does not name goes through the proxy, by name; one it names
+    (and a loopback URL) goes direct, to the address that was checked. The origin is its
+    own proxy here: it tells a request sent to a proxy by its absolute-form target."""
+    files = {"/face.png": FACE, "/a.wav": wav(3.0), "/b.wav": wav(4.0)}
+    with media_server(files) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        proxy_env.setenv("HTTP_PROXY", origin.url)
+        proxy_env.setenv("NO_PROXY", "localhost,2001:db8::/32,127.1")
+        audio = {
+            "a": f"http://2130706433:{port}/a.wav",  # 127.0.0.1, by a name NO_PROXY lacks
+            "b": f"http://127.1:{port}/b.wav",  # 127.0.0.1, by a name NO_PROXY has
+        }
+        path = manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png")
+        private = InputCheck(AddressPolicy(allow_loopback=True, allow_private=True), None)
+        result = check(path, inputs=private, verify_artifacts=False)
+        seen = {s.path: s.proxied for s in origin.requests()}
+    assert result.remote == {audio["a"]: 3.0, audio["b"]: 4.0}
+    assert seen == {"/face.png": False, "/a.wav": True, "/b.wav": False}
