@@ -3,7 +3,8 @@
 A manifest is written by whoever opens a pull request, and CI runs ``plan`` on it: an
 input URL naming the cloud metadata service (169.254.169.254), a service on the CI
 machine's loopback or the private network would have the runner fetch it for them.
-So this is the studio's rule (``studio/_fetch.py``), for blocking code in threads:
+So this is the studio's rule (``studio/_fetch.py``; the shared part, a *checked hop*,
+is in ``_net``), for blocking code in threads:
 
 1. the host is resolved here (``getaddrinfo``, which also reads trick spellings such as
    ``2130706433`` as the C library does) and *every* address is checked against the
@@ -23,7 +24,6 @@ one that sent a hop direct by name would lose the address pinning.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import socket
 from collections.abc import Iterator, Mapping
@@ -35,19 +35,24 @@ import httpx
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline._net import (
+    DEFAULT_PORTS,
+    MAX_REDIRECTS,
+    RESOLVE_ERRORS,
     AddressPolicy,
     IPAddress,
     environment_proxies,
+    first_refusal,
+    found_addresses,
+    hop_target,
+    pinned,
     proxy_for,
+    redirect_to,
     scheme_proxy,
 )
 from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 
-__all__ = ["MAX_REDIRECTS", "Fetcher", "Reply", "Unfetchable"]
+__all__ = ["Fetcher", "Reply", "Unfetchable"]
 
-MAX_REDIRECTS: Final = 5
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _USER_AGENT: Final = f"lipsync-pipeline/{__version__} (input check)"
 
 
@@ -68,14 +73,9 @@ class Unfetchable(Exception):
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:  # socket.gaierror included
+        found = found_addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    except RESOLVE_ERRORS as exc:
         raise Unfetchable(f"cannot resolve {host}") from exc
-    found: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if ip not in found:
-            found.append(ip)
     if not found:
         raise Unfetchable(f"cannot resolve {host}")
     return found
@@ -102,7 +102,7 @@ class Fetcher:
         # cannot work is a ConfigError before any request.
         self._proxies = environment_proxies()
         self._via: dict[str, httpx.Client] = {}
-        for proxy in sorted({p for s in _DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
             try:
                 self._via[proxy] = httpx.Client(
                     limits=limits,
@@ -134,8 +134,8 @@ class Fetcher:
         response = self._send(current, headers)
         try:
             for hops in itertools.count():
-                location = response.headers.get("location")
-                if response.status_code not in _REDIRECTS or location is None:
+                location = redirect_to(response.status_code, response.headers.get("location"))
+                if location is None:
                     break
                 if hops == MAX_REDIRECTS:
                     raise Unfetchable(f"more than {MAX_REDIRECTS} redirects")
@@ -153,30 +153,27 @@ class Fetcher:
         self, url: httpx.URL, headers: Mapping[str, str], *, redirected: bool = False
     ) -> httpx.Response:
         via = "redirected to " if redirected else ""
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        target = hop_target(url)
+        if target is None:
             raise Unfetchable(f"{via}a URL that is not http(s): not fetched")
-        name = url.raw_host.decode("ascii")
-        addresses = _resolve(name, url.port or _DEFAULT_PORTS[url.scheme])
-        for ip in addresses:
-            refused = self.policy.refusal(ip, url.host)
-            if refused is not None:
-                raise Unfetchable(
-                    f"{via}{url.host}, which resolves to {ip}, a {refused.value} address: "
-                    "not fetched (the API could not fetch it either)"
-                )
+        addresses = _resolve(*target)
+        refused = first_refusal(self.policy, addresses, url.host)
+        if refused is not None:
+            ip, kind = refused
+            raise Unfetchable(
+                f"{via}{url.host}, which resolves to {ip}, a {kind.value} address: "
+                "not fetched (the API could not fetch it either)"
+            )
         proxy = proxy_for(url, self._proxies)
         if proxy is not None:
             client = self._via[proxy]
             request = client.build_request("GET", url, headers=headers)
             return client.send(request, stream=True, follow_redirects=False)
-        extensions = {"sni_hostname": name} if url.scheme == "https" else {}
         failed: httpx.ConnectError | None = None
         for ip in addresses:  # each one checked above; the next if one refuses (::1 first?)
+            where, host, extensions = pinned(url, ip)
             request = self._direct.build_request(
-                "GET",
-                url.copy_with(host=str(ip)),
-                headers={**headers, "Host": url.netloc.decode("ascii")},
-                extensions=extensions,
+                "GET", where, headers={**headers, **host}, extensions=extensions
             )
             try:
                 return self._direct.send(request, stream=True, follow_redirects=False)
