@@ -99,6 +99,42 @@ def test_two_invocations_at_once_keep_each_others_entries(tmp_path: Path) -> Non
     assert os.listdir(tmp_path) == [CACHE_FILE]  # no temp file left behind
 
 
+def test_the_file_is_read_once_unless_another_invocation_replaced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache of many entries costs one read per invocation: it is read again before
+    it is written only if another invocation wrote it meanwhile (to keep its entries)."""
+    import lipsync_pipeline.inputs._cache as module
+
+    earlier = InputCache.load(tmp_path)
+    earlier.put("https://x/old", Cached(V1, 1.0))
+    earlier.save()
+    reads: list[Path] = []
+    real = module.read_capped
+
+    def counted(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+        reads.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(module, "read_capped", counted)
+    alone = InputCache.load(tmp_path)
+    alone.put("https://x/a", Cached(V1, 2.0))
+    alone.save()
+    assert len(reads) == 1
+
+    reads.clear()
+    first, second = InputCache.load(tmp_path), InputCache.load(tmp_path)
+    first.put("https://x/b", Cached(V1, 3.0))
+    second.put("https://x/c", Cached(V1, 4.0))
+    first.save()
+    second.save()  # the file is not the one it read: read again, and merged
+    assert len(reads) == 3
+    merged = InputCache.load(tmp_path)
+    assert [merged.get(f"https://x/{n}") for n in ("old", "a", "b", "c")] == [
+        Cached(V1, 1.0), Cached(V1, 2.0), Cached(V1, 3.0), Cached(V1, 4.0)
+    ]  # fmt: skip
+
+
 def test_an_unwritable_cache_costs_nothing_but_the_cache(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory would be")
