@@ -232,12 +232,14 @@ def media_server(
     ranges: bool = True,
     validators: bool = True,
     tls: ssl.SSLContext | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Iterator[MediaServer]:
-    """An origin on 127.0.0.1 (a free port) serving ``files`` by path, for the block.
-    With ``tls`` (a server context), HTTPS at ``https://localhost:PORT``."""
-    httpd = _QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    """An origin on 127.0.0.1 (a free port; or ``address``, another loopback address)
+    serving ``files`` by path, for the block. With ``tls`` (a server context), HTTPS at
+    ``https://localhost:PORT``."""
+    httpd = _QuietServer(address, BaseHTTPRequestHandler)
     port = httpd.server_address[1]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{address[0]}:{port}"
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
         url = f"https://localhost:{port}"

@@ -4,8 +4,10 @@ and what a run records and later notices (issue 13)."""
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -369,3 +371,33 @@ def test_proxies_are_chosen_as_urllib_reads_no_proxy_and_httpx_reads_none(
         seen = {s.path: s.proxied for s in origin.requests()}
     assert result.remote == {audio["a"]: 3.0, audio["b"]: 4.0}
     assert seen == {"/face.png": False, "/a.wav": True, "/b.wav": False}
+
+
+def test_a_name_that_resolves_elsewhere_later_is_asked_at_the_address_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers an allowed address when it is checked and
+    another one afterwards. The request goes to the address that was checked (the URL's
+    host replaced by it), so no second resolution decides where it goes. The system
+    resolver is replaced for that one name: the first answer, then the other address."""
+    real = socket.getaddrinfo
+    answers = ["127.0.0.1"]  # then 127.0.0.2, for every later resolution
+
+    def resolver(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host != "media.rebind.test":
+            return real(host, port, *args, **kw)
+        address = answers.pop() if answers else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with media_server({"/face.png": FACE, "/a.wav": wav(3.0)}) as checked_origin:
+        port = int(checked_origin.url.rsplit(":", 1)[1])
+        with media_server({"/face.png": FACE}, address=("127.0.0.2", port)) as elsewhere:
+            image = f"http://media.rebind.test:{port}/face.png"
+            path = manifest(tmp_path / "r.yaml", {"a": f"{checked_origin.url}/a.wav"}, image)
+            private = InputCheck(AddressPolicy(allow_loopback=True, allow_private=True), None)
+            result = check(path, inputs=private, verify_artifacts=False)
+            assert elsewhere.requests() == []
+        [seen] = checked_origin.requests("/face.png")
+    assert seen.headers["host"] == f"media.rebind.test:{port}"  # the name, for the origin
+    assert result.inputs.versions[image].bytes == len(FACE)
