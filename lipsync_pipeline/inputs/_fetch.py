@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import itertools
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 import httpx
@@ -94,10 +96,19 @@ class Fetcher:
             tls = httpx.create_ssl_context(trust_env=True)  # SSL_CERT_FILE / SSL_CERT_DIR
         except OSError as exc:  # a CA setting that cannot be read
             raise unusable_ca_bundle(exc) from None
-        # To checked addresses (the host replaced by the IP).
-        self._direct = httpx.Client(
-            limits=limits, timeout=settings, verify=tls, trust_env=False, headers=headers
+        # To checked addresses (the host replaced by the IP): one client for http, and
+        # one per name for https (see _direct_for).
+        self._new_direct = partial(
+            httpx.Client,
+            limits=limits,
+            timeout=settings,
+            verify=tls,
+            trust_env=False,
+            headers=headers,
         )
+        self._direct = self._new_direct()
+        self._by_name: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()  # worker threads share the clients
         # One client per proxy that proxy_for may name, made now so that a proxy that
         # cannot work is a ConfigError before any request.
         self._proxies = environment_proxies()
@@ -120,8 +131,23 @@ class Fetcher:
                 raise unusable_proxy(exc, proxy) from None
 
     def close(self) -> None:
-        for client in (self._direct, *self._via.values()):
+        with self._lock:
+            clients = [self._direct, *self._by_name.values(), *self._via.values()]
+        for client in clients:
             client.close()
+
+    def _direct_for(self, url: httpx.URL) -> httpx.Client:
+        """The client for a pinned request to ``url``. A pool keys its connections by the
+        URL's host, here the IP: two https names on one address (a CDN's) would share a
+        TLS connection verified for the first name only, and the second name's
+        certificate would never be checked. So https gets one pool per name."""
+        if url.scheme != "https":
+            return self._direct
+        with self._lock:
+            client = self._by_name.get(url.host)
+            if client is None:
+                client = self._by_name[url.host] = self._new_direct()
+            return client
 
     @contextmanager
     def get(self, url: str, headers: Mapping[str, str]) -> Iterator[Reply]:
@@ -169,14 +195,15 @@ class Fetcher:
             client = self._via[proxy]
             request = client.build_request("GET", url, headers=headers)
             return client.send(request, stream=True, follow_redirects=False)
+        direct = self._direct_for(url)
         failed: httpx.ConnectError | None = None
         for ip in addresses:  # each one checked above; the next if one refuses (::1 first?)
             where, host, extensions = pinned(url, ip)
-            request = self._direct.build_request(
+            request = direct.build_request(
                 "GET", where, headers={**headers, **host}, extensions=extensions
             )
             try:
-                return self._direct.send(request, stream=True, follow_redirects=False)
+                return direct.send(request, stream=True, follow_redirects=False)
             except httpx.ConnectError as exc:
                 failed = exc
         assert failed is not None

@@ -401,3 +401,42 @@ def test_a_name_that_resolves_elsewhere_later_is_asked_at_the_address_checked(
         [seen] = checked_origin.requests("/face.png")
     assert seen.headers["host"] == f"media.rebind.test:{port}"  # the name, for the origin
     assert result.inputs.versions[image].bytes == len(FACE)
+
+
+def test_each_https_name_has_its_certificate_checked_even_on_a_shared_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests go to checked addresses, so two names on one address (a CDN's) must
+    not share a TLS connection: one opened and verified for the first name would carry
+    the second name's requests without its certificate ever being checked."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host not in ("good.example.test", "other.example.test"):
+            return real(host, port, *args, **kw)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("good.example.test").configure_cert(context)  # not other.example.test
+    files = {"/face.png": FACE, "/a.wav": wav(3.0), "/b.wav": wav(4.0)}
+    with media_server(files, tls=context) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        good, other = f"https://good.example.test:{port}", f"https://other.example.test:{port}"
+        path = manifest(
+            tmp_path / "r.yaml", {"a": f"{good}/a.wav", "b": f"{other}/b.wav"}, f"{good}/face.png"
+        )
+        # One URL at a time, the good name first: its connection is in the pool by then.
+        one = InputCheck(
+            AddressPolicy(allow_loopback=True, allow_private=True), None, concurrency=1
+        )
+        result = check(path, inputs=one, verify_artifacts=False)
+        asked = sorted(s.path for s in origin.requests())
+    assert result.remote[f"{good}/a.wav"] == 3.0
+    found = result.remote[f"{other}/b.wav"]
+    assert isinstance(found, str) and "TLS certificate could not be verified" in found
+    assert "/b.wav" not in asked
