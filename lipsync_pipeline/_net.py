@@ -5,22 +5,50 @@ POST to. The tables are explicit (not ``ipaddress``'s ``is_global``/``is_private
 because those properties changed between Python releases (3.11 and 3.13 classify
 v4-mapped and several special ranges differently), and a security rule must not
 change with the interpreter.
+
+``proxy_for`` is the one reading of the environment's proxy settings (the API
+client's, the input check's and the studio's): urllib's, not httpx's.
+
+A *checked hop* is the rule of both fetchers that request URLs someone else chose (the
+input check, ``inputs/_fetch.py``, blocking; the studio, ``studio/_fetch.py``, trio):
+the host is resolved by the fetcher, ``found_addresses`` reads the answer, every
+address must pass ``first_refusal``, and ``pinned`` says how to send the request to
+one checked address with the name kept for ``Host`` and TLS. Redirects are followed by
+the fetcher, each hop checked the same way (``redirect_to``).
+
+No httpx here (``validate`` imports this module and must stay light): URLs are
+httpx's, but only their attributes and methods are used.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
+    "DEFAULT_PORTS",
+    "MAX_REDIRECTS",
+    "RESOLVE_ERRORS",
     "AddressClass",
     "AddressPolicy",
     "IPAddress",
     "classify",
+    "environment_proxies",
+    "first_refusal",
+    "found_addresses",
+    "hop_target",
     "is_loopback_host",
     "is_plain_loopback",
+    "pinned",
+    "proxy_for",
+    "redirect_to",
+    "scheme_proxy",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -165,3 +193,94 @@ def is_plain_loopback(host: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         return ip == ipaddress.IPv6Address("::1")
     return ip.is_loopback
+
+
+def environment_proxies() -> dict[str, str]:
+    """``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (either case) by scheme, read now."""
+    import urllib.request  # only where a request is made: it loads http.client and email
+
+    return urllib.request.getproxies()
+
+
+def scheme_proxy(scheme: str, proxies: Mapping[str, str]) -> str | None:
+    """The proxy of ``scheme``'s requests before ``NO_PROXY`` is applied: its own setting,
+    else ``ALL_PROXY``; a bare ``host:port`` is an http:// proxy, as curl reads it."""
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def proxy_for(url: httpx.URL, proxies: Mapping[str, str] | None = None) -> str | None:
+    """The proxy a request to ``url`` goes through (``proxies`` as
+    ``environment_proxies`` gives them, read now if None); None: it goes direct.
+
+    ``NO_PROXY`` is urllib's reading (``host``, ``.domain``, ``host:port`` entries and
+    ``*``), never httpx's: a client that sends to checked addresses decides here, once,
+    and gives httpx no environment to re-read. A loopback host is never proxied: it is
+    this machine, which no proxy would reach."""
+    import urllib.request
+
+    proxy = scheme_proxy(url.scheme, environment_proxies() if proxies is None else proxies)
+    if proxy is None or is_loopback_host(url.host):
+        return None
+    # With the port, so that "host:port" entries of NO_PROXY match too ("host"
+    # entries still do: urllib compares the bare host as well).
+    if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
+        return None
+    return proxy
+
+
+# --- a checked hop ----------------------------------------------------------------------
+
+MAX_REDIRECTS: Final = 5
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# What getaddrinfo raises for a name it cannot resolve (socket.gaierror is an OSError) or
+# cannot even encode (a label over 63 characters: UnicodeError from the idna codec).
+RESOLVE_ERRORS: Final = (OSError, UnicodeError)
+
+
+def hop_target(url: httpx.URL) -> tuple[str, int] | None:
+    """(host to resolve, port) of an http(s) URL with a host; None for any other URL,
+    which is not fetched."""
+    if url.scheme not in DEFAULT_PORTS or not url.host:
+        return None
+    return url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme]
+
+
+def found_addresses(infos: Iterable[tuple[Any, ...]]) -> list[IPAddress]:
+    """The distinct addresses of a ``getaddrinfo`` answer, in its order (an IPv6 zone
+    index dropped: the class of the address does not depend on it)."""
+    found: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if ip not in found:
+            found.append(ip)
+    return found
+
+
+def first_refusal(
+    policy: AddressPolicy, addresses: Iterable[IPAddress], host: str
+) -> tuple[IPAddress, AddressClass] | None:
+    """The first address of ``host``'s resolution that ``policy`` refuses, and why; None
+    if every one may be used. One refused address refuses the hop (a name answering both
+    public and private addresses is how DNS rebinding starts)."""
+    for ip in addresses:
+        refused = policy.refusal(ip, host)
+        if refused is not None:
+            return ip, refused
+    return None
+
+
+def pinned(url: httpx.URL, ip: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """(URL, headers, request extensions) that send a request for ``url`` to the checked
+    address ``ip``: the host replaced by the IP, so that no second resolution can swap
+    the address, with ``Host`` and TLS SNI (and so certificate verification) on the name."""
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    return url.copy_with(host=str(ip)), {"Host": url.netloc.decode("ascii")}, extensions
+
+
+def redirect_to(status: int, location: str | None) -> str | None:
+    """The ``Location`` a response sends its client to; None if it is not a redirect."""
+    return location if status in _REDIRECTS else None

@@ -101,6 +101,12 @@ class Action(enum.StrEnum):
         return self in _SUBMITTING
 
     @property
+    def done(self) -> bool:
+        """Whether the job's render is done (kept, or its output fetched again): what a
+        URL input changed since (``changed``) turns into a new render."""
+        return self in _DONE
+
+    @property
     def touches_api(self) -> bool:
         return self not in (
             Action.SKIP,
@@ -127,6 +133,7 @@ def unknown_outcome_hint(job_id: str) -> str:
 
 
 _SUBMITTING = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY})
+_DONE = frozenset({Action.SKIP, Action.DOWNLOAD})
 # Actions that need the studio that rendered the job to remember it.
 _ASKS_A_PAST_STUDIO = frozenset({Action.DOWNLOAD, Action.RESUME, Action.RESUBMIT})
 _LOCAL_FORGETS = "the local studio forgets its jobs, so it renders again (free)"
@@ -215,7 +222,7 @@ def plan(
         state = artifacts.get(job.id, ArtifactState.OK)
         # The local studio renders for free and honours the key: nothing to hold there.
         action, reason = _decide(job, entry, state, resend_unknown=resend_unknown or local)
-        if action in (Action.SKIP, Action.DOWNLOAD) and changed.get(job.id):
+        if action.done and changed.get(job.id):
             action, reason = Action.SUBMIT, changed_reason(changed[job.id])
         if local and action in _ASKS_A_PAST_STUDIO:
             action, reason = Action.SUBMIT, f"{reason.split(':')[0]}; {_LOCAL_FORGETS}"

@@ -12,7 +12,11 @@ conditional request per URL" and "a 1 GB file cost less than 1 MiB".
         origin.put("/a.wav", other_bytes)     # new bytes, new ETag and Last-Modified
 
 ``ranges=False`` makes an origin that ignores ``Range`` (answers 200 with the whole
-body); ``validators=False`` one that sends neither ETag nor Last-Modified.
+body); ``validators=False`` one that sends neither ETag nor Last-Modified;
+``put(path, body, headers={...})`` an odd one, whose headers for that path replace
+(or add to) the ones it would send. It also answers as an HTTP proxy would (a request
+target in absolute form, ``GET http://host:port/a.wav``), serving the path itself:
+with ``HTTP_PROXY`` set to its URL, ``Seen.proxied`` says which requests came that way.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import re
 import ssl
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +48,7 @@ class Seen:
     headers: Mapping[str, str]  # lower-case names: range, if-none-match, ...
     status: int
     sent: int  # body bytes
+    proxied: bool = False  # sent to it as to a proxy (absolute-form target)
 
     @property
     def conditional(self) -> bool:
@@ -54,6 +60,7 @@ class _Resource:
     body: bytes | Path
     etag: str
     last_modified: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent instead of our own
 
     @property
     def size(self) -> int:
@@ -95,13 +102,18 @@ class MediaServer:
     busy: int = 0  # requests being answered
     _versions: int = 0
 
-    def put(self, path: str, body: bytes | Path) -> None:
-        """Serve ``body`` at ``path``: a new version (new ETag and Last-Modified)."""
+    def put(
+        self, path: str, body: bytes | Path, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Serve ``body`` at ``path``: a new version (new ETag and Last-Modified).
+        ``headers`` are sent as given (a value is written as latin-1, byte for byte)
+        in place of the ones of the same name the origin would send."""
         with self.lock:
             self._versions += 1
             digest = hashlib.sha256(body if isinstance(body, bytes) else str(body).encode())
             stamp = email.utils.formatdate(_EPOCH + self._versions, usegmt=True)
-            self.resources[path] = _Resource(body, f'"{digest.hexdigest()[:20]}"', stamp)
+            etag = f'"{digest.hexdigest()[:20]}"'
+            self.resources[path] = _Resource(body, etag, stamp, dict(headers or {}))
 
     def redirect(self, path: str, location: str) -> None:
         self.redirects[path] = location
@@ -133,12 +145,17 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.busy += 1
             status, sent = 0, 0
+            proxied = self.path.startswith(("http://", "https://"))
+            if proxied:  # the rest of the handler sees the path alone
+                parts = urllib.parse.urlsplit(self.path)
+                self.path = parts.path + (f"?{parts.query}" if parts.query else "")
             try:
                 status, sent = self._answer()
             finally:
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen("GET", self.path, headers, status, sent, proxied)
                 with server.lock:
-                    server.seen.append(Seen("GET", self.path, headers, status, sent))
+                    server.seen.append(seen)
                     server.busy -= 1
                     server.lock.notify_all()
 
@@ -166,7 +183,7 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
                 (asked is not None and found.etag in [t.strip() for t in asked.split(",")])
                 or (asked is None and since == found.last_modified)
             ):
-                self._send(304, tags)
+                self._send(304, {**tags, **{k: v for k, v in found.headers.items() if k in tags}})
                 return 304, 0
             match = self.headers.get("If-Match")
             if match is not None and server.validators and match != found.etag:
@@ -187,7 +204,7 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             if server.ranges:
                 tags = {**tags, "Accept-Ranges": "bytes"}
             status = 206 if wanted is not None else 200
-            self._send(status, tags, stop - start)
+            self._send(status, {**tags, **found.headers}, stop - start)
             counted = [0]
             try:
                 found.write(self.wfile, start, stop, counted)
@@ -215,12 +232,14 @@ def media_server(
     ranges: bool = True,
     validators: bool = True,
     tls: ssl.SSLContext | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Iterator[MediaServer]:
-    """An origin on 127.0.0.1 (a free port) serving ``files`` by path, for the block.
-    With ``tls`` (a server context), HTTPS at ``https://localhost:PORT``."""
-    httpd = _QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    """An origin on 127.0.0.1 (a free port; or ``address``, another loopback address)
+    serving ``files`` by path, for the block. With ``tls`` (a server context), HTTPS at
+    ``https://localhost:PORT``."""
+    httpd = _QuietServer(address, BaseHTTPRequestHandler)
     port = httpd.server_address[1]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{address[0]}:{port}"
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
         url = f"https://localhost:{port}"

@@ -33,7 +33,6 @@ import contextlib
 import os
 import re
 import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Final
@@ -41,7 +40,7 @@ from typing import Final
 import httpx
 import trio
 
-from lipsync_pipeline._net import is_loopback_host
+from lipsync_pipeline._net import environment_proxies, proxy_for
 from lipsync_pipeline.errors import ConfigError
 
 __all__ = [
@@ -122,7 +121,7 @@ class _Trust:
 
     def __init__(self) -> None:
         # httpx.AsyncClient reads the environment's proxies when it is made; so do we.
-        self.proxies = urllib.request.getproxies()
+        self.proxies = environment_proxies()
         self._tls: ssl.SSLContext | None = None
 
     def tls_context(self) -> ssl.SSLContext:
@@ -278,12 +277,4 @@ class HttpPool:
 
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy a request to ``url`` goes through; None when it goes direct."""
-        proxies = self._trust.proxies
-        proxy = proxies.get(url.scheme) or proxies.get("all")
-        if not proxy or is_loopback_host(url.host):
-            return None
-        # With the port, so that "host:port" entries of NO_PROXY match too ("host"
-        # entries still do: urllib compares the bare host as well).
-        if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
-            return None
-        return proxy if "://" in proxy else f"http://{proxy}"
+        return proxy_for(url, self._trust.proxies)

@@ -12,7 +12,8 @@ Safe by construction:
   whose query string is a credential, and a cache in a home directory or a CI cache
   must not keep them in clear;
 - written atomically (a temp file beside it, fsync, rename), so a crash or two
-  invocations at once leave one whole file; the second to finish wins;
+  invocations at once leave one whole file, and each keeps the other's entries (the
+  file is read again before it is written only if another one replaced it meanwhile);
 - anything unreadable (not JSON, a wrong shape, a value of the wrong type) is
   ignored, entry by entry or whole: a cache can only save requests, never decide.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any, Final
 
 from lipsync_pipeline._fs import atomic_write, read_capped
 from lipsync_pipeline.errors import UnsafePathError
+from lipsync_pipeline.inputs._findings import sendable
 from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.lockfile import InputVersion
 
@@ -79,16 +82,33 @@ def _read_entry(data: Any) -> tuple[Cached, float] | None:
         bytes=size,
         sha256=digest if digest is not None and len(digest) == 64 else None,
     )
+    version = sendable(version)  # an older cache may hold what cannot be sent back
     stamp = float(used) if isinstance(used, int | float) and math.isfinite(used) else 0.0
     return Cached(version, None if seconds is None else float(seconds)), stamp
 
 
-class InputCache:
-    """The cache of one invocation: read once, updated in memory, written once."""
+# Which file was read (st_dev, st_ino, st_size, st_mtime_ns): a file replaced since has
+# another inode (atomic_write renames a new one into place), so "still the same" is sure.
+_Identity = tuple[int, int, int, int]
 
-    def __init__(self, path: Path | None, entries: dict[str, tuple[Cached, float]]) -> None:
+
+def _identity(info: os.stat_result) -> _Identity:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+class InputCache:
+    """The cache of one invocation: read once, updated in memory, written once (read a
+    second time only if another invocation replaced the file meanwhile)."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        entries: dict[str, tuple[Cached, float]],
+        read: _Identity | None = None,
+    ) -> None:
         self.path = path
         self._entries = entries
+        self._read = read  # the file the entries came from; None: none was read
         self._touched: set[str] = set()
 
     @classmethod
@@ -97,7 +117,7 @@ class InputCache:
         if directory is None:
             return cls(None, {})
         path = directory / CACHE_FILE
-        return cls(path, _read_file(path))
+        return cls(path, *_read_file(path))
 
     def get(self, url: str) -> Cached | None:
         found = self._entries.get(url_key(url))
@@ -114,34 +134,47 @@ class InputCache:
         if self.path is None or not self._touched:
             return
         try:
-            merged = _read_file(self.path)
-            merged.update({k: self._entries[k] for k in self._touched})
+            if self._read is not None and self._read == _current(self.path):
+                merged = dict(self._entries)  # the file is the one read: nothing to merge
+            else:
+                merged = _read_file(self.path)[0]
+                merged.update({k: self._entries[k] for k in self._touched})
             newest = sorted(merged.items(), key=lambda item: item[1][1], reverse=True)
             _write_file(self.path, dict(newest[:_MAX_ENTRIES]))
         except (OSError, UnsafePathError) as exc:
             _log().warning("input cache not written", path=str(self.path), error=str(exc))
 
 
-def _read_file(path: Path) -> dict[str, tuple[Cached, float]]:
+def _current(path: Path) -> _Identity | None:
     try:
-        doc = json.loads(read_capped(path, _MAX_FILE_BYTES)[0])
+        return _identity(os.stat(path, follow_symlinks=False))
+    except OSError:
+        return None
+
+
+def _read_file(path: Path) -> tuple[dict[str, tuple[Cached, float]], _Identity | None]:
+    """The entries of the file at ``path`` and which file that was (None: none read)."""
+    try:
+        data, info = read_capped(path, _MAX_FILE_BYTES)
+        doc = json.loads(data)
     except FileNotFoundError:
-        return {}
+        return {}, None
     # JSONDecodeError and UnicodeDecodeError are ValueErrors; a link is refused.
     except (OSError, ValueError, UnsafePathError) as exc:
         _log().info("input cache ignored", path=str(path), error=str(exc))
-        return {}
+        return {}, None
+    read = _identity(info)
     if not (isinstance(doc, dict) and doc.get("version") == _VERSION):
-        return {}
+        return {}, read
     entries = doc.get("entries")
     if not isinstance(entries, dict):
-        return {}
+        return {}, read
     out: dict[str, tuple[Cached, float]] = {}
-    for key, data in entries.items():
-        found = _read_entry(data)
+    for key, found_entry in entries.items():
+        found = _read_entry(found_entry)
         if found is not None and isinstance(key, str) and len(key) == 64:
             out[key] = found
-    return out
+    return out, read
 
 
 def _entry_json(cached: Cached, used: float) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 A manifest is written by whoever opens a pull request, and CI runs ``plan`` on it: an
 input URL naming the cloud metadata service (169.254.169.254), a service on the CI
 machine's loopback or the private network would have the runner fetch it for them.
-So this is the studio's rule (``studio/_fetch.py``), for blocking code in threads:
+So this is the studio's rule (``studio/_fetch.py``; the shared part, a *checked hop*,
+is in ``_net``), for blocking code in threads:
 
 1. the host is resolved here (``getaddrinfo``, which also reads trick spellings such as
    ``2130706433`` as the C library does) and *every* address is checked against the
@@ -14,31 +15,46 @@ So this is the studio's rule (``studio/_fetch.py``), for blocking code in thread
 3. redirects are followed here, hop by hop, each checked the same way.
 
 A hop that goes through an environment proxy (``HTTPS_PROXY`` & co., ``NO_PROXY`` not
-matching) is sent by name: the proxy resolves, and is the egress control there.
+matching) is sent by name: the proxy resolves, and is the egress control there. Which
+hops those are is decided once, by ``_net.proxy_for`` (urllib's reading of the
+environment); no client here reads the environment itself (``trust_env=False``): httpx's
+own ``NO_PROXY`` rules differ (and refuse some entries, such as ``2001:db8::/32``), and
+one that sent a hop direct by name would lose the address pinning.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 import httpx
 
 from lipsync_pipeline import __version__
-from lipsync_pipeline._net import AddressPolicy, IPAddress
-from lipsync_pipeline.api._http import PROXY_ERRORS, HttpPool, unusable_ca_bundle, unusable_proxy
+from lipsync_pipeline._net import (
+    DEFAULT_PORTS,
+    MAX_REDIRECTS,
+    RESOLVE_ERRORS,
+    AddressPolicy,
+    IPAddress,
+    environment_proxies,
+    first_refusal,
+    found_addresses,
+    hop_target,
+    pinned,
+    proxy_for,
+    redirect_to,
+    scheme_proxy,
+)
+from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 
-__all__ = ["MAX_REDIRECTS", "Fetcher", "Reply", "Unfetchable"]
+__all__ = ["Fetcher", "Reply", "Unfetchable"]
 
-MAX_REDIRECTS: Final = 5
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_LOOPBACK_PATTERNS: Final = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 _USER_AGENT: Final = f"lipsync-pipeline/{__version__} (input check)"
 
 
@@ -59,14 +75,9 @@ class Unfetchable(Exception):
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:  # socket.gaierror included
+        found = found_addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    except RESOLVE_ERRORS as exc:
         raise Unfetchable(f"cannot resolve {host}") from exc
-    found: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if ip not in found:
-            found.append(ip)
     if not found:
         raise Unfetchable(f"cannot resolve {host}")
     return found
@@ -82,29 +93,61 @@ class Fetcher:
         settings = httpx.Timeout(timeout)
         headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
         try:
-            tls = httpx.create_ssl_context(trust_env=True)
-            # To checked addresses (the host replaced by the IP): no proxy, as NO_PROXY
-            # entries name hosts and would not match an IP.
-            self._direct = httpx.Client(
-                limits=limits, timeout=settings, verify=tls, trust_env=False, headers=headers
-            )
-            self._proxied = httpx.Client(
-                limits=limits,
-                timeout=settings,
-                verify=tls,
-                trust_env=True,
-                headers=headers,
-                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),  # never proxy this machine
-            )
-        except PROXY_ERRORS as exc:
-            raise unusable_proxy(exc) from None
-        except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable
+            tls = httpx.create_ssl_context(trust_env=True)  # SSL_CERT_FILE / SSL_CERT_DIR
+        except OSError as exc:  # a CA setting that cannot be read
             raise unusable_ca_bundle(exc) from None
-        self._proxy_for = HttpPool(timeout=settings, connections=1, user_agent="").proxy_for
+        # To checked addresses (the host replaced by the IP): one client for http, and
+        # one per name for https (see _direct_for).
+        self._new_direct = partial(
+            httpx.Client,
+            limits=limits,
+            timeout=settings,
+            verify=tls,
+            trust_env=False,
+            headers=headers,
+        )
+        self._direct = self._new_direct()
+        self._by_name: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()  # worker threads share the clients
+        # One client per proxy that proxy_for may name, made now so that a proxy that
+        # cannot work is a ConfigError before any request.
+        self._proxies = environment_proxies()
+        self._via: dict[str, httpx.Client] = {}
+        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+            try:
+                self._via[proxy] = httpx.Client(
+                    limits=limits,
+                    timeout=settings,
+                    verify=tls,
+                    trust_env=False,
+                    headers=headers,
+                    # An https:// proxy is verified against the same CAs as the origins.
+                    proxy=httpx.Proxy(
+                        proxy, ssl_context=tls if proxy.startswith("https:") else None
+                    ),
+                )
+            except PROXY_ERRORS as exc:
+                self.close()
+                raise unusable_proxy(exc, proxy) from None
 
     def close(self) -> None:
-        self._direct.close()
-        self._proxied.close()
+        with self._lock:
+            clients = [self._direct, *self._by_name.values(), *self._via.values()]
+        for client in clients:
+            client.close()
+
+    def _direct_for(self, url: httpx.URL) -> httpx.Client:
+        """The client for a pinned request to ``url``. A pool keys its connections by the
+        URL's host, here the IP: two https names on one address (a CDN's) would share a
+        TLS connection verified for the first name only, and the second name's
+        certificate would never be checked. So https gets one pool per name."""
+        if url.scheme != "https":
+            return self._direct
+        with self._lock:
+            client = self._by_name.get(url.host)
+            if client is None:
+                client = self._by_name[url.host] = self._new_direct()
+            return client
 
     @contextmanager
     def get(self, url: str, headers: Mapping[str, str]) -> Iterator[Reply]:
@@ -117,8 +160,8 @@ class Fetcher:
         response = self._send(current, headers)
         try:
             for hops in itertools.count():
-                location = response.headers.get("location")
-                if response.status_code not in _REDIRECTS or location is None:
+                location = redirect_to(response.status_code, response.headers.get("location"))
+                if location is None:
                     break
                 if hops == MAX_REDIRECTS:
                     raise Unfetchable(f"more than {MAX_REDIRECTS} redirects")
@@ -136,31 +179,31 @@ class Fetcher:
         self, url: httpx.URL, headers: Mapping[str, str], *, redirected: bool = False
     ) -> httpx.Response:
         via = "redirected to " if redirected else ""
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        target = hop_target(url)
+        if target is None:
             raise Unfetchable(f"{via}a URL that is not http(s): not fetched")
-        name = url.raw_host.decode("ascii")
-        addresses = _resolve(name, url.port or _DEFAULT_PORTS[url.scheme])
-        for ip in addresses:
-            refused = self.policy.refusal(ip, url.host)
-            if refused is not None:
-                raise Unfetchable(
-                    f"{via}{url.host}, which resolves to {ip}, a {refused.value} address: "
-                    "not fetched (the API could not fetch it either)"
-                )
-        if self._proxy_for(url):
-            request = self._proxied.build_request("GET", url, headers=headers)
-            return self._proxied.send(request, stream=True, follow_redirects=False)
-        extensions = {"sni_hostname": name} if url.scheme == "https" else {}
+        addresses = _resolve(*target)
+        refused = first_refusal(self.policy, addresses, url.host)
+        if refused is not None:
+            ip, kind = refused
+            raise Unfetchable(
+                f"{via}{url.host}, which resolves to {ip}, a {kind.value} address: "
+                "not fetched (the API could not fetch it either)"
+            )
+        proxy = proxy_for(url, self._proxies)
+        if proxy is not None:
+            client = self._via[proxy]
+            request = client.build_request("GET", url, headers=headers)
+            return client.send(request, stream=True, follow_redirects=False)
+        direct = self._direct_for(url)
         failed: httpx.ConnectError | None = None
         for ip in addresses:  # each one checked above; the next if one refuses (::1 first?)
-            request = self._direct.build_request(
-                "GET",
-                url.copy_with(host=str(ip)),
-                headers={**headers, "Host": url.netloc.decode("ascii")},
-                extensions=extensions,
+            where, host, extensions = pinned(url, ip)
+            request = direct.build_request(
+                "GET", where, headers={**headers, **host}, extensions=extensions
             )
             try:
-                return self._direct.send(request, stream=True, follow_redirects=False)
+                return direct.send(request, stream=True, follow_redirects=False)
             except httpx.ConnectError as exc:
                 failed = exc
         assert failed is not None

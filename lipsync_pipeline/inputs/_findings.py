@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Final
 
@@ -20,6 +22,7 @@ __all__ = [
     "Probed",
     "Progress",
     "Target",
+    "sendable",
 ]
 
 # URLs asked at once. Each ask is a few small requests to (usually) a CDN; 16 keeps
@@ -30,6 +33,38 @@ PROBE_TIMEOUT: Final = 20.0
 
 # (URLs asked so far, URLs to ask): for a progress line on a terminal.
 Progress = Callable[[int, int], None]
+
+
+@cache
+def _max_lengths() -> tuple[int, int]:
+    """The lock schema's longest ETag and Last-Modified: a longer one recorded would make
+    the lock invalid, and every later command would refuse it."""
+    from lipsync_pipeline.lockfile import lock_schema  # read when an origin answered
+
+    props = lock_schema()["$defs"]["inputVersion"]["properties"]
+    return props["etag"]["maxLength"], props["last_modified"]["maxLength"]
+
+
+def _sendable_text(value: str | None, limit: int) -> str | None:
+    # Printable ASCII only: a validator is sent back in If-None-Match / If-Match /
+    # If-Modified-Since, and a header value must be ASCII (httpx refuses anything else
+    # with UnicodeEncodeError); a control character would not be a valid header either.
+    if value and len(value) <= limit and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
+def sendable(version: InputVersion) -> InputVersion:
+    """``version`` without the validators that could not be sent back to the origin or
+    recorded in the lock (what an odd origin, an older cache or an older lock may hold):
+    a version with fewer validators compares on what is left, never fails a later
+    request or makes the lock invalid."""
+    etag_max, modified_max = _max_lengths()
+    etag = _sendable_text(version.etag, etag_max)
+    modified = _sendable_text(version.last_modified, modified_max)
+    if (etag, modified) == (version.etag, version.last_modified):
+        return version
+    return dataclasses.replace(version, etag=etag, last_modified=modified)
 
 
 class Need(enum.Enum):

@@ -24,7 +24,7 @@ import httpx
 
 from lipsync_pipeline.inputs._cache import Cached, InputCache
 from lipsync_pipeline.inputs._fetch import Fetcher, Reply, Unfetchable
-from lipsync_pipeline.inputs._findings import InputCheck, Need, Probed, Target
+from lipsync_pipeline.inputs._findings import InputCheck, Need, Probed, Target, sendable
 from lipsync_pipeline.inputs._reader import BLOCK, Budget, RangedFile, Ranges, Stream
 from lipsync_pipeline.lockfile import InputVersion
 from lipsync_pipeline.store import redact_url
@@ -49,7 +49,10 @@ class _Tally:
 
 
 def _validators(known: list[InputVersion]) -> dict[str, str]:
-    """Conditional headers naming every known version (If-None-Match takes a list)."""
+    """Conditional headers naming every known version (If-None-Match takes a list);
+    a validator that could not be sent (from a lock written before it was filtered) is
+    left out."""
+    known = [sendable(v) for v in known]
     etags = list(dict.fromkeys(v.etag for v in known if v.etag))
     if etags:
         return {"If-None-Match": ", ".join(etags)}
@@ -76,15 +79,17 @@ def _total(content_range: str | None) -> int | None:
     if not content_range or "/" not in content_range:
         return None
     total = content_range.rsplit("/", 1)[1].strip()
-    return int(total) if total.isdigit() else None
+    return int(total) if total.isascii() and total.isdigit() else None  # not "²"
 
 
 def _version(response: httpx.Response, size: int | None) -> InputVersion:
-    return InputVersion(
+    """What the response says of the version; only validators that can be sent back."""
+    found = InputVersion(
         etag=response.headers.get("etag") or None,
         last_modified=response.headers.get("last-modified") or None,
         bytes=size,
     )
+    return sendable(found)
 
 
 def _body(response: httpx.Response, limit: int, tally: _Tally) -> bytes:
@@ -135,6 +140,8 @@ def _failure(exc: BaseException) -> str:
         return "its TLS certificate could not be verified"
     if isinstance(exc, httpx.HTTPError):
         return f"unreachable ({type(exc).__name__})"
+    if isinstance(exc, ValueError | httpx.InvalidURL):
+        return f"could not be asked ({type(exc).__name__})"
     return f"could not be read ({exc})"
 
 
@@ -148,7 +155,16 @@ class _Asker:
     def ask(self) -> Probed:
         try:
             version, seconds, problem = self._ask()
-        except (Unfetchable, httpx.HTTPError, OSError, _Changed) as exc:
+        # ValueError and InvalidURL: a header or URL httpx refuses to send (UnicodeEncodeError
+        # for a non-ASCII value): one odd origin is a reason, never a traceback.
+        except (
+            Unfetchable,
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            OSError,
+            ValueError,
+            _Changed,
+        ) as exc:
             version, seconds, problem = None, None, _failure(exc)
         shown = None if problem is None else f"{redact_url(self.target.url)}: {problem}"
         return Probed(version, seconds, shown, self.tally.requests, self.tally.bytes_read)
@@ -236,7 +252,7 @@ class _Asker:
 
 def _length_header(response: httpx.Response) -> int | None:
     value = response.headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def probe(target: Target, cached: Cached | None, fetcher: Fetcher) -> Probed:

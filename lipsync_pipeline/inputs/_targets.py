@@ -10,24 +10,20 @@ from lipsync_pipeline.estimate import TIMED_FIELDS
 from lipsync_pipeline.inputs._findings import Need, Probed, Target
 from lipsync_pipeline.lockfile import InputVersion
 from lipsync_pipeline.manifest import INPUT_FIELDS, Job
-from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.plan import Plan
 
 __all__ = ["changes", "durations", "plan_targets", "url_inputs", "versions_for"]
 
-_URL_PREFIXES: Final = ("https://", "http://")
-# Done renders that a changed input would render again (see plan.py).
-_DONE: Final = frozenset({Action.SKIP, Action.DOWNLOAD})
 _NEED_ORDER: Final = (Need.VERSION, Need.LENGTH_IF_NEW, Need.LENGTH)
 
 
 def url_inputs(job: Job) -> dict[str, str]:
-    """The job's inputs given as URLs, by formState field (local files are not URLs)."""
+    """The job's inputs given as URLs, by formState field: every input that is not a
+    local file (the manifest reader accepts nothing else)."""
     return {
         name: value
         for name in INPUT_FIELDS
-        if name not in job.local_inputs
-        and isinstance(value := job.form_state.get(name), str)
-        and value.lower().startswith(_URL_PREFIXES)
+        if name not in job.local_inputs and isinstance(value := job.form_state.get(name), str)
     }
 
 
@@ -46,7 +42,7 @@ def plan_targets(plan: Plan) -> dict[str, Target]:
             continue
         recorded = entry.input_versions() if entry is not None else {}
         submits = step.action.submits
-        if not submits and not (step.action in _DONE and recorded):
+        if not submits and not (step.action.done and recorded):
             continue
         for name, url in url_inputs(job).items():
             timed = name in TIMED_FIELDS
@@ -73,7 +69,7 @@ def changes(
     warnings: list[str] = []
     for step in plan.steps:
         job, entry = step.job, step.entry
-        if job is None or entry is None or step.action not in _DONE or not entry.inputs:
+        if job is None or entry is None or not step.action.done or not entry.inputs:
             continue
         urls = url_inputs(job)
         fields: list[str] = []

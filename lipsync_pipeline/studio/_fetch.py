@@ -18,26 +18,35 @@ the private network for them. So every hop is handled here, not by httpx:
 A hop that goes through an environment proxy (``HTTP_PROXY`` & co., ``NO_PROXY``
 not matching) is sent by name: the proxy resolves and connects, and is the egress
 control of such a network; the local resolution is still checked first.
+
+Steps 1-3 are the input check's too (``inputs/_fetch.py``, blocking): the shared part,
+a *checked hop*, is in ``_net``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any
 
 import httpx
 import trio
 
-from .._net import AddressClass, AddressPolicy, IPAddress
+from .._net import (
+    MAX_REDIRECTS,
+    RESOLVE_ERRORS,
+    AddressClass,
+    AddressPolicy,
+    IPAddress,
+    first_refusal,
+    found_addresses,
+    hop_target,
+    pinned,
+    redirect_to,
+)
 
-__all__ = ["MAX_REDIRECTS", "FetchRefused", "Fetcher"]
-
-MAX_REDIRECTS: Final = 5
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+__all__ = ["FetchRefused", "Fetcher"]
 
 
 class FetchRefused(Exception):
@@ -51,13 +60,9 @@ class FetchRefused(Exception):
 async def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:  # socket.gaierror included
+    except RESOLVE_ERRORS as exc:
         raise httpx.ConnectError("name resolution failed") from exc
-    found: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]))
-        if ip not in found:
-            found.append(ip)
+    found = found_addresses(infos)
     if not found:
         raise httpx.ConnectError("name resolution failed")
     return found
@@ -87,8 +92,8 @@ class Fetcher:
         current = httpx.URL(url)
         response = await self._send("GET", current)
         for _ in range(MAX_REDIRECTS):
-            location = response.headers.get("location")
-            if response.status_code not in _REDIRECTS or location is None:
+            location = redirect_to(response.status_code, response.headers.get("location"))
+            if location is None:
                 break
             await response.aclose()
             try:
@@ -108,24 +113,18 @@ class Fetcher:
         return response.status_code
 
     async def _send(self, method: str, url: httpx.URL, **kw: Any) -> httpx.Response:
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        target = hop_target(url)
+        if target is None:
             raise FetchRefused(None)
-        name = url.raw_host.decode("ascii")
-        addresses = await _resolve(name, url.port or _DEFAULT_PORTS[url.scheme])
-        for ip in addresses:
-            refused = self.policy.refusal(ip, url.host)
-            if refused is not None:
-                raise FetchRefused(refused)
+        addresses = await _resolve(*target)
+        refused = first_refusal(self.policy, addresses, url.host)
+        if refused is not None:
+            raise FetchRefused(refused[1])
         if self._proxied is not None and self._proxy_for is not None and self._proxy_for(url):
             request = self._proxied.build_request(method, url, **kw)
             return await self._proxied.send(request, stream=True, follow_redirects=False)
-        pinned = url.copy_with(host=str(addresses[0]))
-        extensions = {"sni_hostname": name} if url.scheme == "https" else {}
+        where, host, extensions = pinned(url, addresses[0])
         request = self._direct.build_request(
-            method,
-            pinned,
-            headers={"Host": url.netloc.decode("ascii")},
-            extensions=extensions,
-            **kw,
+            method, where, headers=host, extensions=extensions, **kw
         )
         return await self._direct.send(request, stream=True, follow_redirects=False)

@@ -4,8 +4,10 @@ and what a run records and later notices (issue 13)."""
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -246,3 +248,195 @@ def _one_conditional_request_each(origin: MediaServer, paths: list[str]) -> None
     seen = origin.requests()
     assert sorted(s.path for s in seen) == sorted(paths)
     assert all(s.conditional and s.status == 304 and s.sent == 0 for s in seen), seen
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"ETag": '"caf\xe9"'},  # latin-1: read back as "café"
+        {"ETag": '"\xf0\x9f\x8e\xac"'},  # UTF-8 bytes of an emoji
+        {"Last-Modified": "Mi, 15 Nov 2023 10:00:00 GMT\xe9"},
+    ],
+    ids=["etag-latin-1", "etag-utf-8", "last-modified"],
+)
+def test_a_validator_that_is_not_ascii_is_not_kept_and_plan_runs_again(
+    tmp_path: Path, odd: dict[str, str]
+) -> None:
+    """An origin whose ETag or Last-Modified is not printable ASCII: such a value cannot
+    be sent back (If-None-Match is ASCII), so it is not recorded, and the next plan
+    asks with what is left instead of failing with a traceback."""
+    cache = tmp_path / "cache"
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", wav(3.0), headers=odd)
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        first = checked(path, cache)
+        second = checked(path, cache)
+        sent = [s.headers for s in origin.requests("/a.wav")]
+    for result in (first, second):
+        assert result.remote == {f"{origin.url}/a.wav": 3.0}
+        version = result.inputs.versions[f"{origin.url}/a.wav"]
+        for value in (version.etag, version.last_modified):
+            assert value is None or (value.isascii() and value.isprintable()), value
+    assert all(value.isascii() for headers in sent for value in headers.values())
+
+
+def test_a_lock_that_recorded_a_non_ascii_etag_is_still_compared(tmp_path: Path) -> None:
+    """A lock written before such ETags were filtered: its ETag is not sent back, and the
+    job is compared on what is left (the size)."""
+    from lipsync_pipeline.lockfile import Artifact, InputVersion, LockEntry, render_lock
+    from lipsync_pipeline.manifest import load_manifest
+
+    audio = wav(3.0)
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", audio, headers={"ETag": '"caf\xe9"'})
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        job = load_manifest(path).jobs[0]
+        entry = LockEntry(
+            job.id, job.fingerprint, job.model, "completed", "k", request_id="r1",
+            artifact=Artifact("renders/a.mp4", "0" * 64, 1),
+            inputs=(("audio", InputVersion(etag='"caf\u00e9"', bytes=len(audio))),),
+        )  # fmt: skip
+        (tmp_path / "r.lock").write_bytes(render_lock([entry]))
+        result = checked(path, None)
+        sent = [s.headers for s in origin.requests("/a.wav")]
+    assert [s.action for s in result.plan.steps] == [Action.SKIP]
+    assert result.inputs.warnings == ()
+    assert sent and all("if-none-match" not in headers for headers in sent)
+
+
+@pytest.mark.parametrize(
+    ("odd", "kept"),
+    [
+        ({"ETag": '"' + "e" * 1023 + '"'}, "etag"),  # 1025 characters: over the schema's 1024
+        ({"Last-Modified": "Tue, 14 Nov 2023 22:13:21 GMT" + "+" * 100}, "etag"),  # 129
+        ({"ETag": '"' + "e" * 1022 + '"'}, "both"),  # 1024 exactly: recorded as sent
+    ],
+    ids=["etag-too-long", "last-modified-too-long", "etag-at-the-limit"],
+)
+async def test_a_validator_longer_than_the_lock_allows_is_not_recorded(
+    start_studio: StartStudio, tmp_path: Path, odd: dict[str, str], kept: str
+) -> None:
+    """A run records each input's version in the lock; one the lock's schema would
+    reject (an ETag over 1024 characters, a Last-Modified over 128) is left out, so the
+    lock stays valid and later commands read it."""
+    root = await start_studio(fast=True)
+    with media_server({"/face.png": FACE}) as origin:
+        origin.put("/a.wav", wav(3.0), headers=odd)
+        path = manifest(tmp_path / "r.yaml", {"a": f"{origin.url}/a.wav"}, f"{origin.url}/face.png")
+        inputs = InputCheck(LOOPBACK, tmp_path / "cache")
+        first = await run_pipeline(remote_request(path, root, inputs=inputs))
+        assert [str(r.outcome) for r in first.results] == ["completed"]
+        recorded = load_lock(tmp_path / "r.lock").entries["a"].input_versions()["audio"]
+        again = await trio.to_thread.run_sync(checked, path, tmp_path / "cache")
+    [(name, value)] = odd.items()
+    field = "etag" if name == "ETag" else "last_modified"
+    assert getattr(recorded, field) == (value if kept == "both" else None)
+    other = "last_modified" if field == "etag" else "etag"
+    assert getattr(recorded, other) is not None and recorded.bytes == len(wav(3.0))
+    assert [s.action for s in again.plan.steps] == [Action.SKIP]
+
+
+def test_a_size_in_other_digits_is_a_reason_not_a_traceback(tmp_path: Path) -> None:
+    """ "²" is a digit to str.isdigit() but not to int(): an origin sending it as its
+    size gets a reason for its input, and the other inputs are still priced."""
+    with media_server({"/face.png": FACE, "/b.wav": wav(4.0)}) as origin:
+        origin.put("/a.wav", wav(3.0), headers={"Content-Range": "bytes 0-65535/\xc2\xb2"})
+        audio = {"a": f"{origin.url}/a.wav", "b": f"{origin.url}/b.wav"}
+        result = checked(manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png"), None)
+    why = reasons(result)
+    assert why["a"] is not None and why["a"].startswith(f"audio: {origin.url}/a.wav: ")
+    assert "does not say its size" in why["a"]
+    assert why["b"] is None
+
+
+def test_proxies_are_chosen_as_urllib_reads_no_proxy_and_httpx_reads_none(
+    tmp_path: Path, proxy_env: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY and a NO_PROXY with an entry httpx cannot read (a CIDR range): plan
+    works. A host NO_PROXY does not name goes through the proxy, by name; one it names
+    (and a loopback URL) goes direct, to the address that was checked. The origin is its
+    own proxy here: it tells a request sent to a proxy by its absolute-form target."""
+    files = {"/face.png": FACE, "/a.wav": wav(3.0), "/b.wav": wav(4.0)}
+    with media_server(files) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        proxy_env.setenv("HTTP_PROXY", origin.url)
+        proxy_env.setenv("NO_PROXY", "localhost,2001:db8::/32,127.1")
+        audio = {
+            "a": f"http://2130706433:{port}/a.wav",  # 127.0.0.1, by a name NO_PROXY lacks
+            "b": f"http://127.1:{port}/b.wav",  # 127.0.0.1, by a name NO_PROXY has
+        }
+        path = manifest(tmp_path / "r.yaml", audio, f"{origin.url}/face.png")
+        private = InputCheck(AddressPolicy(allow_loopback=True, allow_private=True), None)
+        result = check(path, inputs=private, verify_artifacts=False)
+        seen = {s.path: s.proxied for s in origin.requests()}
+    assert result.remote == {audio["a"]: 3.0, audio["b"]: 4.0}
+    assert seen == {"/face.png": False, "/a.wav": True, "/b.wav": False}
+
+
+def test_a_name_that_resolves_elsewhere_later_is_asked_at_the_address_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers an allowed address when it is checked and
+    another one afterwards. The request goes to the address that was checked (the URL's
+    host replaced by it), so no second resolution decides where it goes. The system
+    resolver is replaced for that one name: the first answer, then the other address."""
+    real = socket.getaddrinfo
+    answers = ["127.0.0.1"]  # then 127.0.0.2, for every later resolution
+
+    def resolver(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host != "media.rebind.test":
+            return real(host, port, *args, **kw)
+        address = answers.pop() if answers else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with media_server({"/face.png": FACE, "/a.wav": wav(3.0)}) as checked_origin:
+        port = int(checked_origin.url.rsplit(":", 1)[1])
+        with media_server({"/face.png": FACE}, address=("127.0.0.2", port)) as elsewhere:
+            image = f"http://media.rebind.test:{port}/face.png"
+            path = manifest(tmp_path / "r.yaml", {"a": f"{checked_origin.url}/a.wav"}, image)
+            private = InputCheck(AddressPolicy(allow_loopback=True, allow_private=True), None)
+            result = check(path, inputs=private, verify_artifacts=False)
+            assert elsewhere.requests() == []
+        [seen] = checked_origin.requests("/face.png")
+    assert seen.headers["host"] == f"media.rebind.test:{port}"  # the name, for the origin
+    assert result.inputs.versions[image].bytes == len(FACE)
+
+
+def test_each_https_name_has_its_certificate_checked_even_on_a_shared_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests go to checked addresses, so two names on one address (a CDN's) must
+    not share a TLS connection: one opened and verified for the first name would carry
+    the second name's requests without its certificate ever being checked."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host not in ("good.example.test", "other.example.test"):
+            return real(host, port, *args, **kw)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("good.example.test").configure_cert(context)  # not other.example.test
+    files = {"/face.png": FACE, "/a.wav": wav(3.0), "/b.wav": wav(4.0)}
+    with media_server(files, tls=context) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        good, other = f"https://good.example.test:{port}", f"https://other.example.test:{port}"
+        path = manifest(
+            tmp_path / "r.yaml", {"a": f"{good}/a.wav", "b": f"{other}/b.wav"}, f"{good}/face.png"
+        )
+        # One URL at a time, the good name first: its connection is in the pool by then.
+        one = InputCheck(
+            AddressPolicy(allow_loopback=True, allow_private=True), None, concurrency=1
+        )
+        result = check(path, inputs=one, verify_artifacts=False)
+        asked = sorted(s.path for s in origin.requests())
+    assert result.remote[f"{good}/a.wav"] == 3.0
+    found = result.remote[f"{other}/b.wav"]
+    assert isinstance(found, str) and "TLS certificate could not be verified" in found
+    assert "/b.wav" not in asked

@@ -78,6 +78,15 @@ def test_bad_entries_are_dropped_one_by_one(tmp_path: Path) -> None:
     assert all(cache.get(f"https://x/{n}") is None for n in range(len(bad)))
 
 
+def test_validators_that_could_not_be_sent_back_are_not_read(tmp_path: Path) -> None:
+    """A cache written before non-ASCII validators were filtered: what is left is used."""
+    odd = {"etag": '"caf\u00e9"', "last_modified": "Tue\n14 Nov", "bytes": 5, "seconds": 2.5}
+    entries = {url_key("https://x/odd"): odd}
+    (tmp_path / CACHE_FILE).write_text(json.dumps({"version": 1, "entries": entries}))
+    cache = InputCache.load(tmp_path)
+    assert cache.get("https://x/odd") == Cached(InputVersion(bytes=5), 2.5)
+
+
 def test_two_invocations_at_once_keep_each_others_entries(tmp_path: Path) -> None:
     first, second = InputCache.load(tmp_path), InputCache.load(tmp_path)
     first.put("https://x/a", Cached(V1, 1.0))
@@ -88,6 +97,42 @@ def test_two_invocations_at_once_keep_each_others_entries(tmp_path: Path) -> Non
     assert merged.get("https://x/a") == Cached(V1, 1.0)
     assert merged.get("https://x/b") == Cached(V1, 2.0)
     assert os.listdir(tmp_path) == [CACHE_FILE]  # no temp file left behind
+
+
+def test_the_file_is_read_once_unless_another_invocation_replaced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache of many entries costs one read per invocation: it is read again before
+    it is written only if another invocation wrote it meanwhile (to keep its entries)."""
+    import lipsync_pipeline.inputs._cache as module
+
+    earlier = InputCache.load(tmp_path)
+    earlier.put("https://x/old", Cached(V1, 1.0))
+    earlier.save()
+    reads: list[Path] = []
+    real = module.read_capped
+
+    def counted(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+        reads.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(module, "read_capped", counted)
+    alone = InputCache.load(tmp_path)
+    alone.put("https://x/a", Cached(V1, 2.0))
+    alone.save()
+    assert len(reads) == 1
+
+    reads.clear()
+    first, second = InputCache.load(tmp_path), InputCache.load(tmp_path)
+    first.put("https://x/b", Cached(V1, 3.0))
+    second.put("https://x/c", Cached(V1, 4.0))
+    first.save()
+    second.save()  # the file is not the one it read: read again, and merged
+    assert len(reads) == 3
+    merged = InputCache.load(tmp_path)
+    assert [merged.get(f"https://x/{n}") for n in ("old", "a", "b", "c")] == [
+        Cached(V1, 1.0), Cached(V1, 2.0), Cached(V1, 3.0), Cached(V1, 4.0)
+    ]  # fmt: skip
 
 
 def test_an_unwritable_cache_costs_nothing_but_the_cache(tmp_path: Path) -> None:
