@@ -128,7 +128,7 @@ def _write(path: Path, data: bytes) -> None:
     try:
         atomic_write(path, data)
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise cannot_write(path, exc) from exc
 
 
 def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
@@ -250,7 +250,7 @@ def _append_line(path: Path, line: str) -> None:
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise cannot_write(path, exc) from exc
 
 
 def driver_warning(lock_path: Path) -> Problem | None:
