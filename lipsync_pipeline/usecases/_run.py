@@ -125,7 +125,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     if request.shard is not None:
         # check() planned from the shard's lock, or the main one its first run seeds it
         # from: the shard writes its own (created below, once nothing can refuse the run).
-        lock_path = shard_lock(request.manifest_path, request.shard, request.lock_path)
+        lock_path = shard_lock(manifest, request.shard, request.lock_path)
     cap = spend_cap(manifest, request.max_credits, allow_unknown=request.allow_unknown_cost)
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
@@ -137,7 +137,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         # After the input check: it is what prices URL inputs (``checked.remote``).
         estimate_within(checked.plan, cap, checked.remote)
     if request.shard is not None:
-        seed_shard_lock(request.manifest_path, request.shard, lock_path, manifest.moved)
+        seed_shard_lock(manifest, request.shard, lock_path)
     run_lock = RunLock(lock_path)
     try:
         run_lock.acquire()
