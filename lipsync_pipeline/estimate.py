@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from lipsync_pipeline._media import UnreadableMedia, media_seconds
 from lipsync_pipeline.manifest import Job
 from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.pricing import estimate_credits
@@ -22,7 +23,6 @@ __all__ = ["Estimate", "JobCost", "RemoteDurations", "estimate_plan"]
 
 # The output follows the audio (pricing.py): these are the fields that set its length.
 TIMED_FIELDS: Final = ("audio", "left_audio", "right_audio")
-_MICROSECONDS: Final = 1_000_000
 _NOT_PROBED: Final = "remote input not measured"
 
 # URL -> its duration in seconds, or the reason it could not be read.
@@ -65,17 +65,12 @@ class Estimate:
 
 def _local_duration(path: Path, cache: dict[Path, float | str]) -> float | str:
     if path not in cache:
-        import av  # PyAV is only needed when there is a local file to measure
-
         try:
-            with av.open(str(path)) as container:
-                cache[path] = (
-                    container.duration / _MICROSECONDS
-                    if container.duration
-                    else f"{path.name}: no duration in its header"
-                )
-        except (av.error.FFmpegError, OSError):
+            seconds = media_seconds(path)
+        except UnreadableMedia:
             cache[path] = f"{path.name}: not a readable media file"
+        else:
+            cache[path] = f"{path.name}: no duration in its header" if seconds is None else seconds
     return cache[path]
 
 

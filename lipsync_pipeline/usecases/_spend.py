@@ -11,6 +11,7 @@ from typing import Final
 
 import trio
 
+from lipsync_pipeline._media import UnreadableMedia, media_seconds
 from lipsync_pipeline._mp4 import movie_seconds
 from lipsync_pipeline.budget import SpendCap, SpendLedger, enforce_budget
 from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
@@ -20,7 +21,6 @@ from lipsync_pipeline.run import JobResult, Outcome, RunReport
 
 __all__ = ["RENDERING_ACTIONS", "bill_report", "estimate_within", "ledger"]
 
-_MICROSECONDS: Final = 1_000_000
 # The actions whose completion is a render the API did (and billed) for this run; a
 # download fetches one billed before.
 RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
@@ -42,14 +42,10 @@ def _output_seconds(path: Path) -> float | None:
     seconds = movie_seconds(path)
     if seconds is not None:
         return seconds
-    import av  # only for an output that is not a plain MP4
-
     try:
-        with av.open(str(path)) as container:
-            duration = container.duration
-    except (av.error.FFmpegError, OSError):
+        return media_seconds(path)  # only for an output that is not a plain MP4
+    except UnreadableMedia:
         return None
-    return None if not duration else duration / _MICROSECONDS
 
 
 def _billed(paths: Mapping[str, tuple[Path, str]]) -> dict[str, int | None]:
