@@ -17,7 +17,7 @@ from typing import Final
 from lipsync_pipeline._media import UnreadableMedia, media_seconds
 from lipsync_pipeline.manifest import Job
 from lipsync_pipeline.plan import Plan
-from lipsync_pipeline.pricing import estimate_credits
+from lipsync_pipeline.pricing import estimate_credits, resolution_of
 
 __all__ = ["Estimate", "JobCost", "RemoteDurations", "estimate_plan"]
 
@@ -91,7 +91,7 @@ def _job_cost(job: Job, remote: RemoteDurations, cache: dict[Path, float | str])
     try:
         credits = estimate_credits(
             job.model,
-            str(job.form_state.get("resolution", "480p")),
+            resolution_of(job.form_state),
             durations=durations,
             order=order if isinstance(order, str) else None,
         )

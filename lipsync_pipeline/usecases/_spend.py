@@ -16,7 +16,7 @@ from lipsync_pipeline._mp4 import movie_seconds
 from lipsync_pipeline.budget import SpendCap, SpendLedger, enforce_budget
 from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
 from lipsync_pipeline.plan import Action, Plan
-from lipsync_pipeline.pricing import credits_for_output
+from lipsync_pipeline.pricing import credits_for_output, resolution_of
 from lipsync_pipeline.run import JobResult, Outcome, RunReport
 
 __all__ = ["RENDERING_ACTIONS", "bill_report", "estimate_within", "ledger"]
@@ -77,7 +77,7 @@ async def bill_report(
         job = None if step is None else step.job
         rendered = result.outcome is Outcome.COMPLETED and result.action in RENDERING_ACTIONS
         if job is not None and rendered and result.artifact is not None:
-            resolution = str(job.form_state.get("resolution", "480p"))
+            resolution = resolution_of(job.form_state)
             paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
     billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
 
