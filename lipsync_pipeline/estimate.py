@@ -100,13 +100,20 @@ def _job_cost(job: Job, remote: RemoteDurations, cache: dict[Path, float | str])
     return JobCost(credits)
 
 
-def estimate_plan(plan: Plan, *, remote: RemoteDurations | None = None) -> Estimate:
-    """Estimated credits per submitting step; URL inputs are looked up in ``remote``."""
+def estimate_plan(
+    plan: Plan, *, remote: RemoteDurations | None = None, known: Estimate | None = None
+) -> Estimate:
+    """Estimated credits per submitting step; URL inputs are looked up in ``remote``.
+    ``known``: an estimate already made (``run``'s, before its run lock), whose jobs'
+    costs are taken as they are instead of measuring their inputs again."""
     cache: dict[Path, float | str] = {}
     remote = remote or {}
+    done = {} if known is None else known.jobs
     return Estimate(
         {
-            step.job_id: _job_cost(step.job, remote, cache)
+            step.job_id: done[step.job_id]
+            if step.job_id in done
+            else _job_cost(step.job, remote, cache)
             for step in plan.steps
             if step.action.submits and step.job is not None
         }
