@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
+    "BILLING_RULE",
     "CREDITS_PER_SECOND",
     "DEFAULT_RESOLUTION",
     "MINIMUM_SECONDS",
@@ -48,6 +49,8 @@ __all__ = [
 CREDITS_PER_SECOND: Final[Mapping[str, int]] = {"480p": 2, "720p": 4}
 DEFAULT_RESOLUTION: Final = "480p"  # the API's, for a job that names none
 MINIMUM_SECONDS: Final = 5
+# How an estimate is to be read, in the words plan shows next to it.
+BILLING_RULE: Final = f"billed on output length, minimum {MINIMUM_SECONDS} s"
 ROUNDING_TOLERANCE: Final = 0.05
 ORDERS: Final = ("meanwhile", "left_right", "right_left")
 _DEFAULT_ORDER: Final = "meanwhile"

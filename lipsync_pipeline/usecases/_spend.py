@@ -17,11 +17,11 @@ from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.pricing import resolution_of
 from lipsync_pipeline.run import JobResult, Outcome, RunReport
 
-__all__ = ["RENDERING_ACTIONS", "bill_report", "estimate_within", "ledger", "priced"]
+__all__ = ["bill_report", "estimate_within", "ledger", "priced"]
 
 # The actions whose completion is a render the API did (and billed) for this run; a
 # download fetches one billed before.
-RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
+_RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
 
 
 def estimate_within(plan: Plan, cap: SpendCap | None, remote: RemoteDurations) -> Estimate:
@@ -62,7 +62,7 @@ async def bill_report(
     for result in report.results:
         step = steps.get(result.job_id)
         job = None if step is None else step.job
-        rendered = result.outcome is Outcome.COMPLETED and result.action in RENDERING_ACTIONS
+        rendered = result.outcome is Outcome.COMPLETED and result.action in _RENDERING_ACTIONS
         if job is not None and rendered and result.artifact is not None:
             resolution = resolution_of(job.form_state)
             paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
