@@ -1,11 +1,13 @@
 """An MP4's length from its movie header (``moov/mvhd``), without opening a demuxer.
 
-Why not PyAV, as everywhere else: ``av.open`` probes the streams (it decodes a little
-of each) and costs ~3-4 ms of CPU per file, about half of what the runner spends on
-a whole job (bench/RESULTS.md). A run measures every render it completed, to report
-what it billed; the movie header holds the declared length for a few dozen bytes of
-reading. Anything this does not understand (not ISO BMFF, no ``mvhd``, an unknown
-duration, a fragmented file) answers None, and the caller asks PyAV.
+Why not PyAV, as for every other length (``_media.media_seconds``): ``av.open`` probes
+the streams (it decodes a little of each), and ``bench/bench_ci.py`` measures it at
+80 to 100 times the CPU of reading the movie header (on the repository's clip,
+~1.6-2 ms against ~20 µs per file). A run measures every render it completed, to
+report what it billed and to count it against a spend cap; the movie header holds
+the declared length for a few dozen bytes of reading. Anything this does not
+understand (not ISO BMFF, no ``mvhd``, an unknown duration, a fragmented file)
+answers None, and the caller asks PyAV.
 
 ISO/IEC 14496-12: a file is a sequence of boxes, each ``size:u32 type:4cc`` (``size``
 1: a u64 size follows; 0: to the end of the file). ``mvhd`` version 0 holds

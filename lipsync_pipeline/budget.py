@@ -13,11 +13,14 @@ What we decided:
   then it is submitted and counts as 0 (nobody could tell its cost; that is the
   user's say-so).
 * **While running**, :class:`SpendLedger` admits submissions in the plan's order
-  while the estimated total stays within the cap; a job that would take it past is
-  not submitted (``Outcome.OVER_BUDGET``, the run exits 6) and a cheaper one after it
-  still may be. After the check above passed, this bites only when the plan made
-  under the run lock submits more than the one checked (another run changed the
-  lock meanwhile, or ``--local`` found renders missing from disk).
+  while what it counts stays within the cap: each admitted job at its estimate until
+  its render is done, then at what that render bills (its output's length,
+  :func:`billed_credits`). A job that would take it past is not submitted
+  (``Outcome.OVER_BUDGET``, the run exits 6) and a cheaper one after it still may
+  be. After the check above passed, this bites when a render bills more than its
+  estimate (a job of unknown cost, allowed at 0, is the usual one), or when the
+  plan made under the run lock submits jobs the checked one did not (another run
+  changed the lock meanwhile, or ``--local`` found renders missing from disk).
 
 Credits are estimates: billed on the output's length, which follows the audio
 (``pricing``). A run reports what it billed, measured from each render, beside them.
@@ -27,13 +30,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
+from lipsync_pipeline._media import UnreadableMedia, media_seconds
+from lipsync_pipeline._mp4 import movie_seconds
 from lipsync_pipeline.errors import BudgetExceeded
 from lipsync_pipeline.estimate import Estimate, JobCost
 from lipsync_pipeline.manifest import Manifest
+from lipsync_pipeline.pricing import credits_for_output
 
-__all__ = ["BudgetCheck", "SpendCap", "SpendLedger", "check_budget", "enforce_budget", "spend_cap"]
+__all__ = [
+    "BudgetCheck",
+    "SpendCap",
+    "SpendLedger",
+    "billed_credits",
+    "check_budget",
+    "enforce_budget",
+    "spend_cap",
+]
 
 # How many of the dearest jobs (and of the jobs of unknown cost) a message names.
 TOP_JOBS: Final = 5
@@ -142,32 +157,60 @@ def enforce_budget(estimate: Estimate, cap: SpendCap | None) -> None:
         raise BudgetExceeded("\n".join([*check.lines(), "nothing was submitted"]))
 
 
+def billed_credits(path: Path, resolution: str) -> int | None:
+    """What the render at ``path`` bills, from its length (the API's job status says
+    nothing of cost): its MP4 movie header, else what PyAV makes of the file. None
+    when it cannot tell. Reads the file: call it from a worker thread."""
+    seconds = movie_seconds(path)
+    if seconds is None:
+        try:
+            seconds = media_seconds(path)  # only for an output that is not a plain MP4
+        except UnreadableMedia:
+            return None
+    try:
+        return None if seconds is None else credits_for_output(resolution, seconds)
+    except ValueError:
+        return None
+
+
 class SpendLedger:
     """Admission under the cap during one run: each submission, in the plan's order,
-    is admitted while the estimated total stays within it."""
+    is admitted while what is counted stays within it. A job counts at its estimate
+    (an unknown one allowed at 0) until :meth:`settle` says what its render billed."""
 
     def __init__(self, cap: SpendCap, costs: Mapping[str, JobCost]) -> None:
         self.cap = cap
         self._costs = costs
-        self.spent = 0  # estimated credits of the submissions admitted so far
+        self._counted: dict[str, int] = {}  # job admitted -> its estimate, then its bill
+
+    @property
+    def spent(self) -> int:
+        """Credits counted so far: estimates of the admitted jobs, bills of those done."""
+        return sum(self._counted.values())
 
     def take(self, job_id: str) -> str | None:
         """Admit ``job_id``'s submission and count its cost; or why it is not sent."""
         cost = self._costs.get(job_id)
         credits = None if cost is None else cost.credits
-        if credits is None:
-            if not self.cap.allow_unknown:
-                why = "not estimated" if cost is None else cost.unknown
-                return (
-                    f"not submitted: its cost is unknown ({why}) and counts as over the "
-                    f"cap of {self.cap.credits} ({self.cap.source}); --allow-unknown-cost "
-                    "submits it"
-                )
-            return None
+        if credits is None and not self.cap.allow_unknown:
+            why = "not estimated" if cost is None else cost.unknown
+            return (
+                f"not submitted: its cost is unknown ({why}) and counts as over the "
+                f"cap of {self.cap.credits} ({self.cap.source}); --allow-unknown-cost "
+                "submits it"
+            )
+        credits = credits or 0  # unknown, allowed: the user's say-so that it fits
         if self.spent + credits > self.cap.credits:
             return (
-                f"not submitted: {credits} credits would take the run's estimate to "
-                f"{self.spent + credits}, past the cap of {self.cap.credits} ({self.cap.source})"
+                f"not submitted: {credits} credits would take the run's credits to "
+                f"{self.spent + credits} (estimates, and what the renders done billed), "
+                f"past the cap of {self.cap.credits} ({self.cap.source})"
             )
-        self.spent += credits
+        self._counted[job_id] = credits
         return None
+
+    def settle(self, job_id: str, billed: int | None) -> None:
+        """An admitted job's render is done and bills ``billed`` credits: count that
+        from now on instead of its estimate (None: not measurable, the estimate stays)."""
+        if job_id in self._counted and billed is not None:
+            self._counted[job_id] = billed

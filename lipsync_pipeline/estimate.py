@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from lipsync_pipeline._media import UnreadableMedia, media_seconds
 from lipsync_pipeline.manifest import Job
 from lipsync_pipeline.plan import Plan
-from lipsync_pipeline.pricing import estimate_credits
+from lipsync_pipeline.pricing import estimate_credits, resolution_of
 
 __all__ = ["Estimate", "JobCost", "RemoteDurations", "estimate_plan"]
 
 # The output follows the audio (pricing.py): these are the fields that set its length.
 TIMED_FIELDS: Final = ("audio", "left_audio", "right_audio")
-_MICROSECONDS: Final = 1_000_000
 _NOT_PROBED: Final = "remote input not measured"
 
 # URL -> its duration in seconds, or the reason it could not be read.
@@ -65,17 +65,12 @@ class Estimate:
 
 def _local_duration(path: Path, cache: dict[Path, float | str]) -> float | str:
     if path not in cache:
-        import av  # PyAV is only needed when there is a local file to measure
-
         try:
-            with av.open(str(path)) as container:
-                cache[path] = (
-                    container.duration / _MICROSECONDS
-                    if container.duration
-                    else f"{path.name}: no duration in its header"
-                )
-        except (av.error.FFmpegError, OSError):
+            seconds = media_seconds(path)
+        except UnreadableMedia:
             cache[path] = f"{path.name}: not a readable media file"
+        else:
+            cache[path] = f"{path.name}: no duration in its header" if seconds is None else seconds
     return cache[path]
 
 
@@ -96,7 +91,7 @@ def _job_cost(job: Job, remote: RemoteDurations, cache: dict[Path, float | str])
     try:
         credits = estimate_credits(
             job.model,
-            str(job.form_state.get("resolution", "480p")),
+            resolution_of(job.form_state),
             durations=durations,
             order=order if isinstance(order, str) else None,
         )
@@ -105,13 +100,20 @@ def _job_cost(job: Job, remote: RemoteDurations, cache: dict[Path, float | str])
     return JobCost(credits)
 
 
-def estimate_plan(plan: Plan, *, remote: RemoteDurations | None = None) -> Estimate:
-    """Estimated credits per submitting step; URL inputs are looked up in ``remote``."""
+def estimate_plan(
+    plan: Plan, *, remote: RemoteDurations | None = None, known: Estimate | None = None
+) -> Estimate:
+    """Estimated credits per submitting step; URL inputs are looked up in ``remote``.
+    ``known``: an estimate already made (``run``'s, before its run lock), whose jobs'
+    costs are taken as they are instead of measuring their inputs again."""
     cache: dict[Path, float | str] = {}
     remote = remote or {}
+    done = {} if known is None else known.jobs
     return Estimate(
         {
-            step.job_id: _job_cost(step.job, remote, cache)
+            step.job_id: done[step.job_id]
+            if step.job_id in done
+            else _job_cost(step.job, remote, cache)
             for step in plan.steps
             if step.action.submits and step.job is not None
         }

@@ -64,6 +64,7 @@ import enum
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
+from typing import Final
 
 from lipsync_pipeline.errors import Problem
 from lipsync_pipeline.lockfile import LockEntry, LockSnapshot, artifact_relpath
@@ -71,6 +72,7 @@ from lipsync_pipeline.manifest import Job, Manifest, derive_seed, reseeded
 from lipsync_pipeline.shard import Shard
 
 __all__ = [
+    "NO_CHANGE",
     "Action",
     "ArtifactState",
     "Plan",
@@ -161,6 +163,10 @@ class Step:
     moved_from: str | None = None
 
 
+# What a run does for these is nothing: no API call, no lock change.
+NO_CHANGE: Final = frozenset({Action.SKIP, Action.UNSELECTED})
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     steps: tuple[Step, ...]
@@ -172,7 +178,7 @@ class Plan:
     @property
     def is_noop(self) -> bool:
         """True when running would change nothing: no API call, no lock change."""
-        return all(s.action in (Action.SKIP, Action.UNSELECTED) for s in self.steps)
+        return all(s.action in NO_CHANGE for s in self.steps)
 
     def with_action(self, *actions: Action) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.action in actions)

@@ -33,7 +33,9 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
+    "BILLING_RULE",
     "CREDITS_PER_SECOND",
+    "DEFAULT_RESOLUTION",
     "MINIMUM_SECONDS",
     "ORDERS",
     "ROUNDING_TOLERANCE",
@@ -41,10 +43,14 @@ __all__ = [
     "credits_for_output",
     "estimate_credits",
     "output_seconds",
+    "resolution_of",
 ]
 
 CREDITS_PER_SECOND: Final[Mapping[str, int]] = {"480p": 2, "720p": 4}
+DEFAULT_RESOLUTION: Final = "480p"  # the API's, for a job that names none
 MINIMUM_SECONDS: Final = 5
+# How an estimate is to be read, in the words plan shows next to it.
+BILLING_RULE: Final = f"billed on output length, minimum {MINIMUM_SECONDS} s"
 ROUNDING_TOLERANCE: Final = 0.05
 ORDERS: Final = ("meanwhile", "left_right", "right_left")
 _DEFAULT_ORDER: Final = "meanwhile"
@@ -84,6 +90,11 @@ def output_seconds(
 def billed_seconds(model: str, *, durations: Mapping[str, float], order: str | None = None) -> int:
     """Whole seconds billed: the output length rounded up, at least ``MINIMUM_SECONDS``."""
     return _whole_seconds(output_seconds(model, durations=durations, order=order))
+
+
+def resolution_of(form_state: Mapping[str, object]) -> str:
+    """The resolution a job renders (and is billed) at."""
+    return str(form_state.get("resolution", DEFAULT_RESOLUTION))
 
 
 def _whole_seconds(seconds: float) -> int:

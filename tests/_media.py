@@ -28,6 +28,18 @@ def wav(seconds: float) -> bytes:
     return out.getvalue()
 
 
+def wav_with_latin1_tag(seconds: float) -> bytes:
+    """A WAV whose RIFF ``LIST``/``INFO`` title is latin-1, as many tools write it
+    (FFmpeg hands metadata to PyAV as bytes, and PyAV decodes it as UTF-8 by default)."""
+    data = wav(seconds)
+    title = "Caf\xe9 M\xfcller".encode("latin-1") + b"\0"
+    title += b"\0" * (len(title) % 2)  # chunks are padded to even sizes
+    info = b"INFO" + b"INAM" + struct.pack("<I", len(title)) + title
+    chunk = b"LIST" + struct.pack("<I", len(info)) + info
+    riff_size = struct.pack("<I", len(data) - 8 + len(chunk))
+    return data[:4] + riff_size + data[8:] + chunk
+
+
 def encoded(seconds: float, codec: str, container: str, **options: str) -> bytes:
     """Silence encoded with ``codec`` in ``container`` (mp3, mp4 with options).
 

@@ -71,7 +71,7 @@ def _testcase(suite: ET.Element, manifest: str, result: JobResult) -> str:
         message = error or str(result.outcome)
         child = ET.SubElement(case, kind, message=message[:_MESSAGE], type=str(result.outcome))
         child.text = f"{result.outcome}: {message}" + (
-            f"\nrequest id: {result.request_id}" if result.request_id else ""
+            f"\nrequest id: {_clean(result.request_id)}" if result.request_id else ""
         )
         return kind
     if result.outcome in _SKIPPED_WHY:

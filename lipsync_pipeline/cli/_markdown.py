@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from typing import Final
 
 from lipsync_pipeline.budget import TOP_JOBS, BudgetCheck
+from lipsync_pipeline.cli._runsummary import RunSummary
 from lipsync_pipeline.errors import redact
 from lipsync_pipeline.estimate import Estimate
-from lipsync_pipeline.plan import Action, Plan, Step
+from lipsync_pipeline.plan import NO_CHANGE, Action, Plan, Step
+from lipsync_pipeline.pricing import BILLING_RULE
 from lipsync_pipeline.run import Outcome, RunReport
 
 __all__ = ["MARKDOWN_LIMIT", "error_markdown", "plan_markdown", "run_markdown"]
@@ -30,7 +32,6 @@ _CELL: Final = 300  # characters of one table cell, at most
 _SPECIAL: Final = str.maketrans(
     {c: "\\" + c for c in "\\`*_[]|~#"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 )
-_NO_CHANGE: Final = frozenset({Action.SKIP, Action.UNSELECTED})
 
 
 def _text(value: object, width: int = _CELL) -> str:
@@ -83,7 +84,7 @@ def _counts(counts: Counter[str], order: Iterable[str]) -> str:
 
 def _credits_line(estimate: Estimate) -> str:
     line = f"**Credits:** estimated **{estimate.total:,}** for {len(estimate.jobs):,} paid "
-    line += "submission(s) (billed on output length, 5 s minimum)"
+    line += f"submission(s) ({BILLING_RULE})"
     unknown = estimate.unknown
     if unknown:
         named = ", ".join(
@@ -121,7 +122,7 @@ def plan_markdown(
     """The plan of ``manifest`` (its name as typed) in at most ``limit`` bytes."""
     name = _text(manifest)
     head = [f"<!-- lipsync-pipeline plan: {name} -->", f"### lipsync-pipeline plan: {name}", ""]
-    changed = [s for s in plan.steps if s.action not in _NO_CHANGE]
+    changed = [s for s in plan.steps if s.action not in NO_CHANGE]
     if plan.is_noop:
         head.append("✅ **Up to date**: a run would make no API call.")
     else:
@@ -157,27 +158,22 @@ def run_markdown(manifest: str, report: RunReport, *, limit: int = MARKDOWN_LIMI
     """What a run of ``manifest`` did, in at most ``limit`` bytes."""
     name = _text(manifest)
     head = [f"<!-- lipsync-pipeline run: {name} -->", f"### lipsync-pipeline run: {name}", ""]
-    counts = Counter(str(r.outcome) for r in report.results)
+    summary = RunSummary.of(report)
     problems = [r for r in report.results if r.outcome.is_problem]
     mark = "❌" if problems or report.interrupted else "✅"
-    calls = sum(report.requests.values())
     head.append(
-        f"{mark} {_counts(counts, (str(o) for o in Outcome))} in {report.elapsed:.1f} s; "
-        f"{calls:,} API request(s)"
+        f"{mark} {_counts(summary.counts, (str(o) for o in Outcome))} in "
+        f"{report.elapsed:.1f} s; {summary.requests:,} API request(s)"
     )
-    for why, text in (
-        ("interrupted", "run again to resume" if report.interrupted else ""),
-        ("stopped", report.storage_error or report.store_error),
-        ("no job got through to the API", report.api_error),
-    ):
-        if text:
-            head += ["", f"**{why}**: {_text(text)}"]
-    rendered = sum(r.billed_credits is not None for r in report.results)
-    if any(r.estimated_credits is not None for r in report.results) or rendered:
+    head += [line for why, what in summary.stops for line in ("", f"**{why}**: {_text(what)}")]
+    if summary.credits:
         line = f"**Credits:** estimated {report.estimated_credits:,}; billed "
-        line += f"**{report.billed_credits:,}** for {rendered:,} render(s) (from their lengths)"
+        line += f"**{report.billed_credits:,}** for {summary.rendered:,} render(s) "
+        line += "(from their lengths)"
         if report.budget is not None:
             line += f"; cap {report.budget:,}"
+        if summary.over_budget:
+            line += f"; {summary.over_budget:,} job(s) not submitted: over the cap"
         head += ["", line]
     rows = (f"| {r.outcome} | `{r.job_id}` | {_text(r.error)} |" for r in problems)
     table = ["| outcome | job | error |", "|---|---|---|"]

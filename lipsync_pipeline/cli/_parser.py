@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline.cli._argtypes import bounded
@@ -160,8 +160,23 @@ def _store_flag(group: argparse._ActionsContainer) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus the rule between two flags that it cannot express: ``run
+    --dry-run`` renders nothing, so ``--junit PATH`` would silently write no file."""
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        namespace, rest = super().parse_known_args(*args, **kwargs)
+        if getattr(namespace, "dry_run", False) and getattr(namespace, "junit", None) is not None:
+            self.error(
+                "--junit PATH is not allowed with --dry-run: a dry run renders nothing, "
+                "so there is no report to write (drop one of the two flags)"
+            )
+        return namespace, rest
+
+
 def build_parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    # Subcommands' parsers are of the same class, so `run` itself refuses, with its usage.
+    top: argparse.ArgumentParser = _Parser(
         prog="lipsync-pipeline",
         description="Lip-sync rendering as GitOps: a YAML manifest in git, a lockfile beside "
         "it, and a runner that renders only what is new, changed, unfinished or failed.",

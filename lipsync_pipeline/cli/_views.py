@@ -10,9 +10,11 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from lipsync_pipeline.cli._runsummary import RunSummary
 from lipsync_pipeline.cli._tables import TableView
 from lipsync_pipeline.manifest import INPUT_FIELDS
-from lipsync_pipeline.plan import Action, ArtifactState, Step
+from lipsync_pipeline.plan import NO_CHANGE, Action, ArtifactState, Step
+from lipsync_pipeline.pricing import BILLING_RULE
 from lipsync_pipeline.run import Outcome
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ def _credits_note(credits: Estimate) -> str:
     unknown = len(credits.unknown)
     if unknown:
         note += f" (+{unknown} job(s) of unknown cost)"
-    return note + "; billed on output length, minimum 5 s"
+    return f"{note}; {BILLING_RULE}"
 
 
 def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
@@ -118,8 +120,7 @@ def _why(step: Step) -> str:
 
 
 # The rows a terminal keeps when a table is too long for it are the others: the jobs a
-# run would touch.
-_QUIET_ACTIONS: Final = frozenset({Action.SKIP, Action.UNSELECTED})
+# run would touch (not plan.NO_CHANGE).
 _QUIET_OUTCOMES: Final = frozenset({"skipped", "unselected"})
 
 
@@ -157,7 +158,7 @@ def plan_table(checked: Checked, credits: Estimate) -> TableView:
         ("ACTION", "JOB", "KIND", "INPUTS", "CREDITS", "WHY"),
         rows,
         foot,
-        [s.action not in _QUIET_ACTIONS for s in checked.plan.steps],
+        [s.action not in NO_CHANGE for s in checked.plan.steps],
     )
 
 
@@ -241,7 +242,7 @@ def status_table(checked: Checked, live: Mapping[str, JobStatus | str]) -> Table
                 f"{item['next']}: {item['reason']}",
             ]
         )
-        notable.append(item["next"] not in _QUIET_ACTIONS or "live" in item)
+        notable.append(item["next"] not in NO_CHANGE or "live" in item)
     return TableView(
         f"status of {checked.manifest.display_name}",
         ("JOB", "STATUS", "REQUEST", "ARTIFACT", "WHERE", "NEXT RUN"),
@@ -293,19 +294,14 @@ def report_table(report: RunReport) -> TableView:
         ]
         for r in report.results
     ]
-    counts = Counter(str(r.outcome) for r in report.results)
-    calls = sum(report.requests.values())
-    foot = f"{_summary(counts)} in {report.elapsed:.1f}s; {calls} API request(s)"
+    summary = RunSummary.of(report)
+    foot = f"{_summary(summary.counts)} in {report.elapsed:.1f}s; "
+    foot += f"{summary.requests} API request(s)"
     if report.store_requests:
         foot += f", {sum(report.store_requests.values())} store request(s)"
-    foot += _credits_done(report)
-    if report.interrupted:
-        foot += "; interrupted: run again to resume"
-    elif report.storage_error or report.store_error:
-        foot += f"; stopped: {report.storage_error or report.store_error}"
-    elif report.api_error:
-        foot += f"; no job got through to the API: {report.api_error}"
-    unknown = counts[str(Outcome.UNKNOWN)]
+    foot += _credits_done(report, summary)
+    foot += "".join(f"; {why}: {what}" for why, what in summary.stops)
+    unknown = summary.counts[str(Outcome.UNKNOWN)]
     if unknown:
         foot += (
             f"\n{unknown} submission(s) of unknown outcome: the API may have created (and "
@@ -321,17 +317,15 @@ def report_table(report: RunReport) -> TableView:
     )
 
 
-def _credits_done(report: RunReport) -> str:
-    rendered = sum(r.billed_credits is not None for r in report.results)
-    if not rendered and not any(r.estimated_credits is not None for r in report.results):
+def _credits_done(report: RunReport, summary: RunSummary) -> str:
+    if not summary.credits:
         return ""
     note = f"; credits: estimated {report.estimated_credits}, billed {report.billed_credits}"
-    note += f" ({rendered} render(s), from their lengths)"
+    note += f" ({summary.rendered} render(s), from their lengths)"
     if report.budget is not None:
         note += f", cap {report.budget}"
-    held = sum(r.outcome is Outcome.OVER_BUDGET for r in report.results)
-    if held:
-        note += f"; {held} job(s) not submitted: over the cap"
+    if summary.over_budget:
+        note += f"; {summary.over_budget} job(s) not submitted: over the cap"
     return note
 
 

@@ -8,8 +8,9 @@ and the first block of the header PyAV reads next; more ranges follow only if th
 header is elsewhere. A 200 means the origin ignores ``Range``: the body is read in
 order until PyAV has the header, within a bound.
 
-Imports httpx and PyAV at the top: only ``inputs._examine`` imports this module, and
-only when there is a URL to ask (``validate`` and ``status`` never load them).
+Imports httpx at the top, and PyAV (``_media``) on the first length it reads: only
+``inputs._examine`` imports this module, and only when there is a URL to ask
+(``validate`` and ``status`` never load them).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Final
 
-import av
 import httpx
 
+from lipsync_pipeline._media import UnreadableMedia, media_seconds
 from lipsync_pipeline.inputs._cache import Cached, InputCache
 from lipsync_pipeline.inputs._fetch import Fetcher, Reply, Unfetchable
 from lipsync_pipeline.inputs._findings import InputCheck, Need, Probed, Target, sendable
@@ -116,17 +117,16 @@ def _drain(response: httpx.Response, tally: _Tally) -> None:
 def _length(file: RangedFile) -> float | str:
     """The media length PyAV reads from the header, as ``estimate`` reads a local file's."""
     try:
-        with av.open(file, mode="r", metadata_errors="replace") as container:
-            duration = container.duration
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError):
-        duration = None
+        seconds = media_seconds(file)
+    except UnreadableMedia:
+        seconds = None
         if file.failure is None:
             return "not a readable media file"
     if file.failure is not None:
         # Whatever FFmpeg made of a cut-off read (a length from the bitrate, say) is
         # a guess: the reason the read stopped is the answer.
         return _failure(file.failure)
-    return duration / av.time_base if duration else "no duration in its header"
+    return seconds if seconds is not None else "no duration in its header"
 
 
 def _failure(exc: BaseException) -> str:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Final
 
 import trio
 
-from lipsync_pipeline.budget import SpendLedger
+from lipsync_pipeline.budget import SpendLedger, billed_credits
 from lipsync_pipeline.lockfile import LockEntry
 from lipsync_pipeline.plan import Step
+from lipsync_pipeline.pricing import resolution_of
 from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._options import ProgressSink, RunOptions
 from lipsync_pipeline.run._report import JobResult, Outcome
@@ -64,14 +66,31 @@ class RunState:
         if self.stop_submitting and step.action.submits:
             self.finish(step, Outcome.CANCELLED, step.entry, time.monotonic(), self.stop_reason)
             return
+        await self._slots.acquire()
         if self.spend is not None and step.action.submits:
-            # Counted at admission, in the plan's order, before any wait for a slot.
+            # Counted in the plan's order once a slot is free, not before the wait: the
+            # renders that ended meanwhile then count at what they billed (settle).
             refused = self.spend.take(step.job_id)
             if refused is not None:
+                self._slots.release()
                 self.finish(step, Outcome.OVER_BUDGET, step.entry, time.monotonic(), refused)
                 return
-        await self._slots.acquire()
         nursery.start_soon(self._walk, step)
+
+    async def settle(self, step: Step, result: JobResult, lock_dir: Path) -> None:
+        """Under a spend cap, a render done counts at what it bills from now on (its
+        file's length, read in a worker thread); called before its slot is given back,
+        so the next admission sees it."""
+        done = result.outcome is Outcome.COMPLETED and result.artifact is not None
+        if self.spend is None or step.job is None or not done:
+            return
+        assert result.artifact is not None
+        path = lock_dir / result.artifact.path
+        with trio.CancelScope(shield=True):  # a header's read: the result must be kept
+            billed = await trio.to_thread.run_sync(
+                billed_credits, path, resolution_of(step.job.form_state)
+            )
+        self.spend.settle(step.job_id, billed)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -147,12 +147,14 @@ def with_store(manifest: Manifest, url: str | None) -> Manifest:
     return dataclasses.replace(manifest, store=parse_store_config(url, where="--store"))
 
 
-def lock_beside(manifest: Manifest) -> Path:
-    """The manifest's default lockfile, named as the user wrote the manifest's path, so
-    messages say "renders.lock:3:5", not an absolute path (the process never changes
-    directory). Normalised as the manifest's own path was: "link/../x.yaml" is the
-    x.yaml beside link's parent by spelling, and so is its lock, wherever link points."""
-    return default_lock_path(Path(os.path.normpath(manifest.display_name)))
+def lock_beside(manifest: Manifest | Path) -> Path:
+    """The manifest's default lockfile (given the manifest or its path as typed), named
+    as the user wrote the manifest's path, so messages say "renders.lock:3:5", not an
+    absolute path (the process never changes directory). Normalised as the manifest's
+    own path was: "link/../x.yaml" is the x.yaml beside link's parent by spelling, and
+    so is its lock, wherever link points."""
+    typed = manifest if isinstance(manifest, Path) else manifest.display_name
+    return default_lock_path(Path(os.path.normpath(typed)))
 
 
 def check_lock(manifest: Manifest, lock_path: Path | None = None) -> LockSnapshot | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from lipsync_pipeline._fs import atomic_write, open_nofollow
+from lipsync_pipeline._fs import atomic_write, cannot_write, open_nofollow
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, StorageError
 from lipsync_pipeline.lockfile import load_lock
 
@@ -128,7 +128,7 @@ def _write(path: Path, data: bytes) -> None:
     try:
         atomic_write(path, data)
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise cannot_write(path, exc) from exc
 
 
 def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
@@ -137,7 +137,7 @@ def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
     so a shard lock kept elsewhere has them rebased onto the main lock's."""
     if not shards:
         raise ConfigError("lock fold: give at least one shard lock")
-    from lipsync_pipeline.lockfile import RunLock, fold_locks, render_merge
+    from lipsync_pipeline.lockfile import LockJournal, RunLock, fold_locks, render_merge
 
     run_lock = RunLock(main)
     try:
@@ -145,8 +145,14 @@ def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
     except OSError as exc:
         raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc
     try:
-        base = load_lock(main).entries
         loaded = [rebase_artifacts(load_lock(s).entries, s.parent, main.parent) for s in shards]
+        # A killed run's journal is compacted into the main lock first (and removed):
+        # left beside it, the next load would replay its older states over the fold.
+        try:
+            with LockJournal.open(main) as journal:
+                base = dict(journal.entries)
+        except OSError as exc:
+            raise cannot_write(main, exc) from exc
         result = fold_locks(base, loaded, exists=RenderCheck(main.parent))
         _write(main, render_merge(result))
     finally:
@@ -244,7 +250,7 @@ def _append_line(path: Path, line: str) -> None:
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise cannot_write(path, exc) from exc
 
 
 def driver_warning(lock_path: Path) -> Problem | None:

@@ -34,7 +34,7 @@ from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlock
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 from lipsync_pipeline.usecases._shard import seed_shard_lock, shard_lock
-from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledger
+from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledger, priced
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     if request.shard is not None:
         # check() planned from the shard's lock, or the main one its first run seeds it
         # from: the shard writes its own (created below, once nothing can refuse the run).
-        lock_path = shard_lock(request.manifest_path, request.shard, request.lock_path)
+        lock_path = shard_lock(manifest, request.shard, request.lock_path)
     cap = spend_cap(manifest, request.max_credits, allow_unknown=request.allow_unknown_cost)
     # Before anything is written or paid: a link committed where we write is refused
     # now, not after the renders it would have recorded.
@@ -133,11 +133,11 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
     if request.inputs is not None:
         # After every check that needs no network: a missing key fails before this.
         checked = examine_inputs(checked, request.inputs, _planner(request, checked))
-    if cap is not None:  # refused here, a run over its cap takes no lock and writes nothing
-        # After the input check: it is what prices URL inputs (``checked.remote``).
-        estimate_within(checked.plan, cap, checked.remote)
+    # Estimated once, after the input check (it prices URL inputs, ``checked.remote``);
+    # refused here, a run over its cap takes no lock and writes nothing.
+    first = estimate_within(checked.plan, cap, checked.remote)
     if request.shard is not None:
-        seed_shard_lock(request.manifest_path, request.shard, lock_path, manifest.moved)
+        seed_shard_lock(manifest, request.shard, lock_path)
     run_lock = RunLock(lock_path)
     try:
         run_lock.acquire()
@@ -182,7 +182,7 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
                 changed=checked.inputs.changed,
             )
             # Again on the plan the run will carry out, before its first submission.
-            estimate = estimate_within(the_plan, cap, checked.remote)
+            estimate = priced(the_plan, first, checked.remote)
             report = await _execute(
                 _Run(request, manifest, journal, the_plan, remote, concurrency, store),
                 progress,

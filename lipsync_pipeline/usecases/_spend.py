@@ -11,19 +11,17 @@ from typing import Final
 
 import trio
 
-from lipsync_pipeline._mp4 import movie_seconds
-from lipsync_pipeline.budget import SpendCap, SpendLedger, enforce_budget
+from lipsync_pipeline.budget import SpendCap, SpendLedger, billed_credits, enforce_budget
 from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
 from lipsync_pipeline.plan import Action, Plan
-from lipsync_pipeline.pricing import credits_for_output
+from lipsync_pipeline.pricing import resolution_of
 from lipsync_pipeline.run import JobResult, Outcome, RunReport
 
-__all__ = ["RENDERING_ACTIONS", "bill_report", "estimate_within", "ledger"]
+__all__ = ["bill_report", "estimate_within", "ledger", "priced"]
 
-_MICROSECONDS: Final = 1_000_000
 # The actions whose completion is a render the API did (and billed) for this run; a
 # download fetches one billed before.
-RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
+_RENDERING_ACTIONS: Final = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.RETRY, Action.RESUME})
 
 
 def estimate_within(plan: Plan, cap: SpendCap | None, remote: RemoteDurations) -> Estimate:
@@ -33,34 +31,19 @@ def estimate_within(plan: Plan, cap: SpendCap | None, remote: RemoteDurations) -
     return estimate
 
 
+def priced(plan: Plan, first: Estimate, remote: RemoteDurations) -> Estimate:
+    """The estimate of the plan made under the run lock, from ``first`` (that of the plan
+    checked before it), measuring only submissions it did not price. Not held against
+    the cap: the ledger holds back what the cap cannot pay for."""
+    return estimate_plan(plan, remote=remote, known=first)
+
+
 def ledger(cap: SpendCap | None, estimate: Estimate) -> SpendLedger | None:
     return None if cap is None else SpendLedger(cap, estimate.jobs)
 
 
-def _output_seconds(path: Path) -> float | None:
-    """The length of a rendered MP4: its movie header, else what PyAV makes of it."""
-    seconds = movie_seconds(path)
-    if seconds is not None:
-        return seconds
-    import av  # only for an output that is not a plain MP4
-
-    try:
-        with av.open(str(path)) as container:
-            duration = container.duration
-    except (av.error.FFmpegError, OSError):
-        return None
-    return None if not duration else duration / _MICROSECONDS
-
-
 def _billed(paths: Mapping[str, tuple[Path, str]]) -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
-    for job_id, (path, resolution) in paths.items():
-        seconds = _output_seconds(path)
-        try:
-            out[job_id] = None if seconds is None else credits_for_output(resolution, seconds)
-        except ValueError:
-            out[job_id] = None
-    return out
+    return {job_id: billed_credits(*where) for job_id, where in paths.items()}
 
 
 async def bill_report(
@@ -79,9 +62,9 @@ async def bill_report(
     for result in report.results:
         step = steps.get(result.job_id)
         job = None if step is None else step.job
-        rendered = result.outcome is Outcome.COMPLETED and result.action in RENDERING_ACTIONS
+        rendered = result.outcome is Outcome.COMPLETED and result.action in _RENDERING_ACTIONS
         if job is not None and rendered and result.artifact is not None:
-            resolution = str(job.form_state.get("resolution", "480p"))
+            resolution = resolution_of(job.form_state)
             paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
     billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
 

@@ -216,6 +216,24 @@ def test_plan_estimates_credits_from_local_media_per_the_pricing_rules(tmp_path:
     assert not (tmp_path / "m" / "demo.lock").exists()  # plan writes nothing
 
 
+def test_plan_prices_a_wav_whose_tags_are_not_utf8(tmp_path: Path) -> None:
+    """A latin-1 LIST/INFO tag made PyAV's metadata decoding raise: a traceback."""
+    from _media import wav_with_latin1_tag
+
+    shutil.copy(ROOT / "manifests" / "assets" / "face.png", tmp_path / "face.png")
+    (tmp_path / "voice.wav").write_bytes(wav_with_latin1_tag(6.0))
+    manifest = tmp_path / "r.yaml"
+    manifest.write_text(
+        "version: 1\njobs:\n  - id: a\n    kind: avatar\n    image: face.png\n"
+        "    audio: voice.wav\n"
+    )
+    result = cli("plan", manifest, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    (step,) = json.loads(result.stdout)["steps"]
+    assert step["estimated_credits"] == 6 * 2  # 6 s at 480p
+
+
 def test_validate_reports_every_file_as_json(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\njobs:\n  - id: a\n    kind: avatar\n    image: nope\n")

@@ -101,10 +101,14 @@ def read_only(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (chmod is no test: root writes through it.)"""
     mount = folder.parent / "ro"
     mount.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-        capture_output=True, check=False,
-    ).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     shutil.copytree(folder, mount, dirs_exist_ok=True)
     try:
         if mounted:
@@ -155,6 +159,20 @@ def test_exit_2_invalid_input_changes_nothing(tmp_path: Path) -> None:
     path.write_text(LOCAL_JOB.replace("kind: avatar", "kind: avatr"))
     before = snapshot(tmp_path)
     assert run(path) == EXIT_INPUT
+    assert snapshot(tmp_path) == before
+
+
+def test_exit_2_dry_run_with_junit_is_refused_naming_both_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run renders nothing: a --junit PATH would silently stay unwritten."""
+    path = local_checkout(tmp_path)
+    before = snapshot(tmp_path)
+    junit = str(tmp_path / "junit.xml")
+    for flags in (["--dry-run", "--junit", junit], ["--junit", junit, "--dry-run"]):
+        assert main(["run", str(path), "--local", *flags]) == EXIT_INPUT
+        error = capsys.readouterr().err
+        assert "run: error: --junit PATH is not allowed with --dry-run" in error
     assert snapshot(tmp_path) == before
 
 
@@ -243,7 +261,9 @@ async def test_exit_4_repeated_server_errors(
 async def test_exit_4_a_refused_key(tmp_path: Path) -> None:
     async with scripted_server(default=Reply(401, json={"error": "bad key"})) as server:
         request = RunRequest(
-            _url_manifest(tmp_path), base_url=f"{server.url}/api/v1", api_key=TEST_KEY,
+            _url_manifest(tmp_path),
+            base_url=f"{server.url}/api/v1",
+            api_key=TEST_KEY,
             options=FAST_POLL,
         )
         with pytest.raises(AuthError) as caught:

@@ -132,3 +132,31 @@ async def test_unknown_costs_count_as_over_the_cap_unless_allowed(
     # Billed still comes from what was rendered: 3 s of audio, the 5 s minimum at 480p.
     assert {r.billed_credits for r in report.results} == {10}
     assert _posts(await studio_stats(root)) == 2
+
+
+async def test_what_a_render_billed_counts_against_the_cap_for_the_jobs_after_it(
+    tmp_path: Path, start_studio: StartStudio
+) -> None:
+    """An unknown cost, allowed, counts as 0 up front (the run is estimated at 10, within
+    its cap): once its render is measured, what it billed counts, and a job the cap can
+    no longer pay for is held (exit 6), not paid for."""
+    manifest, root = await _project(tmp_path, start_studio)
+    for name in ("face.png", "voice-a.wav"):  # the URL job's inputs, served by the studio
+        shutil.copy(ASSETS / name, tmp_path / "store" / name)
+    url_job = avatar_manifest(root, ["from-url"]).split("jobs:\n", 1)[1]
+    hello = JOBS.split("  - id: turns")[0].removeprefix("jobs:\n")  # 10 credits, known
+    manifest.write_text(manifest.read_text().replace(JOBS, f"jobs:\n{url_job}{hello}"))
+
+    report = await run_pipeline(
+        remote_request(manifest, root, max_credits=10, allow_unknown_cost=True, concurrency=1)
+    )
+
+    outcomes = {r.job_id: r.outcome for r in report.results}
+    # 3 s of audio: the URL job billed 10 credits, the whole cap.
+    assert outcomes == {"from-url": Outcome.COMPLETED, "hello": Outcome.OVER_BUDGET}
+    held = next(r for r in report.results if r.job_id == "hello")
+    assert "10 credits would take the run's credits to 20 (estimates, and what the " in held.error
+    assert "renders done billed), past the cap of 10 (--max-credits 10)" in held.error
+    assert report.billed_credits == 10
+    assert report.over_budget
+    assert _posts(await studio_stats(root)) == 1

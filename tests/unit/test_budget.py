@@ -121,7 +121,8 @@ def test_the_ledger_admits_in_order_while_the_total_fits() -> None:
     assert ledger.take("a") is None
     refused = ledger.take("b")
     assert refused is not None
-    assert "30 credits would take the run's estimate to 70, past the cap of 60" in refused
+    assert "30 credits would take the run's credits to 70 (estimates, and what the " in refused
+    assert "renders done billed), past the cap of 60" in refused
     assert ledger.take("c") is None  # a cheaper job after it still fits
     assert ledger.spent == 60
     unknown = ledger.take("d")
@@ -135,6 +136,19 @@ def test_the_ledger_submits_unknown_costs_when_allowed_counting_nothing() -> Non
     assert ledger.take("a") is None
     assert ledger.take("b") is None
     assert ledger.spent == 60
+
+
+def test_a_render_done_counts_at_what_it_billed_not_its_estimate() -> None:
+    estimate = _estimate(a=None, b=10, c=10)
+    ledger = SpendLedger(SpendCap(20, "--max-credits 20", allow_unknown=True), estimate.jobs)
+    assert ledger.take("a") is None  # unknown, allowed: counts as 0 until it is measured
+    ledger.settle("a", 15)
+    ledger.settle("b", 99)  # never admitted: nothing to settle
+    assert ledger.spent == 15
+    refused = ledger.take("b")
+    assert refused is not None and "would take the run's credits to 25" in refused
+    ledger.settle("a", None)  # a render whose length cannot be read keeps what it had
+    assert ledger.spent == 15
 
 
 @pytest.mark.parametrize(
@@ -158,3 +172,25 @@ def test_an_output_length_that_is_not_a_length_is_refused() -> None:
             credits_for_output("480p", bad)
     with pytest.raises(ValueError, match="resolution"):
         credits_for_output("1080p", 3.0)
+
+
+def test_the_plan_under_the_run_lock_reuses_the_first_estimate(tmp_path: Path) -> None:
+    """run prices its plan once; the plan made under the run lock takes those costs and
+    measures only the submissions the first plan did not have."""
+    from lipsync_pipeline.estimate import estimate_plan
+    from lipsync_pipeline.lockfile import LockSnapshot
+    from lipsync_pipeline.plan import plan
+
+    job_b = JOBS.removeprefix("jobs:\n").replace("id: a", "id: b")
+    manifest = parse_manifest(
+        f"version: 1\n{JOBS}{job_b}",
+        path=tmp_path / "r.yaml",
+        display_name="r.yaml",
+    )
+    the_plan = plan(manifest, LockSnapshot(tmp_path / "r.lock", {}), artifacts={})
+    remote = {"https://cdn.example.com/a.mp3": 3.0}
+    first = Estimate({"a": JobCost(40)})  # as the first estimate priced it
+
+    priced = estimate_plan(the_plan, remote=remote, known=first)
+
+    assert priced.jobs == {"a": JobCost(40), "b": JobCost(10)}  # b measured: 3 s -> 5 s

@@ -121,6 +121,15 @@ def test_what_xml_cannot_carry_is_replaced_and_secrets_masked() -> None:
     assert failure.attrib["message"] == "bad\ufffdbyte \ufffd[31m ***"
 
 
+def test_a_request_id_xml_cannot_carry_is_replaced() -> None:
+    # The request id is the API's answer, so any byte may come back in it.
+    odd = JobResult("a", Action.SUBMIT, Outcome.FAILED, "failed", "req\x01id")
+    root = ET.fromstring(junit_xml(RunReport([odd]), "renders.yaml"))  # raised before
+    failure = root.find("./testsuite/testcase/failure")
+    assert failure is not None and failure.text is not None
+    assert "request id: req\ufffdid" in failure.text
+
+
 def test_the_file_is_written_atomically_and_never_through_a_link(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     path.write_text("old")

@@ -228,3 +228,26 @@ def test_a_job_in_three_shards_keeps_every_request_id_among_the_candidates() -> 
     result = fold_locks({}, shards)
     (conflict,) = result.conflicts
     assert {e.request_id for e in conflict.candidates} == {"r1", "r2", None}
+
+
+def test_fold_keeps_a_pending_journal_without_replaying_it_over_the_fold(tmp_path: Path) -> None:
+    """A killed run leaves ``renders.lock.journal`` beside the main lock; folding must
+    keep what it recorded, and the next load must not replay it over the fold."""
+    from lipsync_pipeline.lockfile import LockJournal, journal_path
+    from lipsync_pipeline.usecases._lockmerge import fold_files
+
+    main = tmp_path / "r.lock"
+    main.write_bytes(render_lock([entry("a", status="submitting", rid=None)]))
+    with LockJournal.open(main) as journal:  # closed without compaction: "killed"
+        journal.record([entry("a", rid="ra-main"), entry("c", rid="rc")])
+    shard = tmp_path / "r.lock.shard-1-of-2"
+    folded_a = entry("a", status="completed", rid="ra")
+    shard.write_bytes(render_lock([folded_a]))
+
+    result = fold_files(main, [shard])
+
+    assert result.clean
+    after = load_lock(main).entries
+    assert after["a"] == folded_a  # not the journal's older "processing"
+    assert after["c"] == entry("c", rid="rc")  # the journal's own change is kept
+    assert not journal_path(main).exists()

@@ -20,6 +20,7 @@ from lipsync_pipeline.cli._markdown import (
     run_markdown,
 )
 from lipsync_pipeline.cli._stepsummary import STEP_SUMMARY_CAP, append_step_summary
+from lipsync_pipeline.cli._views import report_table
 from lipsync_pipeline.errors import EXIT_BUDGET, EXIT_CHANGES, EXIT_OK, register_secret
 from lipsync_pipeline.estimate import Estimate, JobCost
 from lipsync_pipeline.lockfile import LockEntry
@@ -189,12 +190,35 @@ def test_the_run_summary_lists_what_went_wrong_and_the_credits() -> None:
     assert "❌ 1 completed · 1 skipped · 1 failed · 1 over_budget" in markdown
     assert (
         "**Credits:** estimated 20; billed **12** for 1 render(s) (from their lengths); cap 25"
-        in (markdown)
+        "; 1 job(s) not submitted: over the cap" in (markdown)
     )
     assert [_cells(row)[:2] for row in _rows(markdown)] == [
         [" failed ", " `b` "],
         [" over_budget ", " `c` "],
     ]
+
+
+def test_the_text_and_markdown_summaries_say_the_same_about_a_run() -> None:
+    """One summary of a run: every reason it stopped short (a full disk, then Ctrl-C)
+    and the jobs the cap held, in the terminal's table and in the Markdown alike."""
+    report = RunReport(
+        [
+            JobResult("a", Action.SUBMIT, Outcome.COMPLETED, estimated_credits=10),
+            JobResult("b", Action.SUBMIT, Outcome.OVER_BUDGET, "not submitted: over the cap"),
+        ],
+        interrupted=True,
+        storage_error="renders/a.mp4: No space left on device",
+        budget=10,
+    )
+    foot = report_table(report).foot or ""
+    markdown = run_markdown("r.yaml", report)
+    for said in (
+        "interrupted: run again to resume",
+        "stopped: renders/a.mp4: No space left on device",
+        "1 job(s) not submitted: over the cap",
+    ):
+        assert said in foot
+        assert said in markdown.replace("**", "")
 
 
 def test_an_error_summary_always_closes_its_fence() -> None:
