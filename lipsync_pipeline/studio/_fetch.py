@@ -17,7 +17,11 @@ the private network for them. So every hop is handled here, not by httpx:
 
 A hop that goes through an environment proxy (``HTTP_PROXY`` & co., ``NO_PROXY``
 not matching) is sent by name: the proxy resolves and connects, and is the egress
-control of such a network; the local resolution is still checked first.
+control of such a network; the local resolution is still checked first. Which hops
+those are is decided once, by ``_net.proxy_for`` (urllib's reading of the
+environment); no client here reads the environment itself (``trust_env=False``):
+httpx's own ``NO_PROXY`` rules differ (and refuse some entries, such as
+``2001:db8::/32``), and one that sent a hop direct by name would lose the pinning.
 
 Steps 1-3 are the input check's too (``inputs/_fetch.py``, blocking): the shared part,
 a *checked hop*, is in ``_net``.
@@ -26,14 +30,17 @@ a *checked hop*, is in ``_net``.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
 import trio
 
 from .._net import (
+    DEFAULT_PORTS,
     MAX_REDIRECTS,
     RESOLVE_ERRORS,
     AddressClass,
@@ -43,8 +50,11 @@ from .._net import (
     found_addresses,
     hop_target,
     pinned,
+    proxy_for,
     redirect_to,
+    scheme_proxy,
 )
+from ..api import PROXY_ERRORS, unusable_proxy
 
 __all__ = ["FetchRefused", "Fetcher"]
 
@@ -71,20 +81,47 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 class Fetcher:
     """GETs (redirects followed hop by hop) and single POSTs to allowed addresses only.
 
-    ``direct`` must not use environment proxies (its URLs carry IPs, which NO_PROXY
-    entries naming hosts would not match); ``proxied`` is used for the hops that
-    ``proxy_for`` says go through a proxy.
+    ``proxies`` are the environment's, as ``_net.environment_proxies`` gives them (empty:
+    every hop goes direct). A proxy that cannot work is a ConfigError here, before any
+    request. ``aclose`` (or ``async with``) closes every client.
     """
 
     def __init__(
         self,
         policy: AddressPolicy,
-        direct: httpx.AsyncClient,
-        proxied: httpx.AsyncClient | None = None,
-        proxy_for: Callable[[httpx.URL], str | None] | None = None,
+        *,
+        limits: httpx.Limits,
+        timeout: httpx.Timeout,
+        tls: ssl.SSLContext,
+        proxies: Mapping[str, str],
     ) -> None:
         self.policy = policy
-        self._direct, self._proxied, self._proxy_for = direct, proxied, proxy_for
+        self._new_client = partial(
+            httpx.AsyncClient, limits=limits, timeout=timeout, verify=tls, trust_env=False
+        )
+        self._direct = self._new_client()  # to checked addresses (the host replaced by the IP)
+        self._proxies = dict(proxies)
+        self._via: dict[str, httpx.AsyncClient] = {}  # one per proxy proxy_for may name
+        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+            try:
+                self._via[proxy] = self._new_client(
+                    # An https:// proxy is verified against the same CAs as the origins.
+                    proxy=httpx.Proxy(
+                        proxy, ssl_context=tls if proxy.startswith("https:") else None
+                    )
+                )
+            except PROXY_ERRORS as exc:  # the clients made so far have opened nothing
+                raise unusable_proxy(exc, proxy) from None
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for client in (self._direct, *self._via.values()):
+            await client.aclose()
 
     @asynccontextmanager
     async def get(self, url: str) -> AsyncIterator[httpx.Response]:
@@ -120,9 +157,11 @@ class Fetcher:
         refused = first_refusal(self.policy, addresses, url.host)
         if refused is not None:
             raise FetchRefused(refused[1])
-        if self._proxied is not None and self._proxy_for is not None and self._proxy_for(url):
-            request = self._proxied.build_request(method, url, **kw)
-            return await self._proxied.send(request, stream=True, follow_redirects=False)
+        proxy = proxy_for(url, self._proxies)
+        if proxy is not None:  # sent by name: the proxy resolves and connects
+            client = self._via[proxy]
+            request = client.build_request(method, url, **kw)
+            return await client.send(request, stream=True, follow_redirects=False)
         where, host, extensions = pinned(url, addresses[0])
         request = self._direct.build_request(
             method, where, headers=host, extensions=extensions, **kw
