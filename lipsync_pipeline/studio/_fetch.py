@@ -9,7 +9,7 @@ the private network for them. So every hop is handled here, not by httpx:
 2. *every* resolved address is checked against the ``AddressPolicy``; one refused
    address refuses the hop (a name answering both public and private addresses is
    how DNS rebinding starts), and nothing is connected to;
-3. the request goes to the checked address itself (the URL's host replaced by the
+3. the request goes to a checked address itself (the URL's host replaced by the
    IP, ``Host`` and TLS SNI/verification kept on the name), so a second resolution
    cannot swap the address between the check and the connection;
 4. redirects are followed here, hop by hop, for GETs only: a webhook is POSTed
@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import trio
@@ -57,6 +58,11 @@ from .._net import (
 from ..api import PROXY_ERRORS, unusable_proxy
 
 __all__ = ["FetchRefused", "Fetcher"]
+
+# https names whose pools are kept once idle: beyond, idle ones are closed before a new
+# name gets its pool, so that a long-running studio keeps neither a client nor idle
+# sockets for every name it ever fetched from.
+_NAMES_KEPT: Final = 32
 
 
 class FetchRefused(Exception):
@@ -99,7 +105,11 @@ class Fetcher:
         self._new_client = partial(
             httpx.AsyncClient, limits=limits, timeout=timeout, verify=tls, trust_env=False
         )
-        self._direct = self._new_client()  # to checked addresses (the host replaced by the IP)
+        # To checked addresses (the host replaced by the IP): one client for http, and
+        # one per name for https (see _client_for).
+        self._direct = self._new_client()
+        self._by_name: dict[str, httpx.AsyncClient] = {}
+        self._users: Counter[str] = Counter()  # hops under way, by https name
         self._proxies = dict(proxies)
         self._via: dict[str, httpx.AsyncClient] = {}  # one per proxy proxy_for may name
         for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
@@ -120,36 +130,34 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for client in (self._direct, *self._via.values()):
+        clients = [self._direct, *self._by_name.values(), *self._via.values()]
+        self._by_name.clear()
+        for client in clients:
             await client.aclose()
 
     @asynccontextmanager
     async def get(self, url: str) -> AsyncIterator[httpx.Response]:
         """The unread response of a GET; a redirect past ``MAX_REDIRECTS`` is returned as is."""
         current = httpx.URL(url)
-        response = await self._send("GET", current)
-        for _ in range(MAX_REDIRECTS):
-            location = redirect_to(response.status_code, response.headers.get("location"))
-            if location is None:
-                break
-            await response.aclose()
+        for hops in range(MAX_REDIRECTS + 1):
+            async with self._hop("GET", current) as response:
+                location = redirect_to(response.status_code, response.headers.get("location"))
+                if location is None or hops == MAX_REDIRECTS:
+                    yield response
+                    return
             try:
                 current = current.join(location)
             except httpx.InvalidURL:
                 raise FetchRefused(None) from None
-            response = await self._send("GET", current)
-        try:
-            yield response
-        finally:
-            await response.aclose()
 
     async def post(self, url: str, body: Any, timeout: float) -> int:
         """POST JSON once, no redirect followed; the status code."""
-        response = await self._send("POST", httpx.URL(url), json=body, timeout=timeout)
-        await response.aclose()
-        return response.status_code
+        async with self._hop("POST", httpx.URL(url), json=body, timeout=timeout) as response:
+            return response.status_code
 
-    async def _send(self, method: str, url: httpx.URL, **kw: Any) -> httpx.Response:
+    @asynccontextmanager
+    async def _hop(self, method: str, url: httpx.URL, **kw: Any) -> AsyncIterator[httpx.Response]:
+        """The unread response of one checked hop, closed when the block ends."""
         target = hop_target(url)
         if target is None:
             raise FetchRefused(None)
@@ -158,12 +166,47 @@ class Fetcher:
         if refused is not None:
             raise FetchRefused(refused[1])
         proxy = proxy_for(url, self._proxies)
-        if proxy is not None:  # sent by name: the proxy resolves and connects
-            client = self._via[proxy]
-            request = client.build_request(method, url, **kw)
-            return await client.send(request, stream=True, follow_redirects=False)
-        where, host, extensions = pinned(url, addresses[0])
-        request = self._direct.build_request(
-            method, where, headers=host, extensions=extensions, **kw
-        )
-        return await self._direct.send(request, stream=True, follow_redirects=False)
+        async with self._client_for(url, proxy) as client:
+            if proxy is not None:  # sent by name: the proxy resolves and connects
+                request = client.build_request(method, url, **kw)
+                response = await client.send(request, stream=True, follow_redirects=False)
+            else:
+                where, host, extensions = pinned(url, addresses[0])
+                request = client.build_request(
+                    method, where, headers=host, extensions=extensions, **kw
+                )
+                response = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                yield response
+            finally:
+                await response.aclose()
+
+    @asynccontextmanager
+    async def _client_for(
+        self, url: httpx.URL, proxy: str | None
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """The client for a hop to ``url`` (through ``proxy`` unless None), in use until
+        the block ends. A pool keys its connections by the URL's host, for a pinned
+        request the IP: two https names on one address (a CDN's) would share a TLS
+        connection verified for the first name only, and the second name's certificate
+        would never be checked. So pinned https gets one pool per name; http, which
+        verifies nothing, keeps one."""
+        if proxy is not None or url.scheme != "https":
+            yield self._via[proxy] if proxy is not None else self._direct
+            return
+        name = url.host
+        client = self._by_name.get(name)
+        idle: list[httpx.AsyncClient] = []
+        if client is None:
+            if len(self._by_name) >= _NAMES_KEPT:  # the idle ones: no hop of theirs is open
+                idle = [self._by_name.pop(n) for n in list(self._by_name) if not self._users[n]]
+            client = self._by_name[name] = self._new_client()
+        self._users[name] += 1
+        try:
+            for old in idle:
+                await old.aclose()
+            yield client
+        finally:
+            self._users[name] -= 1
+            if not self._users[name]:
+                del self._users[name]

@@ -1,17 +1,48 @@
-"""How the studio's fetches reach an origin: which go through a proxy.
+"""How the studio's fetches reach an origin: which go through a proxy, and that every
+https name has its certificate checked.
 
-Every request goes to loopback; the origin is a threaded media server.
+Every request goes to loopback. Names (``*.example.test``) are answered by a resolver
+of the test's own (trio's hook), never by DNS; the origin is a threaded media server.
 """
 
 from __future__ import annotations
 
+import socket
+import ssl
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trio
+import trustme
 from _media_server import media_server
 from studio_helpers import AUTH, StartStudio, submit, wait_job
+
+
+class _Names(trio.abc.HostnameResolver):
+    """Answers the names it is given with their addresses, in order; any other name as
+    the system would."""
+
+    def __init__(self, names: Mapping[str, Sequence[str]]) -> None:
+        self.names = names
+
+    async def getaddrinfo(
+        self, host: bytes | None, port: bytes | str | int | None, *args: Any
+    ) -> list[Any]:
+        name = (host or b"").decode("ascii")
+        if name not in self.names:
+            return await trio.to_thread.run_sync(socket.getaddrinfo, host, port, *args)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in self.names[name]]
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        return await trio.to_thread.run_sync(socket.getnameinfo, sockaddr, flags)
+
+
+def _resolve_as(names: Mapping[str, Sequence[str]]) -> None:
+    """For the rest of this test's trio run (the studio shares it)."""
+    trio.socket.set_custom_hostname_resolver(_Names(names))
 
 
 async def _job(root: str, form: dict[str, str]) -> dict[str, Any]:
@@ -47,3 +78,29 @@ async def test_proxies_are_chosen_as_urllib_reads_no_proxy_and_httpx_reads_none(
         seen = {s.path: s.proxied for s in origin.requests()}
     assert job["status"] == "completed", job["error"]
     assert seen == {"/a.wav": True, "/face.png": False}
+
+
+async def test_each_https_name_has_its_certificate_checked_even_on_a_shared_address(
+    start: StartStudio, media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests go to checked addresses, so two names on one address (a CDN's) must not
+    share a TLS connection: one opened and verified for the first name would carry the
+    second name's requests without its certificate ever being checked. The audio is
+    fetched first, from the name the certificate is for."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("good.example.test").configure_cert(context)  # not other.example.test
+    _resolve_as({"good.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    with media_server(_files(media), tls=context) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        good, other = f"https://good.example.test:{port}", f"https://other.example.test:{port}"
+        root = await start(allow_private_networks=True)
+        shared = await _job(root, {"audio": f"{good}/a.wav", "image": f"{other}/face.png"})
+        alone = await _job(root, {"audio": f"{good}/a.wav", "image": f"{good}/face.png"})
+        asked = sorted(s.path for s in origin.requests())
+    assert shared["error"] == "Could not fetch input `image`"  # not the certificate's name
+    assert alone["status"] == "completed", alone["error"]
+    assert asked == ["/a.wav", "/a.wav", "/face.png"]  # the other name's never sent
