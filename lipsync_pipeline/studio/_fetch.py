@@ -11,7 +11,8 @@ the private network for them. So every hop is handled here, not by httpx:
    how DNS rebinding starts), and nothing is connected to;
 3. the request goes to a checked address itself (the URL's host replaced by the
    IP, ``Host`` and TLS SNI/verification kept on the name), so a second resolution
-   cannot swap the address between the check and the connection;
+   cannot swap the address between the check and the connection; if one refuses the
+   connection, the next one is tried (``localhost`` may answer ``::1`` first);
 4. redirects are followed here, hop by hop, for GETs only: a webhook is POSTed
    once to the URL it names and never re-POSTed to a redirect target.
 
@@ -171,11 +172,7 @@ class Fetcher:
                 request = client.build_request(method, url, **kw)
                 response = await client.send(request, stream=True, follow_redirects=False)
             else:
-                where, host, extensions = pinned(url, addresses[0])
-                request = client.build_request(
-                    method, where, headers=host, extensions=extensions, **kw
-                )
-                response = await client.send(request, stream=True, follow_redirects=False)
+                response = await _send_pinned(client, method, url, addresses, **kw)
             try:
                 yield response
             finally:
@@ -210,3 +207,24 @@ class Fetcher:
             self._users[name] -= 1
             if not self._users[name]:
                 del self._users[name]
+
+
+async def _send_pinned(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    addresses: list[IPAddress],
+    **kw: Any,
+) -> httpx.Response:
+    """The response of ``url`` asked at the first checked address that takes the
+    connection. A refused connection sent nothing, so even a POST may try the next."""
+    failed: httpx.ConnectError | None = None
+    for ip in addresses:
+        where, host, extensions = pinned(url, ip)
+        request = client.build_request(method, where, headers=host, extensions=extensions, **kw)
+        try:
+            return await client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectError as exc:
+            failed = exc
+    assert failed is not None  # addresses is never empty (_resolve)
+    raise failed

@@ -1,5 +1,6 @@
-"""How the studio's fetches reach an origin: which go through a proxy, and that every
-https name has its certificate checked.
+"""How the studio's fetches reach an origin: which go through a proxy, that every https
+name has its certificate checked, and that a checked address refusing the connection
+is not the end.
 
 Every request goes to loopback. Names (``*.example.test``) are answered by a resolver
 of the test's own (trio's hook), never by DNS; the origin is a threaded media server.
@@ -104,3 +105,23 @@ async def test_each_https_name_has_its_certificate_checked_even_on_a_shared_addr
     assert shared["error"] == "Could not fetch input `image`"  # not the certificate's name
     assert alone["status"] == "completed", alone["error"]
     assert asked == ["/a.wav", "/a.wav", "/face.png"]  # the other name's never sent
+
+
+async def test_the_next_checked_address_is_tried_when_one_refuses_the_connection(
+    start: StartStudio, media: Path
+) -> None:
+    """A name with two addresses, the first closed (as ``localhost`` answering ``::1``
+    first to a server on 127.0.0.1 only): the input comes from the second, asked by
+    the name."""
+    with media_server(_files(media)) as origin:
+        port = origin.url.rsplit(":", 1)[1]
+        _resolve_as({"two.example.test": ["127.0.0.2", "127.0.0.1"]})  # nothing on .2
+        root = await start(allow_private_networks=True)
+        form = {
+            "audio": f"http://two.example.test:{port}/a.wav",
+            "image": f"{root}/assets/face.png",
+        }
+        job = await _job(root, form)
+        seen = origin.requests("/a.wav")
+    assert job["status"] == "completed", job["error"]
+    assert [s.headers["host"] for s in seen] == [f"two.example.test:{port}"]
