@@ -9,15 +9,20 @@ the private network for them. So every hop is handled here, not by httpx:
 2. *every* resolved address is checked against the ``AddressPolicy``; one refused
    address refuses the hop (a name answering both public and private addresses is
    how DNS rebinding starts), and nothing is connected to;
-3. the request goes to the checked address itself (the URL's host replaced by the
+3. the request goes to a checked address itself (the URL's host replaced by the
    IP, ``Host`` and TLS SNI/verification kept on the name), so a second resolution
-   cannot swap the address between the check and the connection;
+   cannot swap the address between the check and the connection; if one refuses the
+   connection, the next one is tried (``localhost`` may answer ``::1`` first);
 4. redirects are followed here, hop by hop, for GETs only: a webhook is POSTed
    once to the URL it names and never re-POSTed to a redirect target.
 
 A hop that goes through an environment proxy (``HTTP_PROXY`` & co., ``NO_PROXY``
 not matching) is sent by name: the proxy resolves and connects, and is the egress
-control of such a network; the local resolution is still checked first.
+control of such a network; the local resolution is still checked first. Which hops
+those are is decided once, by ``_net.proxy_for`` (urllib's reading of the
+environment); no client here reads the environment itself (``trust_env=False``):
+httpx's own ``NO_PROXY`` rules differ (and refuse some entries, such as
+``2001:db8::/32``), and one that sent a hop direct by name would lose the pinning.
 
 Steps 1-3 are the input check's too (``inputs/_fetch.py``, blocking): the shared part,
 a *checked hop*, is in ``_net``.
@@ -26,14 +31,18 @@ a *checked hop*, is in ``_net``.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import partial
+from typing import Any, Final
 
 import httpx
 import trio
 
 from .._net import (
+    DEFAULT_PORTS,
     MAX_REDIRECTS,
     RESOLVE_ERRORS,
     AddressClass,
@@ -43,10 +52,18 @@ from .._net import (
     found_addresses,
     hop_target,
     pinned,
+    proxy_for,
     redirect_to,
+    scheme_proxy,
 )
+from ..api import PROXY_ERRORS, unusable_proxy
 
 __all__ = ["FetchRefused", "Fetcher"]
+
+# https names whose pools are kept once idle: beyond, idle ones are closed before a new
+# name gets its pool, so that a long-running studio keeps neither a client nor idle
+# sockets for every name it ever fetched from.
+_NAMES_KEPT: Final = 32
 
 
 class FetchRefused(Exception):
@@ -71,48 +88,77 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 class Fetcher:
     """GETs (redirects followed hop by hop) and single POSTs to allowed addresses only.
 
-    ``direct`` must not use environment proxies (its URLs carry IPs, which NO_PROXY
-    entries naming hosts would not match); ``proxied`` is used for the hops that
-    ``proxy_for`` says go through a proxy.
+    ``proxies`` are the environment's, as ``_net.environment_proxies`` gives them (empty:
+    every hop goes direct). A proxy that cannot work is a ConfigError here, before any
+    request. ``aclose`` (or ``async with``) closes every client.
     """
 
     def __init__(
         self,
         policy: AddressPolicy,
-        direct: httpx.AsyncClient,
-        proxied: httpx.AsyncClient | None = None,
-        proxy_for: Callable[[httpx.URL], str | None] | None = None,
+        *,
+        limits: httpx.Limits,
+        timeout: httpx.Timeout,
+        tls: ssl.SSLContext,
+        proxies: Mapping[str, str],
     ) -> None:
         self.policy = policy
-        self._direct, self._proxied, self._proxy_for = direct, proxied, proxy_for
+        self._new_client = partial(
+            httpx.AsyncClient, limits=limits, timeout=timeout, verify=tls, trust_env=False
+        )
+        # To checked addresses (the host replaced by the IP): one client for http, and
+        # one per name for https (see _client_for).
+        self._direct = self._new_client()
+        self._by_name: dict[str, httpx.AsyncClient] = {}
+        self._users: Counter[str] = Counter()  # hops under way, by https name
+        self._proxies = dict(proxies)
+        self._via: dict[str, httpx.AsyncClient] = {}  # one per proxy proxy_for may name
+        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+            try:
+                self._via[proxy] = self._new_client(
+                    # An https:// proxy is verified against the same CAs as the origins.
+                    proxy=httpx.Proxy(
+                        proxy, ssl_context=tls if proxy.startswith("https:") else None
+                    )
+                )
+            except PROXY_ERRORS as exc:  # the clients made so far have opened nothing
+                raise unusable_proxy(exc, proxy) from None
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients = [self._direct, *self._by_name.values(), *self._via.values()]
+        self._by_name.clear()
+        for client in clients:
+            await client.aclose()
 
     @asynccontextmanager
     async def get(self, url: str) -> AsyncIterator[httpx.Response]:
         """The unread response of a GET; a redirect past ``MAX_REDIRECTS`` is returned as is."""
         current = httpx.URL(url)
-        response = await self._send("GET", current)
-        for _ in range(MAX_REDIRECTS):
-            location = redirect_to(response.status_code, response.headers.get("location"))
-            if location is None:
-                break
-            await response.aclose()
+        for hops in range(MAX_REDIRECTS + 1):
+            async with self._hop("GET", current) as response:
+                location = redirect_to(response.status_code, response.headers.get("location"))
+                if location is None or hops == MAX_REDIRECTS:
+                    yield response
+                    return
             try:
                 current = current.join(location)
             except httpx.InvalidURL:
                 raise FetchRefused(None) from None
-            response = await self._send("GET", current)
-        try:
-            yield response
-        finally:
-            await response.aclose()
 
     async def post(self, url: str, body: Any, timeout: float) -> int:
         """POST JSON once, no redirect followed; the status code."""
-        response = await self._send("POST", httpx.URL(url), json=body, timeout=timeout)
-        await response.aclose()
-        return response.status_code
+        async with self._hop("POST", httpx.URL(url), json=body, timeout=timeout) as response:
+            return response.status_code
 
-    async def _send(self, method: str, url: httpx.URL, **kw: Any) -> httpx.Response:
+    @asynccontextmanager
+    async def _hop(self, method: str, url: httpx.URL, **kw: Any) -> AsyncIterator[httpx.Response]:
+        """The unread response of one checked hop, closed when the block ends."""
         target = hop_target(url)
         if target is None:
             raise FetchRefused(None)
@@ -120,11 +166,65 @@ class Fetcher:
         refused = first_refusal(self.policy, addresses, url.host)
         if refused is not None:
             raise FetchRefused(refused[1])
-        if self._proxied is not None and self._proxy_for is not None and self._proxy_for(url):
-            request = self._proxied.build_request(method, url, **kw)
-            return await self._proxied.send(request, stream=True, follow_redirects=False)
-        where, host, extensions = pinned(url, addresses[0])
-        request = self._direct.build_request(
-            method, where, headers=host, extensions=extensions, **kw
-        )
-        return await self._direct.send(request, stream=True, follow_redirects=False)
+        proxy = proxy_for(url, self._proxies)
+        async with self._client_for(url, proxy) as client:
+            if proxy is not None:  # sent by name: the proxy resolves and connects
+                request = client.build_request(method, url, **kw)
+                response = await client.send(request, stream=True, follow_redirects=False)
+            else:
+                response = await _send_pinned(client, method, url, addresses, **kw)
+            try:
+                yield response
+            finally:
+                await response.aclose()
+
+    @asynccontextmanager
+    async def _client_for(
+        self, url: httpx.URL, proxy: str | None
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """The client for a hop to ``url`` (through ``proxy`` unless None), in use until
+        the block ends. A pool keys its connections by the URL's host, for a pinned
+        request the IP: two https names on one address (a CDN's) would share a TLS
+        connection verified for the first name only, and the second name's certificate
+        would never be checked. So pinned https gets one pool per name; http, which
+        verifies nothing, keeps one."""
+        if proxy is not None or url.scheme != "https":
+            yield self._via[proxy] if proxy is not None else self._direct
+            return
+        name = url.host
+        client = self._by_name.get(name)
+        idle: list[httpx.AsyncClient] = []
+        if client is None:
+            if len(self._by_name) >= _NAMES_KEPT:  # the idle ones: no hop of theirs is open
+                idle = [self._by_name.pop(n) for n in list(self._by_name) if not self._users[n]]
+            client = self._by_name[name] = self._new_client()
+        self._users[name] += 1
+        try:
+            for old in idle:
+                await old.aclose()
+            yield client
+        finally:
+            self._users[name] -= 1
+            if not self._users[name]:
+                del self._users[name]
+
+
+async def _send_pinned(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    addresses: list[IPAddress],
+    **kw: Any,
+) -> httpx.Response:
+    """The response of ``url`` asked at the first checked address that takes the
+    connection. A refused connection sent nothing, so even a POST may try the next."""
+    failed: httpx.ConnectError | None = None
+    for ip in addresses:
+        where, host, extensions = pinned(url, ip)
+        request = client.build_request(method, where, headers=host, extensions=extensions, **kw)
+        try:
+            return await client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectError as exc:
+            failed = exc
+    assert failed is not None  # addresses is never empty (_resolve)
+    raise failed

@@ -24,8 +24,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from lipsync_pipeline.api import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
-from lipsync_pipeline.api._http import HttpPool
+from lipsync_pipeline._net import environment_proxies
+from lipsync_pipeline.api import unusable_ca_bundle
 from lipsync_pipeline.errors import StudioError
 
 from ._app import build_app
@@ -39,7 +39,6 @@ __all__ = ["HYPERCORN_LOGGER", "serve_studio"]
 
 HYPERCORN_LOGGER: Final = "lipsync_pipeline.studio.hypercorn"
 _DOWNLOAD_CONNECTIONS: Final = 16
-_LOOPBACK_PATTERNS: Final = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
 def _hypercorn_config(config: StudioConfig) -> HypercornConfig:
@@ -85,30 +84,18 @@ async def serve_studio(
         timeout = httpx.Timeout(30.0, connect=10.0)
         try:
             tls = httpx.create_ssl_context(trust_env=config.env_proxies)
-            # Requests to checked addresses (the URL's host replaced by the IP): no
-            # proxy, as NO_PROXY entries name hosts and would not match an IP.
-            direct = httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls, trust_env=False)
-            proxied = httpx.AsyncClient(
-                limits=limits,
-                timeout=timeout,
-                verify=tls,
-                trust_env=config.env_proxies,
-                # Environment proxies apply to remote inputs, never to this machine,
-                # where no proxy could reach.
-                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),
-            )
-        except PROXY_ERRORS as exc:
-            raise unusable_proxy(exc) from None
         except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable
             raise unusable_ca_bundle(exc) from None
-        # Which hops go through a proxy: the runner's rule (urllib's reading of NO_PROXY).
-        proxy_for = (
-            HttpPool(timeout=timeout, connections=1, user_agent="").proxy_for
-            if config.env_proxies
-            else None
+        # The environment's proxies are read once, here; the fetcher's clients never
+        # read it (see _fetch.py). A proxy that cannot work is a ConfigError now.
+        fetcher = Fetcher(
+            config.fetch_policy,
+            limits=limits,
+            timeout=timeout,
+            tls=tls,
+            proxies=environment_proxies() if config.env_proxies else {},
         )
-        fetcher = Fetcher(config.fetch_policy, direct, proxied, proxy_for)
-        async with direct, proxied, trio.open_nursery() as nursery:
+        async with fetcher, trio.open_nursery() as nursery:
             runner = JobRunner(config, store, injector, fetcher, nursery, data_dir)
             app = build_app(config, store, runner, injector)
             try:
