@@ -17,12 +17,11 @@ import os
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from lipsync_pipeline._net import is_loopback_host
+from lipsync_pipeline._net import proxy_for
 from lipsync_pipeline.errors import StoreConfigError, StoreError
 from lipsync_pipeline.store._failures import error_code
 from lipsync_pipeline.store._redact import redact_url
@@ -67,6 +66,32 @@ def run_preflight(store: ObjectStore) -> None:
     )
 
 
+def _client_for(url: str, shown: str) -> httpx.Client:
+    """A client for the probe URL, routed as all our HTTP is: the environment's proxy
+    as ``_net.proxy_for`` reads ``NO_PROXY`` (loopback direct), its CA settings for TLS.
+    Never ``trust_env=True``: httpx's own ``NO_PROXY`` reading fails on a CIDR entry."""
+    target = httpx.URL(url)
+    try:
+        verify = httpx.create_ssl_context(trust_env=True) if target.scheme == "https" else True
+        return httpx.Client(
+            trust_env=False,
+            proxy=proxy_for(target),
+            verify=verify,
+            timeout=_FETCH_TIMEOUT,
+            follow_redirects=False,
+        )
+    except OSError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR unreadable; ssl.SSLError included
+        where = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
+        raise StoreConfigError(
+            where, f"cannot load the CA certificates to verify TLS ({exc.strerror or exc})"
+        ) from None
+    except (ValueError, ImportError) as exc:  # a proxy httpx cannot use (socks4, no socksio)
+        setting = "HTTPS_PROXY" if target.scheme == "https" else "HTTP_PROXY"
+        raise StoreConfigError(
+            setting, f"cannot use this proxy to fetch {shown}: {type(exc).__name__}"
+        ) from None
+
+
 def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
     # At least a minute: the probe proves that signing works, and a short url_ttl
     # (seconds, in a test) must not expire while a busy machine fetches it.
@@ -78,16 +103,8 @@ def _fetch_input_url(store: ObjectStore, key: str, body: bytes) -> None:
             f"store {store.config.url}: a signed URL points at {shown}, not at the store's"
             " endpoint; not fetching it"
         )
-    host = urlsplit(url).hostname or ""
     try:
-        # Loopback goes direct (a proxy could not reach it); other hosts honour the
-        # environment's proxy and CA settings, like the rest of our HTTP.
-        with (
-            httpx.Client(
-                trust_env=not is_loopback_host(host), timeout=_FETCH_TIMEOUT, follow_redirects=False
-            ) as client,
-            client.stream("GET", url) as reply,
-        ):
+        with _client_for(url, shown) as client, client.stream("GET", url) as reply:
             status = reply.status_code
             got = _read_capped(reply)
     except httpx.HTTPError as exc:

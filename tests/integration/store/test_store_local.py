@@ -92,3 +92,38 @@ def test_redact_urls_in_free_text() -> None:
     assert "Signature" not in shown and "AKIA" not in shown
     assert "ab.wav?<redacted>" in shown and "https://docs.example.com/x" in shown
     assert redact_urls(shown) == shown  # twice is once: the marker survives (issue 13)
+
+
+@pytest.mark.parametrize("no_proxy", ["", "localhost,2001:db8::/32"])
+def test_preflight_fetches_a_public_https_url_with_the_environments_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    """The probe is fetched from the store's public URL as every other request of ours
+    is: TLS verified against SSL_CERT_FILE (a company CA), and NO_PROXY read the way
+    urllib reads it (httpx's own reading fails on a CIDR entry)."""
+    import ssl
+
+    import trustme
+    from _media_server import media_server
+
+    from lipsync_pipeline.store._preflight import PROBE_DIR
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # loopback never goes there
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    token = bytes(range(8))  # the probe's name, made known to the origin below
+    monkeypatch.setattr("lipsync_pipeline.store._preflight.os.urandom", lambda n: token)
+    body = f"lipsync-pipeline preflight {token.hex()}\n".encode()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    probe = f"/lip/inputs/{PROBE_DIR}/{token.hex()}.txt"
+    with media_server({probe: body}, tls=context) as origin:
+        url = origin.url.replace("127.0.0.1", "localhost")
+        config = parse_store_config(
+            {"url": f"file://{tmp_path}/s", "public_base_url": f"{url}/lip/"}
+        )
+        ObjectStore(config, env={}).preflight()
+        assert [seen.path for seen in origin.requests()] == [probe]
