@@ -301,16 +301,20 @@ class JobWalker:
         """Poll until the job ends; status None when --job-timeout runs out first.
 
         ``submitted_at``: when this run's POST was answered (None for a job resumed from
-        the lock): the first poll is timed from then, not from now."""
+        the lock): polls fall on that moment plus whole intervals (see ``_polling``)."""
         self.progress.job_state(job.id, "processing")
         key = render_key(job)
+        schedule = self.schedule
+        if submitted_at is None:
+            # Resumed from the lock: no submission moment in this run to keep in phase
+            # with, so the first poll anchors the later ones.
+            anchor = due = schedule.resumed_poll(trio.current_time())
+        else:
+            anchor, due = submitted_at, schedule.first_poll(key, submitted_at)
         just_submitted = submitted_at is not None
-        asked_from = trio.current_time() if submitted_at is None else submitted_at
-        delay = self.schedule.first_delay(key, resumed=not just_submitted)
-        since = asked_from
         with trio.move_on_after(self.options.job_timeout):
             while True:
-                await trio.sleep_until(self.schedule.wake_at(since, delay))
+                await trio.sleep_until(schedule.wake_at(due))
                 assert entry.request_id is not None
                 try:
                     status = await self.state.client.get_job(entry.request_id)
@@ -323,20 +327,21 @@ class JobWalker:
                     entry, answered_at = await self._submit(job, entry, before=before, resent=False)
                     if answered_at is None:  # outcome unknown: recorded, for the caller
                         return entry, None
-                    asked_from = answered_at
-                    since, delay, just_submitted = asked_from, self.schedule.next_delay(), True
+                    anchor, due = answered_at, schedule.first_poll(key, answered_at)
+                    just_submitted = True
                     continue
-                # Counted from the answer, not the request: after a slow poll (waiting
-                # out a 429's Retry-After, retries) the next still waits its interval.
-                since, delay = trio.current_time(), self.schedule.next_delay()
+                answered = trio.current_time()
                 if status.finished:
                     if status.status == "completed":
                         took = status.execution_time_ms
                         if took is not None:
-                            self.schedule.learn(key, took / MS)
+                            schedule.learn(key, took / MS)
                         elif just_submitted:
-                            self.schedule.learn(key, trio.current_time() - asked_from)
+                            schedule.learn(key, answered - anchor)
                     return entry, status
+                # From the answer, not the request: after a slow poll (waiting out a
+                # 429's Retry-After, retries) the next does not follow at once.
+                due = schedule.next_poll(anchor, answered)
         return entry, None
 
     def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
