@@ -27,13 +27,15 @@ from typing import Any, Final
 import httpx
 import yaml
 
-MODELS: Final = {"avatar": "lipsync-image", "dialog": "lipsync-image-multi",
-                 "video": "lipsync-video"}
+MODELS: Final = {
+    "avatar": "lipsync-image",
+    "dialog": "lipsync-image-multi",
+    "video": "lipsync-video",
+}
 NOT_FORM_STATE: Final = frozenset({"id", "kind", "webhook"})
 
 
-def render_one(client: httpx.Client, base: str, job: dict[str, Any], out: Path,
-               poll: float) -> str:
+def render_one(client: httpx.Client, base: str, job: dict[str, Any], out: Path, poll: float) -> str:
     form = {k: v for k, v in job.items() if k not in NOT_FORM_STATE}
     answer = client.post(f"{base}/{MODELS[job['kind']]}", json={"formState": form})
     answer.raise_for_status()
@@ -45,9 +47,10 @@ def render_one(client: httpx.Client, base: str, job: dict[str, Any], out: Path,
             break
     if status["status"] == "failed":
         return "failed"
-    with client.stream("GET", status["output"]) as video, (out / f"{job['id']}.mp4").open(
-        "wb"
-    ) as sink:
+    with (
+        client.stream("GET", status["output"]) as video,
+        (out / f"{job['id']}.mp4").open("wb") as sink,
+    ):
         for chunk in video.iter_bytes():
             sink.write(chunk)
     return "completed"
@@ -69,13 +72,21 @@ def main() -> int:
     # limits (100 connections, 20 kept alive) 250 threads queue for a connection and
     # reconnect all the time, and the bench measured that contention, not the script.
     # The timeout is raised from 5 s so that a busy studio does not fail jobs.
-    limits = httpx.Limits(max_connections=opts.concurrency,
-                          max_keepalive_connections=opts.concurrency)
-    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30.0,
-                      limits=limits) as client, \
-            ThreadPoolExecutor(max_workers=opts.concurrency) as pool:
-        futures = [pool.submit(render_one, client, opts.base_url.rstrip("/"), job, opts.out,
-                               opts.poll_interval) for job in jobs]
+    limits = httpx.Limits(
+        max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency
+    )
+    with (
+        httpx.Client(
+            headers={"Authorization": f"Bearer {key}"}, timeout=30.0, limits=limits
+        ) as client,
+        ThreadPoolExecutor(max_workers=opts.concurrency) as pool,
+    ):
+        futures = [
+            pool.submit(
+                render_one, client, opts.base_url.rstrip("/"), job, opts.out, opts.poll_interval
+            )
+            for job in jobs
+        ]
         outcomes = {"completed": 0, "failed": 0, "errors": 0}
         for future in futures:
             try:

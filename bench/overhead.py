@@ -90,8 +90,14 @@ class Measured:
         return {**asdict(self), "scenario": {**asdict(self.scenario), "ideal": self.scenario.ideal}}
 
 
-def run_child(argv: Sequence[str], *, env: dict[str, str], stdout: IO[bytes],
-              stderr: IO[bytes], timeout: float) -> Child:
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    timeout: float,
+) -> Child:
     """Run a process to the end; its own rusage comes from wait4, not from our children total."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=ROOT)
@@ -118,9 +124,7 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], stdout: IO[bytes],
 
 
 _SPIN: Final = (
-    "import os\n"
-    "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
-    "while True: pass\n"
+    "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass\n"
 )
 
 
@@ -157,10 +161,22 @@ class Studio:
 def studio(scenario: Scenario, log: IO[bytes]) -> Iterator[Studio]:
     """A fast-mode studio in its own process, on a free loopback port."""
     argv = [
-        sys.executable, "-m", "lipsync_pipeline", "serve", "-q", "--fast",
-        "--host", "127.0.0.1", "--port", "0",
-        "--render-delay", str(scenario.delay), "--workers", str(scenario.workers),
-        "--assets", str(ASSETS),
+        sys.executable,
+        "-m",
+        "lipsync_pipeline",
+        "serve",
+        "-q",
+        "--fast",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--render-delay",
+        str(scenario.delay),
+        "--workers",
+        str(scenario.workers),
+        "--assets",
+        str(ASSETS),
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
     assert proc.stdout is not None
@@ -216,9 +232,20 @@ def _child_env() -> dict[str, str]:
 
 def _ours_argv(manifest: Path, root: str, s: Scenario) -> list[str]:
     return [
-        sys.executable, "-m", "lipsync_pipeline", "run", str(manifest),
-        "--base-url", f"{root}/api/v1", "--concurrency", str(s.concurrency),
-        "--poll-interval", str(s.poll), "-q", "--format", "json",
+        sys.executable,
+        "-m",
+        "lipsync_pipeline",
+        "run",
+        str(manifest),
+        "--base-url",
+        f"{root}/api/v1",
+        "--concurrency",
+        str(s.concurrency),
+        "--poll-interval",
+        str(s.poll),
+        "-q",
+        "--format",
+        "json",
     ]
 
 
@@ -249,9 +276,15 @@ def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | N
                 argv = _ours_argv(manifest, st.root, s)
             else:
                 argv = [
-                    sys.executable, str(ROOT / "bench" / "baseline.py"), str(manifest),
-                    f"{st.root}/api/v1", str(folder / "renders"),
-                    "--concurrency", str(s.concurrency), "--poll-interval", str(s.poll),
+                    sys.executable,
+                    str(ROOT / "bench" / "baseline.py"),
+                    str(manifest),
+                    f"{st.root}/api/v1",
+                    str(folder / "renders"),
+                    "--concurrency",
+                    str(s.concurrency),
+                    "--poll-interval",
+                    str(s.poll),
                 ]
             before = st.stats()
             child = run_child(argv, env=_child_env(), stdout=out, stderr=err, timeout=timeout)
@@ -266,8 +299,11 @@ def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | N
                 + err.read().decode("utf-8", "replace")[-2000:]
             )
         err.seek(0)
-        errors = [line for line in err.read().decode("utf-8", "replace").splitlines()
-                  if "error" in line.lower()][:5]
+        errors = [
+            line
+            for line in err.read().decode("utf-8", "replace").splitlines()
+            if "error" in line.lower()
+        ][:5]
     delta = _delta(before, after)
     total = sum(n for counts in delta.values() for n in counts.values())
     measured = Measured(
@@ -300,12 +336,19 @@ def noop_rerun(manifest: Path, s: Scenario, work: Path) -> dict[str, Any]:
         studio(s, studio_log) as st,
     ):
         before = st.stats()
-        child = run_child(_ours_argv(manifest, st.root, s), env=_child_env(), stdout=out,
-                          stderr=err, timeout=300)
+        child = run_child(
+            _ours_argv(manifest, st.root, s), env=_child_env(), stdout=out, stderr=err, timeout=300
+        )
         after = st.stats()
     calls = after["requests_total"] - before["requests_total"]
     skipped = _count(child, "skipped")
     assert calls == 0, f"the no-op rerun made {calls} API calls"
     assert child.exit_code == 0 and skipped == s.jobs, (child.exit_code, skipped)
-    return {"jobs": s.jobs, "wall_s": child.wall, "api_calls": calls,
-            "cpu_s": child.cpu, "max_rss_mb": child.max_rss_mb, "skipped": skipped}
+    return {
+        "jobs": s.jobs,
+        "wall_s": child.wall,
+        "api_calls": calls,
+        "cpu_s": child.cpu,
+        "max_rss_mb": child.max_rss_mb,
+        "skipped": skipped,
+    }
