@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -104,14 +104,14 @@ class JobWalker:
     async def job(self, step: Step) -> None:
         assert step.job is not None
         started = self.state.started[step.job_id] = time.monotonic()
-        async with self.state.slot():
+        async with self.state.slot() as release:
             if self.state.stop_submitting and step.action.submits:
                 self.state.finish(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
                 return
             try:
-                result = await self._lifecycle(step, step.job, started)
+                result = await self._lifecycle(step, step.job, started, release)
             except AuthError:
                 raise  # the key is wrong for every job: abort the whole run
             except StorageError as exc:
@@ -140,7 +140,10 @@ class JobWalker:
         self.state.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
 
-    async def _lifecycle(self, step: Step, job: Job, started: float) -> JobResult:
+    async def _lifecycle(
+        self, step: Step, job: Job, started: float, release: Callable[[], None]
+    ) -> JobResult:
+        """``release`` gives the job's slot back early (see ``_download``)."""
         entry = step.entry
         if step.action in (Action.SUBMIT, Action.RETRY) or entry is None:
             entry = LockEntry(
@@ -208,7 +211,9 @@ class JobWalker:
                 fresh = await self.state.client.get_job(entry.request_id)
             except RequestRejected as exc:
                 if self._forgotten(exc, job):
-                    return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
+                    return await self._lifecycle(
+                        replace(step, action=Action.SUBMIT), job, started, release
+                    )
                 if exc.status == _HTTP_NOT_FOUND:
                     raise RequestRejected(
                         f"{exc}; the API no longer has this render: "
@@ -217,7 +222,7 @@ class JobWalker:
                     ) from exc
                 raise
             entry = replace(entry, output_url=fresh.output or entry.output_url)
-        entry = await self._download(job, entry)
+        entry = await self._download(job, entry, release)
         return self.state.result(step, Outcome.COMPLETED, entry, started)
 
     async def _submit(
@@ -352,7 +357,7 @@ class JobWalker:
         _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
         return True
 
-    async def _download(self, job: Job, entry: LockEntry) -> LockEntry:
+    async def _download(self, job: Job, entry: LockEntry, release: Callable[[], None]) -> LockEntry:
         if not entry.output_url:
             raise ApiError(f"job {job.id}: the API reported completion without an output URL")
         self.progress.job_state(job.id, "downloading")
@@ -366,6 +371,10 @@ class JobWalker:
             except BaseException:
                 staged.discard()
                 raise
+        # Done with the service (and the store): the next job may start now, so that
+        # its "submitting" record shares this one's lock write instead of queueing
+        # behind it; the render is in hand either way.
+        release()
         relpath = artifact_relpath(dest, self._lock_path)
         artifact = Artifact(relpath, staged.sha256, staged.size, store_key)
         entry = replace(entry, artifact=artifact)
