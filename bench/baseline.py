@@ -71,9 +71,14 @@ def main() -> int:
     # A careful user sizes the pool to the threads that share it: with httpx's default
     # limits (100 connections, 20 kept alive) 250 threads queue for a connection and
     # reconnect all the time, and the bench measured that contention, not the script.
-    # The timeout is raised from 5 s so that a busy studio does not fail jobs.
+    # An idle connection is dropped after 4 s, not httpx's 5: the studio (hypercorn)
+    # closes one after 5 s idle, so a GET every 5 s on a kept connection races the
+    # close and fails "Server disconnected" (its user would see that at once and fix
+    # it so). The timeout is raised from 5 s so that a busy studio does not fail jobs.
     limits = httpx.Limits(
-        max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency
+        max_connections=opts.concurrency,
+        max_keepalive_connections=opts.concurrency,
+        keepalive_expiry=4.0,
     )
     with (
         httpx.Client(
