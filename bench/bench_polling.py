@@ -80,6 +80,7 @@ def _figures(runs: list[Measured]) -> dict[str, float]:
         "makespan_s": statistics.median(m.makespan for m in runs),
         "in_run_s": statistics.median(m.in_run for m in runs),
         "status_calls_per_job": statistics.median(status_calls(m) / m.scenario.jobs for m in runs),
+        "cpu_ms_per_job": statistics.median(m.cpu_ms_per_job for m in runs),
         "lost": max(m.lost for m in runs),
     }
 
@@ -143,6 +144,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("status calls per job", f"{ours['status_calls_per_job']:.2f}",
              f"{base['status_calls_per_job']:.2f}", f"{ratio['status_calls_per_job']:.2f}"),
             ("fixed-poller status calls per job", f"{ideal['status_calls_per_job']:.2f}", "", ""),
+            ("contender CPU ms per job (whole process)", f"{ours['cpu_ms_per_job']:.1f}",
+             f"{base['cpu_ms_per_job']:.1f}", f"{ratio['cpu_ms_per_job']:.2f}"),
             ("jobs not completed", str(ours["lost"]), str(base["lost"]), ""),
         ]  # fmt: skip
     return out
