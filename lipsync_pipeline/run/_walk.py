@@ -373,8 +373,10 @@ class JobWalker:
                 raise
         # Done with the service (and the store): the next job may start now, so that
         # its "submitting" record shares this one's lock write instead of queueing
-        # behind it; the render is in hand either way.
-        release()
+        # behind it; the render is in hand either way. Not under a spend cap: there
+        # the next admission is to count what this render billed, known only later.
+        if self.state.spend is None:
+            release()
         relpath = artifact_relpath(dest, self._lock_path)
         artifact = Artifact(relpath, staged.sha256, staged.size, store_key)
         entry = replace(entry, artifact=artifact)
