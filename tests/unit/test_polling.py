@@ -198,11 +198,12 @@ async def test_long_renders_skip_the_early_polls_once_render_times_are_known(
         fixed_polls = fixed_poller(api.render[job_id])[1]
         assert polls <= fixed_polls
         ours, fixed = ours + polls, fixed + fixed_polls
-    # Once three renders are known (20 s or more), at least 5, 10 and 15 s are left out.
-    third_done = sorted(api.of("get_job", job_id)[-1].done for job_id in ids)[2]
-    learned = [job_id for job_id in ids if api.of("submit", job_id)[0].at >= third_done]
-    assert len(learned) >= len(ids) // 2
+    # Once five renders are known, all of 20-40 s, the head is at least 20 - 20 / 4 s:
+    # the polls at 5 and 10 s are left out.
+    fifth_done = sorted(api.of("get_job", job_id)[-1].done for job_id in ids)[4]
+    learned = [job_id for job_id in ids if api.of("submit", job_id)[0].at >= fifth_done]
+    assert len(learned) >= 3
     for job_id in learned:
         first = api.of("get_job", job_id)[0]
         assert first.at >= api.of("submit", job_id)[0].done + 15.0 - 1e-6
-    assert ours <= fixed - 3 * len(learned)
+    assert ours <= fixed - 2 * len(learned)
