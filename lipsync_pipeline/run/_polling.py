@@ -3,8 +3,9 @@
 The yardstick is the script a user would write: POST, then every ``interval``
 seconds a GET until the job ends. Whatever the render time, that poller learns of
 a completion at the first of its moments ``submission + k * interval`` (k >= 1)
-after it. This schedule polls at those same moments, so it is never later than
-that poller, and leaves out the early moments that are sure to hear "processing":
+after it. This schedule polls at those same moments, so it learns of a completion
+no later than that poller does (but for the two cases said below), and leaves out
+the early moments that are sure to hear "processing":
 
 - **the learned head.** The schedule learns how long renders of each (model,
   resolution) take, from the execution times the lock recorded in earlier runs and
@@ -25,7 +26,8 @@ that poller, and leaves out the early moments that are sure to hear "processing"
   not all ask at once.
 - **after a slow answer** (a 429's Retry-After waited out, retries), the next poll is
   the next moment at least half an interval after that answer, so a slow poll is not
-  followed by a second one at once.
+  followed by a second one at once (the fixed poller would wait a whole interval
+  from that answer: this may be sooner or up to half an interval later).
 
 Wake-ups are rounded *up* to a grid of a twentieth of the interval, at most 10 ms:
 the polls due within one step wake together and share the event loop's
