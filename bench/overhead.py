@@ -18,8 +18,8 @@ CPU, so it takes no time from the contenders.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
-import math
 import os
 import re
 import signal
@@ -33,30 +33,49 @@ from typing import IO, Any, Final
 
 import httpx
 
+from lipsync_pipeline._render_delay import RenderDelay
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 ASSETS: Final = ROOT / "manifests" / "assets"
 API_KEY: Final = "sk_bench_secret"
 _URL_LINE: Final = re.compile(r"studio on (http://127\.0\.0\.1:\d+)")
 _LOSS_TOLERATED: Final = 0.01
+MODEL: Final = "lipsync-image"  # write_manifest's jobs are avatars
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
     jobs: int
     concurrency: int
-    delay: float  # the studio's --render-delay: how long every job stays "processing"
+    # The studio's --render-delay: how long each job stays "processing", a figure or a
+    # distribution ("0.5-2", "lognormal:30"), drawn per job (lipsync_pipeline._render_delay).
+    delay: str
     poll: float  # both contenders' poll interval
     workers: int = 4
     repeats: int = 1  # alternating (ours, baseline) pairs; the table shows medians
 
+    def render_times(self) -> list[float]:
+        """Each job's render time, as the studio will draw it for write_manifest's jobs."""
+        delay = RenderDelay.parse(self.delay)
+        return [delay.seconds_for(MODEL, job_form("", i)) for i in range(self.jobs)]
+
     @property
     def ideal(self) -> float:
-        """The makespan if the runner added nothing: full waves of ``concurrency`` jobs."""
-        return math.ceil(self.jobs / self.concurrency) * self.delay
+        """The makespan if the client added nothing and saw each completion at once:
+        the jobs in manifest order on ``concurrency`` slots, each for its render time."""
+        return list_schedule(self.render_times(), self.concurrency)
 
     @property
     def label(self) -> str:
-        return f"N={self.jobs:,} C={self.concurrency} D={self.delay:g}s P={self.poll:g}s"
+        return f"N={self.jobs:,} C={self.concurrency} D={self.delay}s P={self.poll:g}s"
+
+
+def list_schedule(durations: Sequence[float], slots: int) -> float:
+    """When the last of ``durations`` ends, each started in order on the first free slot."""
+    free = [0.0] * min(slots, len(durations))
+    for took in durations:
+        heapq.heapreplace(free, free[0] + took)
+    return max(free, default=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +93,9 @@ class Child:
 class Measured:
     contender: str
     scenario: Scenario
-    makespan: float
+    makespan: float  # the contender's whole process, start-up included
     makespan_ratio: float  # makespan / ideal
+    in_run: float  # the contender's own account, start-up left out (see _in_run)
     requests_per_job: float
     requests: dict[str, dict[str, int]]  # the studio's delta, by method and status
     cpu_ms_per_job: float
@@ -90,8 +110,14 @@ class Measured:
         return {**asdict(self), "scenario": {**asdict(self.scenario), "ideal": self.scenario.ideal}}
 
 
-def run_child(argv: Sequence[str], *, env: dict[str, str], stdout: IO[bytes],
-              stderr: IO[bytes], timeout: float) -> Child:
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    timeout: float,
+) -> Child:
     """Run a process to the end; its own rusage comes from wait4, not from our children total."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=ROOT)
@@ -118,9 +144,7 @@ def run_child(argv: Sequence[str], *, env: dict[str, str], stdout: IO[bytes],
 
 
 _SPIN: Final = (
-    "import os\n"
-    "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
-    "while True: pass\n"
+    "import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass\n"
 )
 
 
@@ -157,10 +181,22 @@ class Studio:
 def studio(scenario: Scenario, log: IO[bytes]) -> Iterator[Studio]:
     """A fast-mode studio in its own process, on a free loopback port."""
     argv = [
-        sys.executable, "-m", "lipsync_pipeline", "serve", "-q", "--fast",
-        "--host", "127.0.0.1", "--port", "0",
-        "--render-delay", str(scenario.delay), "--workers", str(scenario.workers),
-        "--assets", str(ASSETS),
+        sys.executable,
+        "-m",
+        "lipsync_pipeline",
+        "serve",
+        "-q",
+        "--fast",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--render-delay",
+        str(scenario.delay),
+        "--workers",
+        str(scenario.workers),
+        "--assets",
+        str(ASSETS),
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
     assert proc.stdout is not None
@@ -182,18 +218,22 @@ def studio(scenario: Scenario, log: IO[bytes]) -> Iterator[Studio]:
             proc.stdout.close()
 
 
+def job_form(root: str, i: int) -> dict[str, Any]:
+    """The form state of write_manifest's i-th job, as both contenders send it."""
+    return {
+        "image": f"{root}/assets/face.png",
+        "audio": f"{root}/assets/voice-a.wav",
+        "resolution": "480p",
+        "seed": i,
+    }
+
+
 def write_manifest(path: Path, root: str, jobs: int) -> None:
     """Avatar jobs on the studio's own /assets/ URLs; a distinct seed makes each unique."""
     lines = ["version: 1", "output_dir: renders", "jobs:"]
     for i in range(jobs):
-        lines += [
-            f"  - id: job-{i:05d}",
-            "    kind: avatar",
-            f"    image: {root}/assets/face.png",
-            f"    audio: {root}/assets/voice-a.wav",
-            "    resolution: 480p",
-            f"    seed: {i}",
-        ]
+        lines += [f"  - id: job-{i:05d}", "    kind: avatar"]
+        lines += [f"    {name}: {value}" for name, value in job_form(root, i).items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -216,9 +256,20 @@ def _child_env() -> dict[str, str]:
 
 def _ours_argv(manifest: Path, root: str, s: Scenario) -> list[str]:
     return [
-        sys.executable, "-m", "lipsync_pipeline", "run", str(manifest),
-        "--base-url", f"{root}/api/v1", "--concurrency", str(s.concurrency),
-        "--poll-interval", str(s.poll), "-q", "--format", "json",
+        sys.executable,
+        "-m",
+        "lipsync_pipeline",
+        "run",
+        str(manifest),
+        "--base-url",
+        f"{root}/api/v1",
+        "--concurrency",
+        str(s.concurrency),
+        "--poll-interval",
+        str(s.poll),
+        "-q",
+        "--format",
+        "json",
     ]
 
 
@@ -232,8 +283,24 @@ def _count(child: Child, outcome: str) -> int:
     return int(counts.get(outcome, 0))
 
 
-def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | None]:
-    """One contender on one scenario, on a fresh studio. Returns our manifest path for reuse."""
+def _in_run(child: Child) -> float:
+    """The contender's own account of its run, start-up left out: ours from the first
+    job's admission (after loading, checking and planning), the baseline's from after
+    its imports (its YAML load included)."""
+    text = child.stdout.strip()
+    if not text:
+        return 0.0
+    data = json.loads(text)
+    return float(data.get("elapsed_seconds", data.get("seconds", 0.0)))
+
+
+def measure(
+    contender: str, s: Scenario, work: Path, *, assets: str | None = None
+) -> tuple[Measured, Path | None]:
+    """One contender on one scenario, on a fresh studio. Returns our manifest path for reuse.
+
+    ``assets``: the root URL whose /assets/ the jobs' inputs are on (default: the studio
+    under test's own, whose stats then count its own input downloads too)."""
     timeout = s.ideal * 6 + 120
     folder = work / f"{contender}-{s.jobs}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -244,14 +311,20 @@ def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | N
         (folder / "stderr").open("w+b") as err,
     ):
         with studio(s, studio_log) as st:
-            write_manifest(manifest, st.root, s.jobs)
+            write_manifest(manifest, assets or st.root, s.jobs)
             if contender == "ours":
                 argv = _ours_argv(manifest, st.root, s)
             else:
                 argv = [
-                    sys.executable, str(ROOT / "bench" / "baseline.py"), str(manifest),
-                    f"{st.root}/api/v1", str(folder / "renders"),
-                    "--concurrency", str(s.concurrency), "--poll-interval", str(s.poll),
+                    sys.executable,
+                    str(ROOT / "bench" / "baseline.py"),
+                    str(manifest),
+                    f"{st.root}/api/v1",
+                    str(folder / "renders"),
+                    "--concurrency",
+                    str(s.concurrency),
+                    "--poll-interval",
+                    str(s.poll),
                 ]
             before = st.stats()
             child = run_child(argv, env=_child_env(), stdout=out, stderr=err, timeout=timeout)
@@ -266,8 +339,11 @@ def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | N
                 + err.read().decode("utf-8", "replace")[-2000:]
             )
         err.seek(0)
-        errors = [line for line in err.read().decode("utf-8", "replace").splitlines()
-                  if "error" in line.lower()][:5]
+        errors = [
+            line
+            for line in err.read().decode("utf-8", "replace").splitlines()
+            if "error" in line.lower()
+        ][:5]
     delta = _delta(before, after)
     total = sum(n for counts in delta.values() for n in counts.values())
     measured = Measured(
@@ -275,6 +351,7 @@ def measure(contender: str, s: Scenario, work: Path) -> tuple[Measured, Path | N
         scenario=s,
         makespan=child.wall,
         makespan_ratio=child.wall / s.ideal,
+        in_run=_in_run(child),
         requests_per_job=total / s.jobs,
         requests=delta,
         cpu_ms_per_job=child.cpu * 1000 / s.jobs,
@@ -300,12 +377,19 @@ def noop_rerun(manifest: Path, s: Scenario, work: Path) -> dict[str, Any]:
         studio(s, studio_log) as st,
     ):
         before = st.stats()
-        child = run_child(_ours_argv(manifest, st.root, s), env=_child_env(), stdout=out,
-                          stderr=err, timeout=300)
+        child = run_child(
+            _ours_argv(manifest, st.root, s), env=_child_env(), stdout=out, stderr=err, timeout=300
+        )
         after = st.stats()
     calls = after["requests_total"] - before["requests_total"]
     skipped = _count(child, "skipped")
     assert calls == 0, f"the no-op rerun made {calls} API calls"
     assert child.exit_code == 0 and skipped == s.jobs, (child.exit_code, skipped)
-    return {"jobs": s.jobs, "wall_s": child.wall, "api_calls": calls,
-            "cpu_s": child.cpu, "max_rss_mb": child.max_rss_mb, "skipped": skipped}
+    return {
+        "jobs": s.jobs,
+        "wall_s": child.wall,
+        "api_calls": calls,
+        "cpu_s": child.cpu,
+        "max_rss_mb": child.max_rss_mb,
+        "skipped": skipped,
+    }

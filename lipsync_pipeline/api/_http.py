@@ -53,6 +53,13 @@ __all__ = [
     "unusable_proxy",
 ]
 
+# Idle connections are dropped after 4 s, under the 5 s after which common servers
+# (hypercorn, uvicorn, Node) close theirs: a request sent on a connection idle for
+# just about 5 s races that close and fails "Server disconnected" (with polls 5 s
+# apart against the studio: 3 of 41 polls, each retried after a backoff; a POST that
+# fails so has an unknown outcome). httpx's default expiry is those same 5 s.
+_KEEPALIVE_EXPIRY: Final = 4.0
+
 MAX_REDIRECTS: Final = 10
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -150,7 +157,9 @@ class HttpPool:
         # it, and no proxy or CA setting is read for it.
         self._fixed_transport = transport
         self._limits = httpx.Limits(
-            max_connections=connections, max_keepalive_connections=connections
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
         )
         self._extensions = {"timeout": timeout.as_dict()}
         self._fixed = (("User-Agent", user_agent), *_ACCEPT)

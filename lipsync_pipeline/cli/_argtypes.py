@@ -10,7 +10,9 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["bounded"]
+from lipsync_pipeline._render_delay import RenderDelay
+
+__all__ = ["bounded", "render_delay"]
 
 _N = TypeVar("_N", int, float)
 
@@ -43,3 +45,11 @@ def bounded(
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
+
+
+def render_delay(text: str) -> RenderDelay:
+    """``serve --render-delay``: ``SECONDS``, ``LOW-HIGH`` or ``lognormal:MEDIAN[:SIGMA]``."""
+    try:
+        return RenderDelay.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -268,8 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval",
         type=bounded(float, 0.0, exclusive_low=True),
         metavar="SECONDS",
-        help=f"seconds between status polls (default {DEFAULT_POLL_INTERVAL:g} "
-        f"± 25%%; {LOCAL_POLL_INTERVAL:g} with --local)",
+        help=f"seconds between status polls (default {DEFAULT_POLL_INTERVAL:g}; "
+        f"{LOCAL_POLL_INTERVAL:g} with --local): a job is polled at its submission plus "
+        "whole intervals, leaving out those the render times already seen say are too "
+        "early",
     )
     tuning.add_argument(
         "--job-timeout",

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline.cli._argtypes import bounded
+from lipsync_pipeline._render_delay import RenderDelay
+from lipsync_pipeline.cli._argtypes import bounded, render_delay
 from lipsync_pipeline.errors import EXIT_INTERRUPTED, EXIT_OK
 
 __all__ = ["add_serve_parser"]
@@ -67,10 +68,12 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--render-delay",
-        type=_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="minimum processing time per job (simulates a GPU queue)",
+        type=render_delay,
+        default=RenderDelay(),
+        metavar="SPEC",
+        help="minimum processing time per job (simulates a GPU queue): SECONDS, a "
+        "uniform range LOW-HIGH (e.g. 0.5-2), or lognormal:MEDIAN[:SIGMA] (sigma "
+        "default 0.5); each job's draw is fixed by its model and inputs (default 0)",
     )
     p.add_argument(
         "--fast",

@@ -93,12 +93,21 @@ class RunState:
         self.spend.settle(step.job_id, billed)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """The slot admit() took, given back when the walk ends however it ends."""
+    async def slot(self) -> AsyncIterator[Callable[[], None]]:
+        """The slot admit() took, given back when the walk ends however it ends, or
+        sooner by calling what this yields (once the job needs the service no more)."""
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._slots.release()
+
         try:
-            yield
+            yield release
         finally:
-            self._slots.release()
+            release()
 
     def start_grace(self) -> None:
         """The run is being cancelled: submissions in flight get a bounded time."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -104,14 +104,14 @@ class JobWalker:
     async def job(self, step: Step) -> None:
         assert step.job is not None
         started = self.state.started[step.job_id] = time.monotonic()
-        async with self.state.slot():
+        async with self.state.slot() as release:
             if self.state.stop_submitting and step.action.submits:
                 self.state.finish(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
                 return
             try:
-                result = await self._lifecycle(step, step.job, started)
+                result = await self._lifecycle(step, step.job, started, release)
             except AuthError:
                 raise  # the key is wrong for every job: abort the whole run
             except StorageError as exc:
@@ -141,7 +141,10 @@ class JobWalker:
         self.state.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
 
-    async def _lifecycle(self, step: Step, job: Job, started: float) -> JobResult:
+    async def _lifecycle(
+        self, step: Step, job: Job, started: float, release: Callable[[], None]
+    ) -> JobResult:
+        """``release`` gives the job's slot back early (see ``_download``)."""
         entry = step.entry
         if step.action in (Action.SUBMIT, Action.RETRY) or entry is None:
             entry = LockEntry(
@@ -209,7 +212,9 @@ class JobWalker:
                 fresh = await self.state.client.get_job(entry.request_id)
             except RequestRejected as exc:
                 if self._forgotten(exc, job):
-                    return await self._lifecycle(replace(step, action=Action.SUBMIT), job, started)
+                    return await self._lifecycle(
+                        replace(step, action=Action.SUBMIT), job, started, release
+                    )
                 if exc.status == _HTTP_NOT_FOUND:
                     raise RequestRejected(
                         f"{exc}; the API no longer has this render: "
@@ -218,7 +223,7 @@ class JobWalker:
                     ) from exc
                 raise
             entry = replace(entry, output_url=fresh.output or entry.output_url)
-        entry = await self._download(job, entry)
+        entry = await self._download(job, entry, release)
         return self.state.result(step, Outcome.COMPLETED, entry, started)
 
     async def _submit(
@@ -302,16 +307,20 @@ class JobWalker:
         """Poll until the job ends; status None when --job-timeout runs out first.
 
         ``submitted_at``: when this run's POST was answered (None for a job resumed from
-        the lock): the first poll is timed from then, not from now."""
+        the lock): polls fall on that moment plus whole intervals (see ``_polling``)."""
         self.progress.job_state(job.id, "processing")
         key = render_key(job)
+        schedule = self.schedule
+        if submitted_at is None:
+            # Resumed from the lock: no submission moment in this run to keep in phase
+            # with, so the first poll anchors the later ones.
+            anchor = due = schedule.resumed_poll(trio.current_time())
+        else:
+            anchor, due = submitted_at, schedule.first_poll(key, submitted_at)
         just_submitted = submitted_at is not None
-        asked_from = trio.current_time() if submitted_at is None else submitted_at
-        delay = self.schedule.first_delay(key, resumed=not just_submitted)
-        since = asked_from
         with trio.move_on_after(self.options.job_timeout):
             while True:
-                await trio.sleep_until(self.schedule.wake_at(since, delay))
+                await trio.sleep_until(schedule.wake_at(due))
                 assert entry.request_id is not None
                 try:
                     status = await self.state.client.get_job(entry.request_id)
@@ -324,20 +333,21 @@ class JobWalker:
                     entry, answered_at = await self._submit(job, entry, before=before, resent=False)
                     if answered_at is None:  # outcome unknown: recorded, for the caller
                         return entry, None
-                    asked_from = answered_at
-                    since, delay, just_submitted = asked_from, self.schedule.next_delay(), True
+                    anchor, due = answered_at, schedule.first_poll(key, answered_at)
+                    just_submitted = True
                     continue
-                # Counted from the answer, not the request: after a slow poll (waiting
-                # out a 429's Retry-After, retries) the next still waits its interval.
-                since, delay = trio.current_time(), self.schedule.next_delay()
+                answered = trio.current_time()
                 if status.finished:
                     if status.status == "completed":
                         took = status.execution_time_ms
                         if took is not None:
-                            self.schedule.learn(key, took / MS)
+                            schedule.learn(key, took / MS)
                         elif just_submitted:
-                            self.schedule.learn(key, trio.current_time() - asked_from)
+                            schedule.learn(key, answered - anchor)
                     return entry, status
+                # From the answer, not the request: after a slow poll (waiting out a
+                # 429's Retry-After, retries) the next does not follow at once.
+                due = schedule.next_poll(anchor, answered)
         return entry, None
 
     def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
@@ -348,7 +358,7 @@ class JobWalker:
         _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
         return True
 
-    async def _download(self, job: Job, entry: LockEntry) -> LockEntry:
+    async def _download(self, job: Job, entry: LockEntry, release: Callable[[], None]) -> LockEntry:
         if not entry.output_url:
             raise ApiError(f"job {job.id}: the API reported completion without an output URL")
         self.progress.job_state(job.id, "downloading")
@@ -362,6 +372,12 @@ class JobWalker:
             except BaseException:
                 staged.discard()
                 raise
+        # Done with the service (and the store): the next job may start now, so that
+        # its "submitting" record shares this one's lock write instead of queueing
+        # behind it; the render is in hand either way. Not under a spend cap: there
+        # the next admission is to count what this render billed, known only later.
+        if self.state.spend is None:
+            release()
         relpath = artifact_relpath(dest, self._lock_path)
         artifact = Artifact(relpath, staged.sha256, staged.size, store_key)
         entry = replace(entry, artifact=artifact)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._net import AddressPolicy, is_loopback_host
+from .._render_delay import RenderDelay
 from ._faults import Faults
 
 __all__ = ["StudioConfig"]
@@ -20,7 +23,9 @@ class StudioConfig:
     # serves the manifest's own inputs, not the rest of its folder (.git, .env, ...).
     asset_files: frozenset[str] | None = None
     api_keys: frozenset[str] = frozenset()  # empty: any key of the form sk_<id>_<secret>
-    render_delay: float = 0.0  # minimum seconds a job stays "processing"
+    # Minimum seconds a job stays "processing": one figure for every job, or a
+    # distribution each job draws from (see _render_delay).
+    render_delay: RenderDelay | float = 0.0
     workers: int = 2  # jobs downloading/decoding/encoding at once
     fast: bool = False  # skip real encoding: cached placeholder MP4s (load tests)
     faults: Faults = field(default_factory=Faults)
@@ -39,12 +44,18 @@ class StudioConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
-        if self.render_delay < 0:
-            raise ValueError("render_delay must be >= 0")
+        if not isinstance(self.render_delay, RenderDelay):
+            RenderDelay("fixed", float(self.render_delay))  # raises if it is not one
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
         if self.body_timeout <= 0:
             raise ValueError("body_timeout must be > 0")
+
+    def render_seconds(self, model: str, form_state: Mapping[str, Any]) -> float:
+        """How long this job stays "processing" at least."""
+        if isinstance(self.render_delay, RenderDelay):
+            return self.render_delay.seconds_for(model, form_state)
+        return float(self.render_delay)
 
     @property
     def fetch_policy(self) -> AddressPolicy:

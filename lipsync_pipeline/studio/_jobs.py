@@ -102,7 +102,8 @@ class JobRunner:
             error = "Internal error while rendering"
         finally:
             shutil.rmtree(self._work / job.id, ignore_errors=True)
-        remaining = job.created + self.config.render_delay - trio.current_time()
+        render_delay = self.config.render_seconds(job.model, job.form_state)
+        remaining = job.created + render_delay - trio.current_time()
         if remaining > 0:
             await trio.sleep(remaining)
         self._finish(job, result, error)

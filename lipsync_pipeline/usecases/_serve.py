@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from lipsync_pipeline._render_delay import RenderDelay
 from lipsync_pipeline.errors import UsageError, unwrap_group
 from lipsync_pipeline.settings import studio_keys_from_env
 
@@ -28,7 +29,7 @@ class ServeRequest:
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # given on the command line
     api_key_file: Path | None = None
     allow_private_networks: bool = False
-    render_delay: float = 0.0
+    render_delay: RenderDelay | float = 0.0
     workers: int = 2
     fast: bool = False
     faults: Mapping[str, Any] = field(default_factory=dict)

@@ -40,7 +40,7 @@ P = 5.0  # the poll interval of most tests (virtual seconds)
 NO_TIMEOUT = math.inf
 OPTIONS = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT)
 RESEND = RunOptions(poll_interval=P, job_timeout=NO_TIMEOUT, resend_unknown=True)
-# A wake-up lands on the nearest point of a grid of P/20, so it may come P/40 early.
+# Slack for the wake-up grid (see run/_polling); it rounds up, so this is generous.
 GRID_SLACK = P / 40
 EPS = 1e-6
 
@@ -501,7 +501,7 @@ async def test_a_new_jobs_first_poll_waits_most_of_the_interval_after_the_answer
         (submit,) = fake.of("submit", job_id)
         polls = fake.of("get_job", job_id)
         assert len(polls) == 3
-        # The first poll is timed from the POST's answer: interval minus jitter (25 %).
+        # The first poll is timed from the POST's answer: a whole interval (no jitter).
         assert polls[0].at >= submit.done + 0.75 * P - GRID_SLACK - EPS
         # Later ones from the previous poll's answer, never in a burst.
         for before, after in itertools.pairwise(polls):
