@@ -34,13 +34,12 @@ from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import LockfileError, Problem
 from lipsync_pipeline.lockfile._entries import (
     LOCK_VERSION,
-    STATUSES,
-    Artifact,
     LockEntry,
     LockSnapshot,
 )
-from lipsync_pipeline.lockfile._inputs import inputs_from_json, inputs_json
+from lipsync_pipeline.lockfile._inputs import inputs_json
 from lipsync_pipeline.lockfile._jsonloc import JsonDoc
+from lipsync_pipeline.lockfile._onepass import entries_in_one_pass, packed
 from lipsync_pipeline.lockfile._paths import journal_path
 from lipsync_pipeline.lockfile._quickcheck import LockCheck
 
@@ -167,35 +166,10 @@ def _quick_check() -> LockCheck:
     return LockCheck(lock_schema(), LOCK_VERSION)
 
 
-# Shared, not one copy per entry: 50,000 entries spell a handful of statuses and models.
-_STATUS: Final = {status: status for status in STATUSES}
-
-
 def _entries_from_json(jobs: Mapping[str, Any]) -> dict[str, LockEntry]:
     """Entries from data the schema already accepted."""
     models: dict[str, str] = {}
-    out = {}
-    for job_id, data in jobs.items():
-        get = data.get
-        art = get("artifact")
-        model = data["model"]
-        out[job_id] = LockEntry(
-            job_id,
-            data["fingerprint"],
-            models.setdefault(model, model),
-            _STATUS[data["status"]],
-            data["idempotency_key"],
-            get("seed"),
-            get("request_id"),
-            get("output_url"),
-            get("error"),
-            get("execution_time_ms"),
-            None
-            if art is None
-            else Artifact(art["path"], art["sha256"], art["bytes"], art.get("store_key")),
-            inputs_from_json(get("inputs")),
-        )
-    return out
+    return {job_id: LockEntry(job_id, *packed(data, models)) for job_id, data in jobs.items()}
 
 
 def _decode(file: str, data: bytes) -> str:
@@ -229,7 +203,15 @@ def _parse_lock(file: str, data: bytes) -> dict[str, LockEntry]:
 
 
 def _parse_lock_text(file: str, data: bytes) -> dict[str, LockEntry]:
-    doc = JsonDoc(file, _decode(file, data), hints=_PATTERN_HINTS)
+    text = _decode(file, data)
+    entries = entries_in_one_pass(text, _quick_check())
+    # None: something is wrong (or unusual); read it again, slowly, to say what and where.
+    return entries if entries is not None else _slow_entries(file, text)
+
+
+def _slow_entries(file: str, text: str) -> dict[str, LockEntry]:
+    """The entries of a lockfile's text, or a LockfileError locating every problem."""
+    doc = JsonDoc(file, text, hints=_PATTERN_HINTS)
     value = doc.parse(what="the lockfile")
     if doc.problems:
         raise LockfileError(doc.problems)
@@ -245,7 +227,7 @@ def _parse_lock_text(file: str, data: bytes) -> dict[str, LockEntry]:
             f'right candidate into "jobs", then delete "{CONFLICTS_KEY}" and "{SUPERSEDED_KEY}"',
         )
         raise LockfileError(doc.problems)
-    if not _quick_check().lock(value):
+    if not (_quick_check().lock_head(value) and _all_valid(value["jobs"])):
         version = value.get("version") if isinstance(value, dict) else None
         if type(version) is int and version > LOCK_VERSION:
             doc.problem(
@@ -258,6 +240,11 @@ def _parse_lock_text(file: str, data: bytes) -> dict[str, LockEntry]:
         if not doc.validate(value, _validator(None)):
             raise LockfileError(doc.problems)
     return _entries_from_json(value["jobs"])
+
+
+def _all_valid(jobs: Mapping[str, Any]) -> bool:
+    check = _quick_check()
+    return all(check.job_id(k) and check.entry(e) for k, e in jobs.items())
 
 
 def _replay(file: str, data: bytes, entries: dict[str, LockEntry]) -> None:
