@@ -536,9 +536,9 @@ def test_a_lock_that_changed_since_it_was_read_is_read_anew(
     parses: list[str] = []
     real = _format._parse_lock_text
 
-    def counting(file: str, data: bytes) -> dict[str, LockEntry]:
+    def counting(file: str, text: str) -> dict[str, LockEntry]:
         parses.append(file)
-        return real(file, data)
+        return real(file, text)
 
     monkeypatch.setattr(_format, "_parse_lock_text", counting)
     path = tmp_path / "r.lock"
