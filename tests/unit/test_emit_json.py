@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lipsync_pipeline.cli._console import emit_json
+from lipsync_pipeline.cli._console import Rows, emit_json
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
 _VALUES = st.recursive(
@@ -33,3 +33,26 @@ def test_values_json_cannot_encode_are_written_as_text() -> None:
     out = io.StringIO()
     emit_json({"path": Path("a/b"), "steps": [{"p": Path("c")}], "n": {1: "x"}}, out)
     assert json.loads(out.getvalue()) == {"n": {"1": "x"}, "path": "a/b", "steps": [{"p": "c"}]}
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rows_are_made_as_written_on_a_pipe_and_listed_on_a_terminal() -> None:
+    made: list[int] = []
+
+    def make(n: int) -> dict[str, int]:
+        made.append(n)
+        return {"n": n}
+
+    doc = {"steps": Rows([1, 2, 3], make), "count": 3}
+    for stream in (io.StringIO(), _Tty()):
+        made.clear()
+        emit_json(doc, stream)
+        assert json.loads(stream.getvalue()) == {
+            "count": 3,
+            "steps": [{"n": 1}, {"n": 2}, {"n": 3}],
+        }
+        assert made == [1, 2, 3]
