@@ -16,6 +16,10 @@ Each against yardsticks measured in the same run: ``python -c pass``, the bare
 parse of the same manifest (``yaml.load(CSafeLoader)``) and of the same lock
 (``json.load``). Wall time, CPU time and peak RSS come from ``wait4`` (see
 ``bench_scale.measure``); the scaling curve is CPU microseconds per job.
+
+The commands run as ``python -m lipsync_pipeline``, which puts the working directory
+first on ``sys.path``: to measure another checkout (``PYTHONPATH=...``), run this from
+a directory that holds no ``lipsync_pipeline``, or both figures are this checkout's.
 """
 
 from __future__ import annotations

@@ -35,10 +35,12 @@ def settled() -> Iterator[None]:
     the collector's reach (``gc.freeze``): for what a command builds once and keeps.
 
     Frozen objects are still freed when their last reference goes (reference counting
-    does not look at generations); only reference cycles are never collected: the
-    few left unreachable by the time the block ends (the block keeps the collector
-    paused, so a block that makes garbage cycles in bulk does not belong here). A
-    manifest, a lock and a plan hold none: they are values all the way down."""
+    does not look at generations); only reference cycles are never collected. So the
+    garbage already waiting is collected first (cheap: what an earlier block built is
+    frozen, not traversed), and what may leak is the cycles the block itself leaves
+    unreachable (with the collector paused, a block that makes them in bulk does not
+    belong here). A manifest, a lock and a plan hold none: values all the way down."""
+    gc.collect()
     with paused_gc():
         yield
         gc.freeze()
