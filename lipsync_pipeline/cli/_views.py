@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from lipsync_pipeline.cli._console import Rows
 from lipsync_pipeline.cli._runsummary import RunSummary
 from lipsync_pipeline.cli._tables import TableView
 from lipsync_pipeline.manifest import INPUT_FIELDS
@@ -92,7 +93,7 @@ def plan_json(checked: Checked, credits: Estimate) -> dict[str, Any]:
         "up_to_date": checked.plan.is_noop,
         "counts": dict(checked.plan.counts()),
         "submissions": sum(1 for s in steps if s.action.submits),
-        "steps": [{**_step_json(s), **_cost_json(credits, s.job_id)} for s in steps],
+        "steps": Rows(steps, lambda s: {**_step_json(s), **_cost_json(credits, s.job_id)}),
         "warnings": [p.as_dict() for p in checked.plan.warnings],
         "input_check": {
             "urls": checked.inputs.asked,

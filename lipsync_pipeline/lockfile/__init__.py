@@ -5,7 +5,8 @@ Private modules: ``_entries`` (the recorded values), ``_inputs`` (what a URL inp
 was when its job was submitted: ``InputVersion``), ``_paths`` (the lock, journal
 and run-lock file names), ``_format`` (deterministic JSON, loading with locations),
 ``_jsonloc`` (JSON with line:col), ``_quickcheck`` (the fast valid/invalid check;
-jsonschema only words errors), ``_journal`` (journalled updates and atomic rewrites),
+jsonschema only words errors), ``_onepass`` (a valid lock's entries, checked as
+they are parsed), ``_journal`` (journalled updates and atomic rewrites),
 ``_runlock`` (one live run per lockfile), ``_writer`` (group commit for many jobs'
 changes), ``_merge`` (three-way merge of locks, the fold of shard locks).
 """

@@ -55,7 +55,7 @@ class LockJournal:
             # A compaction killed before its os.replace; the lock and journal are intact.
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-        entries, _, pending = read_lock(path)
+        entries, pending = read_lock(path)
         journal = cls(path, entries)
         if pending:
             journal._dirty = True

@@ -25,7 +25,7 @@ def _is_int(v: object) -> bool:
 
 
 class LockCheck:
-    """The quick checks of one schema: an entry, a job id, a whole lock, a journal line."""
+    """The quick checks of one schema: an entry, a job id, a lock's head, a journal line."""
 
     def __init__(self, schema: Mapping[str, Any], version: int) -> None:
         defs = schema["$defs"]
@@ -95,17 +95,16 @@ class LockCheck:
             )
         )
 
-    def lock(self, value: Any) -> bool:
-        if not (
+    def lock_head(self, value: Any) -> bool:
+        """A whole lock but its entries: ``jobs`` is then a dict, each of whose items
+        must pass ``job_id`` and ``entry`` (checked as they are read: ``_format``)."""
+        return (
             isinstance(value, dict)
             and value.keys() == {"version", "jobs"}
             and _is_int(value["version"])
             and value["version"] == self._version
             and isinstance(value["jobs"], dict)
-        ):
-            return False
-        job_id, entry = self.job_id, self.entry
-        return all(job_id(k) and entry(e) for k, e in value["jobs"].items())
+        )
 
     def record(self, value: Any) -> bool:
         """A journal line: ``{"put": {id: entry, ...}}`` or ``{"drop": [id, ...]}``."""

@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lipsync_pipeline._gc import settled
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
 from lipsync_pipeline.inputs import InputFindings
 from lipsync_pipeline.lockfile import (
@@ -85,28 +86,30 @@ def check(
     from lipsync_pipeline.usecases._outputs import check_artifacts
     from lipsync_pipeline.usecases._shard import readable_shard_lock
 
-    manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
-    _check_selection(manifest, only, "--only")
-    _check_selection(manifest, replace, "--replace")
-    if only and set(replace) - set(only):
-        ignored = ", ".join(sorted(set(replace) - set(only)))
-        raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
-    if shard is not None:
-        lock_path = readable_shard_lock(manifest_path, shard, lock_path)
-    lock = consistent_lock(manifest, lock_path or lock_beside(manifest))
-    artifacts = check_artifacts(manifest, lock) if verify_artifacts else {}
-    planner = partial(
-        plan,
-        manifest,
-        lock,
-        artifacts=artifacts,
-        only=only,
-        replace=replace,
-        local=local,
-        resend_unknown=resend_unknown,
-        shard=shard,
-    )
-    checked = Checked(manifest, lock, planner(), artifacts)
+    # Built once and kept for the whole command: out of the collector's way (_gc).
+    with settled():
+        manifest = with_store(load_manifest(manifest_path, output_dir=output_dir), store)
+        _check_selection(manifest, only, "--only")
+        _check_selection(manifest, replace, "--replace")
+        if only and set(replace) - set(only):
+            ignored = ", ".join(sorted(set(replace) - set(only)))
+            raise ConfigError(f"--replace {ignored}: not selected by --only, so it would not run")
+        if shard is not None:
+            lock_path = readable_shard_lock(manifest_path, shard, lock_path)
+        lock = consistent_lock(manifest, lock_path or lock_beside(manifest))
+        artifacts = check_artifacts(manifest, lock) if verify_artifacts else {}
+        planner = partial(
+            plan,
+            manifest,
+            lock,
+            artifacts=artifacts,
+            only=only,
+            replace=replace,
+            local=local,
+            resend_unknown=resend_unknown,
+            shard=shard,
+        )
+        checked = Checked(manifest, lock, planner(), artifacts)
     return checked if inputs is None else examine_inputs(checked, inputs, planner)
 
 

@@ -15,6 +15,7 @@ import structlog
 import trio
 
 from lipsync_pipeline._digests import DigestCache
+from lipsync_pipeline._gc import settled
 from lipsync_pipeline.budget import SpendLedger, spend_cap
 from lipsync_pipeline.errors import (
     ConfigError,
@@ -164,23 +165,25 @@ async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None
         try:
             # Planned again under the run lock: another run may have finished meanwhile.
             current = LockSnapshot(lock_path, journal.entries)
-            digests = DigestCache.load(manifest.output_dir)
-            artifacts = check_artifacts(manifest, current, digests)
+            with settled():  # kept for the whole run: out of the collector's way (_gc)
+                digests = DigestCache.load(manifest.output_dir)
+                artifacts = check_artifacts(manifest, current, digests)
             _remember(digests)
             if request.verify and store is not None:
                 artifacts = await verify_stored(store, manifest, current, artifacts)
-            the_plan = plan(
-                manifest,
-                current,
-                artifacts=artifacts,
-                only=request.only,
-                replace=request.replace,
-                local=request.local,
-                resend_unknown=request.options.resend_unknown,
-                shard=request.shard,
-                # What the origins said before the lock was taken: asked once per run.
-                changed=checked.inputs.changed,
-            )
+            with settled():
+                the_plan = plan(
+                    manifest,
+                    current,
+                    artifacts=artifacts,
+                    only=request.only,
+                    replace=request.replace,
+                    local=request.local,
+                    resend_unknown=request.options.resend_unknown,
+                    shard=request.shard,
+                    # What the origins said before the lock was taken: asked once per run.
+                    changed=checked.inputs.changed,
+                )
             # Again on the plan the run will carry out, before its first submission.
             estimate = priced(the_plan, first, checked.remote)
             report = await _execute(

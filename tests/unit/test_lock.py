@@ -473,13 +473,18 @@ def test_the_quick_check_never_accepts_what_the_schema_rejects(
         assert not errors, errors
 
 
-@given(st.lists(st.builds(
-    entry,
-    st.text(alphabet="abcxyz-_.0123456789", min_size=1, max_size=8),
-    st.sampled_from(["submitting", "unknown", "processing", "completed", "failed"]),
-    error=st.none() | st.text(max_size=20),  # quotes, control characters, non-ASCII
-    execution_time_ms=st.none() | st.integers(0, 10**9),
-), max_size=6))
+@given(
+    st.lists(
+        st.builds(
+            entry,
+            st.text(alphabet="abcxyz-_.0123456789", min_size=1, max_size=8),
+            st.sampled_from(["submitting", "unknown", "processing", "completed", "failed"]),
+            error=st.none() | st.text(max_size=20),  # quotes, control characters, non-ASCII
+            execution_time_ms=st.none() | st.integers(0, 10**9),
+        ),
+        max_size=6,
+    )
+)
 def test_fast_lock_writer_matches_the_stdlib_byte_for_byte(entries: list[LockEntry]) -> None:
     from lipsync_pipeline.lockfile import entry_json
 
@@ -515,8 +520,10 @@ def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(UnsafePathError, match=r"a\.mp4$"):
         StagedFile(staged, tmp_path / "a.mp4", "0" * 64, 5).publish()
     assert victim.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == [staged.name,
-                                                                                "victim"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink()) == [
+        staged.name,
+        "victim",
+    ]
 
 
 def test_a_lock_that_changed_since_it_was_read_is_read_anew(
@@ -529,9 +536,9 @@ def test_a_lock_that_changed_since_it_was_read_is_read_anew(
     parses: list[str] = []
     real = _format._parse_lock_text
 
-    def counting(file: str, data: bytes) -> dict[str, LockEntry]:
+    def counting(file: str, text: str) -> dict[str, LockEntry]:
         parses.append(file)
-        return real(file, data)
+        return real(file, text)
 
     monkeypatch.setattr(_format, "_parse_lock_text", counting)
     path = tmp_path / "r.lock"
@@ -558,3 +565,82 @@ def test_a_run_that_records_nothing_leaves_a_hand_formatted_lock_alone(tmp_path:
         journal.record([entry("b")])  # a change: the lock is written in our layout
         assert journal.compact() is True
     assert path.read_bytes() == render_lock([entry("a"), entry("b")])
+
+
+# --- the one-pass reader: never accepts what the located, slow path refuses -------------
+
+_DOC_MUTATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["jobs", "entry", "artifact", "top"]),
+        st.sampled_from(
+            ["fingerprint", "status", "artifact", "path", "version", "jobs", "x", "-x"]
+        ),
+        _ODD_VALUES | st.just({"fingerprint": FP}) | st.just(json.loads(json.dumps(_VALID))),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300)
+@given(mutations=_DOC_MUTATIONS, duplicate=st.booleans())
+def test_the_one_pass_reader_agrees_with_the_slow_path(
+    mutations: list[tuple[str, str, Any]], duplicate: bool
+) -> None:
+    """Whatever one pass returns, the slow path (every check, located errors) returns
+    too, entry for entry; whenever the slow path refuses, one pass says None."""
+    from lipsync_pipeline.lockfile._format import _quick_check, _slow_entries
+    from lipsync_pipeline.lockfile._onepass import entries_in_one_pass
+
+    doc: Any = json.loads(render_lock([entry("a"), entry("fingerprint", "failed")]))
+    for where, key, new in mutations:
+        target = doc
+        for step in {"top": [], "jobs": ["jobs"], "entry": ["jobs", "a"]}.get(
+            where, ["jobs", "a", "artifact"]
+        ):
+            target = target.get(step) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target[key] = json.loads(json.dumps(new))
+    text = json.dumps(doc, indent=2)
+    if duplicate:  # the same key twice: json.loads alone would keep the last silently
+        text = text.replace('"model": ', '"model": "x", "model": ', 1)
+    fast = entries_in_one_pass(text, _quick_check())
+    try:
+        slow = _slow_entries("renders.lock", text)
+    except LockfileError:
+        assert fast is None
+    else:
+        assert fast is None or fast == slow
+
+
+def test_a_job_named_like_an_entry_field_reads_in_one_pass(tmp_path: Path) -> None:
+    from lipsync_pipeline.lockfile._format import _quick_check
+    from lipsync_pipeline.lockfile._onepass import entries_in_one_pass
+
+    entries = [entry("fingerprint"), entry("model", "failed"), entry("artifact")]
+    found = entries_in_one_pass(render_lock(entries).decode(), _quick_check())
+    assert found == {e.job_id: e for e in entries}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda doc: doc["jobs"].update({"-x": doc["jobs"]["a"]}),  # not a job id
+        lambda doc: doc["jobs"]["a"].update(model=""),
+        lambda doc: doc["jobs"]["a"]["artifact"].update(extra=1),
+        lambda doc: doc["jobs"]["a"].update(artifact=dict(doc["jobs"]["a"])),  # an entry inside
+        lambda doc: doc["jobs"]["a"].update(inputs={"audio": dict(doc["jobs"]["a"])}),
+        lambda doc: doc.update(version=2),
+        lambda doc: doc.update(conflicts={}),
+        lambda doc: doc.update(jobs=[]),
+    ],
+)
+def test_the_one_pass_reader_leaves_every_invalid_lock_to_the_slow_path(edit: Any) -> None:
+    from lipsync_pipeline.lockfile._format import _quick_check, _slow_entries
+    from lipsync_pipeline.lockfile._onepass import entries_in_one_pass
+
+    doc = json.loads(render_lock([entry("a")]))
+    edit(doc)
+    text = json.dumps(doc)
+    assert entries_in_one_pass(text, _quick_check()) is None
+    with pytest.raises(LockfileError):
+        _slow_entries("renders.lock", text)

@@ -38,7 +38,7 @@ def _staged(folder: Path, name: str, data: bytes) -> StagedFile:
 
 def _on_disk(lock: Path) -> dict[str, LockEntry]:
     """What a run killed right now would leave: the lockfile with its journal replayed."""
-    entries, _, _ = read_lock(lock)
+    entries, _ = read_lock(lock)
     return entries
 
 

@@ -64,7 +64,7 @@ def rendered(tmp_path: Path) -> Path:
 
 def on_disk(lock: Path) -> dict[str, LockEntry]:
     """What a run killed right now would leave: the lockfile with its journal replayed."""
-    entries, _, _ = read_lock(lock)
+    entries, _ = read_lock(lock)
     return entries
 
 
