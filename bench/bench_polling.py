@@ -85,7 +85,11 @@ def _figures(runs: list[Measured]) -> dict[str, float]:
     }
 
 
-def run_case(name: str, s: Scenario, pairs: int, work: Path, assets: str) -> dict[str, Any]:
+def run_case(
+    name: str, s: Scenario, pairs: int, work: Path, assets: str, tree: Path = ROOT
+) -> dict[str, Any]:
+    """One case: ``pairs`` alternating (ours, baseline) runs; ours is ``tree``'s runner
+    at its own default poll interval (the baseline is told ``s.poll``)."""
     ours_runs: list[Measured] = []
     base_runs: list[Measured] = []
     for pair in range(pairs):
@@ -93,7 +97,8 @@ def run_case(name: str, s: Scenario, pairs: int, work: Path, assets: str) -> dic
             f"polling, {name}: {s.label}, pair {pair + 1}/{pairs} ...", file=sys.stderr, flush=True
         )
         folder = work / f"{name}-pair{pair}"
-        ours_runs.append(overhead.measure("ours", s, folder, assets=assets)[0])
+        ours = overhead.measure("ours", s, folder, assets=assets, tree=tree, defaults=True)
+        ours_runs.append(ours[0])
         base_runs.append(overhead.measure("baseline", s, folder, assets=assets)[0])
     ours, base = _figures(ours_runs), _figures(base_runs)
     ideal_makespan, ideal_calls = fixed_poller_ideal(s)
@@ -113,15 +118,20 @@ def run_case(name: str, s: Scenario, pairs: int, work: Path, assets: str) -> dic
     }
 
 
-def run(work: Path, *, quick: bool = False) -> dict[str, Any]:
-    """Both cases; every ratio is ours / the baseline measured in the same run."""
+def run(
+    work: Path, *, quick: bool = False, tree: Path = ROOT, only: str | None = None
+) -> dict[str, Any]:
+    """Both cases (or ``only`` one); every ratio is ours / the baseline measured in the
+    same run. ``tree``: the checkout whose runner is measured (another commit's, say)."""
     cases = QUICK if quick else CASES
     with (
         (work / "assets-studio.log").open("w+b") as log,
         overhead.studio(Scenario(jobs=0, concurrency=1, delay="0", poll=POLL), log) as assets,
     ):
         return {
-            name: run_case(name, s, pairs, work, assets.root) for name, (s, pairs) in cases.items()
+            name: run_case(name, s, pairs, work, assets.root, tree)
+            for name, (s, pairs) in cases.items()
+            if only in (None, name)
         }
 
 

@@ -117,10 +117,11 @@ def run_child(
     stdout: IO[bytes],
     stderr: IO[bytes],
     timeout: float,
+    cwd: Path = ROOT,
 ) -> Child:
     """Run a process to the end; its own rusage comes from wait4, not from our children total."""
     started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=ROOT)
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=cwd)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -254,7 +255,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _ours_argv(manifest: Path, root: str, s: Scenario) -> list[str]:
+def _ours_argv(manifest: Path, root: str, s: Scenario, *, defaults: bool = False) -> list[str]:
+    """Our runner's command line; ``defaults``: its own poll interval, not ``s.poll``."""
+    poll = [] if defaults else ["--poll-interval", str(s.poll)]
     return [
         sys.executable,
         "-m",
@@ -265,8 +268,7 @@ def _ours_argv(manifest: Path, root: str, s: Scenario) -> list[str]:
         f"{root}/api/v1",
         "--concurrency",
         str(s.concurrency),
-        "--poll-interval",
-        str(s.poll),
+        *poll,
         "-q",
         "--format",
         "json",
@@ -295,12 +297,20 @@ def _in_run(child: Child) -> float:
 
 
 def measure(
-    contender: str, s: Scenario, work: Path, *, assets: str | None = None
+    contender: str,
+    s: Scenario,
+    work: Path,
+    *,
+    assets: str | None = None,
+    tree: Path = ROOT,
+    defaults: bool = False,
 ) -> tuple[Measured, Path | None]:
     """One contender on one scenario, on a fresh studio. Returns our manifest path for reuse.
 
     ``assets``: the root URL whose /assets/ the jobs' inputs are on (default: the studio
-    under test's own, whose stats then count its own input downloads too)."""
+    under test's own, whose stats then count its own input downloads too). ``tree``: the
+    checkout whose runner is "ours" (run from there, so ``-m`` finds its package first;
+    the studio is always this one). ``defaults``: ours at its own poll interval."""
     timeout = s.ideal * 6 + 120
     folder = work / f"{contender}-{s.jobs}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -312,8 +322,10 @@ def measure(
     ):
         with studio(s, studio_log) as st:
             write_manifest(manifest, assets or st.root, s.jobs)
+            env, cwd = _child_env(), ROOT
             if contender == "ours":
-                argv = _ours_argv(manifest, st.root, s)
+                argv = _ours_argv(manifest, st.root, s, defaults=defaults)
+                env, cwd = {**env, "PYTHONPATH": str(tree)}, tree
             else:
                 argv = [
                     sys.executable,
@@ -327,7 +339,7 @@ def measure(
                     str(s.poll),
                 ]
             before = st.stats()
-            child = run_child(argv, env=_child_env(), stdout=out, stderr=err, timeout=timeout)
+            child = run_child(argv, env=env, stdout=out, stderr=err, timeout=timeout, cwd=cwd)
             after = st.stats()
         completed = _count(child, "completed")
         # A lost job or two is a finding to report (the baseline has no retries), not a

@@ -13,8 +13,9 @@ yardstick measured in the same run, so a ratio means something on a noisy machin
 commands with that checkout first on ``PYTHONPATH``; both contenders meet the same
 generated files, alternating command by command so a busy neighbour slows both alike.
 
-The poll row (makespan against a fixed 5 s poller) comes from ``bench/bench_poll.py``,
-which runs a studio and both pollers; it is run here only with ``--poll``.
+The poll row (makespan against a fixed 5 s poller) is ``bench/bench_polling.py``'s
+short-render case, each checkout's runner at its own defaults against the same
+baseline; it takes minutes, so it is run only with ``--poll``.
 
 Not a test: nothing here asserts a timing.
 """
@@ -88,6 +89,7 @@ def _prepare(label: str, root: Path) -> Checkout:
     helped = subprocess.run(
         [sys.executable, "-m", "lipsync_pipeline", "plan", "--help"],
         env=dict(os.environ, PYTHONPATH=str(root)),
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
@@ -128,7 +130,9 @@ def each(
     out: dict[str, Sample] = {}
     for checkout in found:
         with on_path(checkout):
-            out[checkout.label] = best(runs, checkout.argv(command, *args), tty=tty)
+            # From the checkout's root: ``-m`` puts the working directory first on the path.
+            argv = checkout.argv(command, *args)
+            out[checkout.label] = best(runs, argv, tty=tty, cwd=checkout.root)
     return out
 
 
@@ -194,7 +198,8 @@ def _size(found: list[Checkout], jobs: int, runs: int, work: Path) -> dict[str, 
     out["tty"] = each(found, runs, "-q", m, "--lock", nolock, tty=True, command="plan")
     for checkout in found:  # the first run after the renders appeared hashes them: not timed
         with on_path(checkout):
-            measure(checkout.argv("run", "--local", "-q", m, "--format", "json"))
+            argv = checkout.argv("run", "--local", "-q", m, "--format", "json")
+            measure(argv, cwd=checkout.root)
     out["noop"] = each(found, runs, "--local", "-q", m, "--format", "json", command="run")
     out["locked"] = each(found, runs, "-q", m, "--format", "json", command="plan")
     return out
@@ -237,11 +242,25 @@ def curve_table(curve: Curve, labels: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def poll_row(quick: bool) -> dict[str, str]:
-    """The poll row from bench_poll: {checkout label: text}."""
-    import bench_poll  # type: ignore[import-not-found]
+def poll_row(found: list[Checkout], quick: bool, work: Path) -> dict[str, str]:
+    """The short-render case of ``bench_polling`` for each checkout's runner at its
+    defaults, against the fixed 5 s baseline of the same run: {checkout label: text}."""
+    from bench import bench_polling
+    from bench.overhead import keep_cores_awake
 
-    return dict(bench_poll.targets_row(quick=quick))
+    out = {}
+    with keep_cores_awake():
+        for checkout in found:
+            print(f"polling, {checkout.label} ...", file=sys.stderr, flush=True)
+            folder = work / f"poll-{len(out)}"
+            folder.mkdir()
+            case = bench_polling.run(folder, quick=quick, tree=checkout.root, only="short")
+            ratio = case["short"]["ratio"]
+            out[checkout.label] = (
+                f"{ratio['makespan_s']:.2f}x ({ratio['in_run_s']:.2f}x start-up left out), "
+                f"{ratio['status_calls_per_job']:.2f}x the status calls"
+            )
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -260,9 +279,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         tempfile.TemporaryDirectory(dir=args.tmp, prefix="lipsync-targets-") as work,
     ):
         rows, curve = measure_all(found, args.quick, Path(work))
+        if args.poll:
+            poll = poll_row(found, args.quick, Path(work))
+            rows["makespan vs a fixed 5 s poller, 0.5-2 s renders"] = poll
     labels = [c.label for c in found]
-    if args.poll:
-        rows["makespan vs a fixed 5 s poller, 0.5-2 s renders"] = poll_row(args.quick)
     text = table(rows, labels) + "\n\nWall seconds by size:\n\n" + curve_table(curve, labels)
     print(text)
     return text
