@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from lipsync_pipeline.errors import (
@@ -38,11 +39,11 @@ Command = Callable[[argparse.Namespace, "Reporter"], int]
 
 
 def logs(args: argparse.Namespace) -> bool:
-    """Whether the command may log, and so needs logging configured (structlog costs
-    ~0.1 s to import): those that talk to the API or a store, run or serve. The others
+    """Whether the command may log, and so needs logging configured before it starts
+    (structlog costs ~0.1 s to import): those that talk to the API or a store, or
+    serve. ``run`` configures it once its check has passed (``_run``). The others
     print what they have to say (plan's input check too: see ``inputs._examine``)."""
-    if args.command == "run":
-        return not args.dry_run
+    # run configures its own, once its check has passed (``_run``).
     return args.command in ("pull", "serve", "lock") or (args.command == "status" and args.refresh)
 
 
@@ -151,14 +152,10 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
 def _run(args: argparse.Namespace, out: Reporter) -> int:
     if args.dry_run:
         return _plan(args, out)
-    import trio
-
-    from lipsync_pipeline.cli._console import ProgressDisplay
-    from lipsync_pipeline.cli._junit import check_junit_path, write_junit
-    from lipsync_pipeline.cli._markdown import run_markdown
+    from lipsync_pipeline.cli._console import ProgressDisplay, configure_logging
     from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
     from lipsync_pipeline.run import RunOptions
-    from lipsync_pipeline.usecases import RunRequest, poll_interval, run_pipeline
+    from lipsync_pipeline.usecases import RunRequest, check_run, poll_interval
 
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     request = RunRequest(
@@ -186,12 +183,27 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     name = str(args.manifest)
     with summary_on_error("run", name):
         if args.junit is not None:
+            from lipsync_pipeline.cli._junit import check_junit_path
+
             check_junit_path(args.junit)  # before anything is paid for
+        # A bad manifest or lock is refused here, before structlog, trio, httpx and
+        # the runner are imported: a mistake costs what `plan` costs, not a run's
+        # start-up. The check logs nothing (plan runs it with logging unconfigured).
+        checked = check_run(request)
+        configure_logging(args.log_format, args.verbosity)
+        import trio
+
+        from lipsync_pipeline.usecases import run_pipeline
+
         with display.live():
-            report = trio.run(run_pipeline, request, display)
+            report = trio.run(partial(run_pipeline, request, display, checked=checked))
+    from lipsync_pipeline.cli._markdown import run_markdown
+
     out.run(report)
     append_step_summary(lambda limit: run_markdown(name, report, limit=limit))
     if args.junit is not None:
+        from lipsync_pipeline.cli._junit import write_junit
+
         write_junit(args.junit, report, name)
     return run_exit_code(report)
 
@@ -215,8 +227,6 @@ def run_exit_code(report: RunReport) -> int:
 
 
 def _pull(args: argparse.Namespace, out: Reporter) -> int:
-    from functools import partial
-
     import trio
 
     from lipsync_pipeline.usecases import pull

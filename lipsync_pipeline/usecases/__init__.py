@@ -3,7 +3,8 @@ result that the CLI shows; none of them prints.
 
 Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan;
 the input check of plan and run),
-``_validate`` (validate), ``_run`` (run), ``_refresh`` (status --refresh),
+``_validate`` (validate), ``_request`` (what run was asked, checked before the
+run's heavy imports), ``_run`` (run), ``_refresh`` (status --refresh),
 ``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
 ``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
 ``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull),
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     )
     from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
     from lipsync_pipeline.usecases._refresh import refresh
-    from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, RunRequest, run_pipeline
+    from lipsync_pipeline.usecases._request import RunRequest, check_run
+    from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, run_pipeline
     from lipsync_pipeline.usecases._schema import schema_document
     from lipsync_pipeline.usecases._serve import ServeRequest, serve
     from lipsync_pipeline.usecases._validate import (
@@ -68,6 +70,7 @@ __all__ = [
     "Validation",
     "check",
     "check_lock",
+    "check_run",
     "driver_warning",
     "fold_files",
     "input_check",
@@ -103,7 +106,8 @@ if not TYPE_CHECKING:
             ),
             "_pull": ("Pulled", "PullOutcome", "PullReport", "pull"),
             "_refresh": ("refresh",),
-            "_run": ("DEFAULT_CONCURRENCY", "RunRequest", "run_pipeline"),
+            "_request": ("RunRequest", "check_run"),
+            "_run": ("DEFAULT_CONCURRENCY", "run_pipeline"),
             "_schema": ("schema_document",),
             "_serve": ("ServeRequest", "serve"),
             "_validate": (

@@ -5,7 +5,8 @@ from __future__ import annotations
 from lipsync_pipeline.api import ApiClient, JobStatus
 from lipsync_pipeline.errors import ConfigError, RequestRejected
 from lipsync_pipeline.usecases._check import Checked
-from lipsync_pipeline.usecases._run import MAX_CONNECTIONS, RunRequest, resolve_remote
+from lipsync_pipeline.usecases._request import RunRequest
+from lipsync_pipeline.usecases._run import MAX_CONNECTIONS, resolve_remote
 
 __all__ = ["refresh"]
 

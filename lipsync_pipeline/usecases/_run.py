@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -27,23 +26,22 @@ from lipsync_pipeline.errors import (
 from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockSnapshot, RunLock
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import Plan, plan
-from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunReport, execute
 from lipsync_pipeline.settings import Remote, remote_from_env
-from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._check import Checked, check, examine_inputs
+from lipsync_pipeline.usecases._check import Checked, examine_inputs
 from lipsync_pipeline.usecases._guards import CANNOT_WRITE, refuse_links, unlocked_noop
 from lipsync_pipeline.usecases._local import local_options, start_local_studio
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
+from lipsync_pipeline.usecases._request import RunRequest, check_run
 from lipsync_pipeline.usecases._shard import seed_shard_lock, shard_lock
 from lipsync_pipeline.usecases._spend import bill_report, estimate_within, ledger, priced
 from lipsync_pipeline.usecases._store import open_store, upload_inputs, verify_stored
 
 if TYPE_CHECKING:
-    from lipsync_pipeline.inputs import InputCheck
     from lipsync_pipeline.store import TrioObjectStore
     from lipsync_pipeline.usecases._store import StoreSession
 
-__all__ = ["DEFAULT_CONCURRENCY", "MAX_CONNECTIONS", "RunRequest", "resolve_remote", "run_pipeline"]
+__all__ = ["DEFAULT_CONCURRENCY", "MAX_CONNECTIONS", "resolve_remote", "run_pipeline"]
 
 _log = structlog.get_logger(__name__)
 
@@ -52,32 +50,6 @@ DEFAULT_CONCURRENCY: Final = 4
 # connections (pitfalls.md), and jobs wait between polls far longer than they hold
 # a connection: 4 served 100 jobs in flight at 1 poll/s each with CPU to spare.
 MAX_CONNECTIONS: Final = 4
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    """What ``run`` was asked to do. ``base_url``/``api_key`` None: from the environment."""
-
-    manifest_path: Path
-    lock_path: Path | None = None
-    # --output-dir: replaces the manifest's output_dir, and may lead outside its tree.
-    output_dir: Path | None = None
-    local: bool = False
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
-    concurrency: int | None = None
-    options: RunOptions = field(default_factory=RunOptions)
-    only: Collection[str] = ()
-    replace: Collection[str] = ()
-    store: str | None = None  # --store URL: in place of the manifest's store:
-    verify: bool = False  # --verify: ask the store about each render the lock says it keeps
-    shard: Shard | None = None  # --shard K/N: only its jobs, into its own lock
-    max_credits: int | None = None  # --max-credits: the spend cap (with budget:, the lower)
-    allow_unknown_cost: bool = False  # --allow-unknown-cost: submit jobs of unknown cost
-    # Ask the origins of URL inputs (lengths, changed inputs; see ``input_check``).
-    # None: no request to them (the library's default; the CLI asks unless
-    # --no-input-check), and no input versions recorded in the lock.
-    inputs: InputCheck | None = None
 
 
 def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
@@ -102,22 +74,17 @@ def resolve_remote(request: RunRequest, manifest: Manifest) -> Remote:
     return remote_from_env(request.base_url, request.api_key)
 
 
-async def run_pipeline(request: RunRequest, progress: ProgressSink | None = None) -> RunReport:
-    """Run a manifest to completion (or interruption). Raises LipsyncError subclasses."""
+async def run_pipeline(
+    request: RunRequest, progress: ProgressSink | None = None, *, checked: Checked | None = None
+) -> RunReport:
+    """Run a manifest to completion (or interruption). Raises LipsyncError subclasses.
+
+    ``checked``: ``check_run(request)``, if the caller made it already (the CLI does,
+    before it imports what only a run that gets this far needs)."""
     if request.local:
         request = dataclasses.replace(request, options=local_options(request.options))
-    checked = check(
-        request.manifest_path,
-        request.lock_path,
-        only=request.only,
-        replace=request.replace,
-        resend_unknown=request.options.resend_unknown,
-        verify_artifacts=False,
-        local=request.local,
-        store=request.store,
-        output_dir=request.output_dir,
-        shard=request.shard,
-    )
+    if checked is None:
+        checked = check_run(request)
     manifest = checked.manifest
     remote = None if request.local else resolve_remote(request, manifest)
     store = open_store(manifest)  # settings only; the network is asked under the lock

@@ -131,6 +131,20 @@ def test_plan_and_status_load_no_network_stack(tmp_path: Path, argv: list[str]) 
     assert _forbidden(modules, NETWORK_AND_STUDIO, STUDIO, RICH, JSONSCHEMA) == set()
 
 
+def test_a_run_refused_for_its_manifest_loads_no_runner_and_no_network_stack(
+    tmp_path: Path,
+) -> None:
+    """A broken manifest costs ``run`` what it costs ``validate``: it is checked before
+    logging, trio, httpx and the runner are imported (a pre-commit hook or a CI job
+    fails in a fraction of a second)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\njobs:\n  - id: x\n    kind: avatar\n", encoding="utf-8")
+    code, modules = loaded(tmp_path, "run", bad, "--local")
+    assert code == 2
+    assert _forbidden(modules, NETWORK_AND_STUDIO, STUDIO, RICH) == set()
+    assert "lipsync_pipeline.run._walk" not in modules
+
+
 def test_plan_measures_local_media_with_pyav_only_when_it_has_some(tmp_path: Path) -> None:
     """The credits of a local input need its length (PyAV reads the header): the one
     heavy package ``plan`` loads, and only for a manifest with local media."""
