@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from lipsync_pipeline.cli import main
+from lipsync_pipeline.cli import command
 
-sys.exit(main())
+sys.exit(command())

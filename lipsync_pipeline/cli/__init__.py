@@ -3,8 +3,9 @@ codes, and what CI reads (the step summary, JUnit XML)."""
 
 from __future__ import annotations
 
-from lipsync_pipeline.cli._main import main
+from lipsync_pipeline.cli._main import command, main
 
 __all__ = [
+    "command",
     "main",
 ]

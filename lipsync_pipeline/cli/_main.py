@@ -17,7 +17,7 @@ from lipsync_pipeline.errors import (
     StorageError,
 )
 
-__all__ = ["main"]
+__all__ = ["command", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,3 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = StorageError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         out.error(error)
         return error.exit_code
+
+
+def command() -> int:
+    """The installed ``lipsync-pipeline`` script (and ``python -m lipsync_pipeline``):
+    ``main()`` in a process that ends with the command, which may therefore keep what
+    it builds out of the garbage collector's passes (``_gc.settled``). A program that
+    calls ``main()`` itself keeps its collector as it was."""
+    from lipsync_pipeline._gc import freeze_for_this_command
+
+    freeze_for_this_command()
+    return main()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
 from lipsync_pipeline.manifest._expansion import Expansion, Origin, expand_matrices
 from lipsync_pipeline.manifest._ids import id_problems
@@ -69,7 +70,7 @@ from lipsync_pipeline.manifest._schema import (
     kind_fields,
 )
 from lipsync_pipeline.manifest._store import read_store
-from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml, no_gc
+from lipsync_pipeline.manifest._yaml import MAX_BYTES, load_yaml
 
 __all__ = ["load_manifest", "parse_manifest"]
 
@@ -117,7 +118,7 @@ def parse_manifest(
     """Validate manifest text; ``path`` places relative inputs. Raises ManifestError."""
     path = Path(os.path.abspath(path))
     override = None if output_dir is None else Path(os.path.abspath(output_dir))
-    with no_gc():
+    with paused_gc():
         return _Reader(path, display_name, override).read(data)
 
 

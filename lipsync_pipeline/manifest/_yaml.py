@@ -24,14 +24,12 @@ reading (the first value is kept) so that schema checks can still run.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
 
+from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import ManifestError, Problem
 from lipsync_pipeline.manifest._nodes import Located
 from lipsync_pipeline.manifest._scalars import Yaml11Scalar
@@ -44,7 +42,6 @@ __all__ = [
     "YamlDocument",
     "decode_text",
     "load_yaml",
-    "no_gc",
 ]
 
 MAX_BYTES: Final = 32 * 1024 * 1024
@@ -70,23 +67,6 @@ class YamlDocument:
     problems: tuple[Problem, ...]
     trusted: bool  # False: ``value`` may not be what the author meant (a bad tag, a key)
     text: str = ""  # as read: messages that point inside a scalar (a template) look here
-
-
-@contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a large tree of new objects.
-
-    Composing 10,000 jobs creates ~100,000 nodes and as many values; the collector
-    would traverse them again and again while they grow (measured: 2-4x slower),
-    and none of them is garbage.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -241,7 +221,7 @@ def load_yaml(data: bytes | str, *, display_name: str, c_loader: bool = True) ->
     _check_size(data, display_name)
     text = decode_text(data, display_name)
     loader_class = _C_LOADER if c_loader and _C_LOADER is not None else yaml.SafeLoader
-    with no_gc():
+    with paused_gc():
         try:
             loader = loader_class(text)
             try:
