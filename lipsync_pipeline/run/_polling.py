@@ -16,6 +16,11 @@ the early moments that are sure to hear "processing":
   job that does finish that early is seen at the first moment kept, later than the
   fixed poller would have seen it. The hosted API's ``executionTime`` may leave out
   time spent queueing; if so, it errs short and fewer moments are skipped, not more.
+  When a job ends without an ``executionTime``, what is learned is when the last poll
+  that heard "processing" was sent: the render took longer than that, so this too errs
+  short. (Not when the "completed" answer came: that is a poll moment plus latency,
+  past the render; learned, it would put the next jobs' first polls after it, their
+  answers later still, and the head would creep up with each job.)
 - **no jitter.** Moving a poll off its moment either makes it later (slower than the
   fixed poller) or earlier (it misses a completion the fixed poller's poll would
   have seen, which costs a whole interval). Each job's polls keep the phase of its
@@ -86,6 +91,17 @@ class PollSchedule:
         if len(arrival) > _MAX_SAMPLES:
             oldest = arrival.popleft()
             del ranked[bisect.bisect_left(ranked, oldest)]
+
+    def learn_done(
+        self, key: RenderKey, execution_time: float | None, processing_for: float | None
+    ) -> None:
+        """Record a render this run saw completed: ``execution_time`` (seconds) if the
+        API gave one; else ``processing_for``, how long after submission the last poll
+        that heard "processing" was sent (a lower bound), if any; else nothing."""
+        if execution_time is not None:
+            self.learn(key, execution_time)
+        elif processing_for is not None:
+            self.learn(key, processing_for)
 
     def head(self, key: RenderKey) -> float | None:
         """The render time all but the quickest twentieth of renders take at least, as

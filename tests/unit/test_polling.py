@@ -101,6 +101,41 @@ def test_never_later_and_never_more_polls_than_a_fixed_poller(low: float, high: 
         schedule.learn(KEY, render)
 
 
+@pytest.mark.parametrize("render", [0.5, 3.0, 12.0, 23.7, 40.0])
+def test_jobs_without_an_execution_time_never_push_the_first_poll_past_the_render(
+    render: float,
+) -> None:
+    # The walker's loop, as _walk._poll runs it: a job whose API answers no
+    # executionTime teaches what learn_done is given, and the next job starts from it.
+    schedule, latency = PollSchedule(P), 0.02
+    for n in range(3000):
+        submitted = 1000.0 * n
+        due, processing_for = schedule.first_poll(KEY, submitted), None
+        while True:
+            asked = schedule.wake_at(due)
+            if asked - submitted >= render:
+                break
+            processing_for = asked - submitted
+            due = schedule.next_poll(submitted, asked + latency)
+        schedule.learn_done(KEY, None, processing_for)
+        # Every job is seen no later than the fixed poller sees it (give or take the
+        # wake-up grid), the 3000th as the first.
+        assert due - submitted <= fixed_poller(render)[0] + 1e-6, n
+    # Long renders are still learned: of the polls sure to hear "processing", all but
+    # the last (the lower bound learned) are left out.
+    assert schedule.first_poll(KEY, 0.0) >= fixed_poller(render)[0] - P
+
+
+def test_what_a_completed_job_teaches() -> None:
+    schedule = PollSchedule(P)
+    for _ in range(5):  # done at its first poll, no executionTime: nothing known
+        schedule.learn_done(KEY, None, None)
+    assert schedule.head(KEY) is None
+    for _ in range(5):  # the API's executionTime wins over the lower bound
+        schedule.learn_done(KEY, 30.0, 10.01)
+    assert schedule.head(KEY) == 30.0
+
+
 def test_a_resumed_job_is_asked_soon_and_spread_out() -> None:
     schedule = PollSchedule(P, [(KEY, 60.0)] * 10)
     firsts = [schedule.resumed_poll(100.0) for _ in range(200)]
