@@ -348,9 +348,9 @@ class JobWalker:
                     return entry, status
                 if just_submitted:  # the render takes longer than this
                     processing_for = asked - anchor
-                # From the answer, not the request: after a slow poll (waiting out a
-                # 429's Retry-After, retries) the next does not follow at once.
-                due = schedule.next_poll(anchor, answered)
+                # The answer's time too: after a slow poll (waiting out a 429's
+                # Retry-After, retries) the next waits a whole interval from it.
+                due = schedule.next_poll(anchor, due, answered)
         return entry, None
 
     def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
