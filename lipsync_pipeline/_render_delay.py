@@ -8,6 +8,11 @@ polls at a fixed period. So the delay may be a distribution:
 - ``LOW-HIGH``: uniform between LOW and HIGH seconds (``0.5-2``);
 - ``lognormal:MEDIAN[:SIGMA]``: log-normal with that median and shape (default
   0.5: half the jobs within about 0.7x-1.4x the median, one in twenty beyond 2.3x).
+  SIGMA is at most 3 (one job in twenty beyond 140x the median already); a huge
+  one (1000) would overflow ``math.exp`` for about half the jobs.
+
+No draw is longer than a day, whatever the spec: the studio sleeps it out, and a
+render time of years would be a typo, not a test.
 
 Each job's draw is a function of its model and form state, with each URL cut to its
 path and query: the same manifest gets the same render times from any studio,
@@ -35,6 +40,10 @@ __all__ = ["RenderDelay"]
 _NUMBER: Final = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _RANGE: Final = re.compile(rf"\s*({_NUMBER})\s*-\s*({_NUMBER})\s*")
 _DEFAULT_SIGMA: Final = 0.5
+# With SIGMA <= 3, math.exp stays finite (at most ~1e12: the hash's resolution
+# bounds the normal quantile near 9.2); see the module docstring.
+_MAX_SIGMA: Final = 3.0
+_MAX_SECONDS: Final = 86_400.0  # a day
 _SYNTAX: Final = "expected SECONDS, LOW-HIGH or lognormal:MEDIAN[:SIGMA]"
 
 
@@ -55,6 +64,8 @@ class RenderDelay:
             raise ValueError(f"the range {self.a:g}-{self.b:g} ends below where it starts")
         if self.kind == "lognormal" and self.a <= 0:
             raise ValueError("a lognormal's median must be > 0")
+        if self.kind == "lognormal" and self.b > _MAX_SIGMA:
+            raise ValueError(f"a lognormal's sigma must be <= {_MAX_SIGMA:g}")
 
     @classmethod
     def parse(cls, text: str) -> RenderDelay:
@@ -85,10 +96,14 @@ class RenderDelay:
     @property
     def lowest(self) -> float:
         """No job is quicker than this."""
-        return 0.0 if self.kind == "lognormal" else self.a
+        return 0.0 if self.kind == "lognormal" else min(self.a, _MAX_SECONDS)
 
     def seconds_for(self, model: str, form_state: Mapping[str, Any]) -> float:
-        """This job's render time: the same for the same model and inputs, every time."""
+        """This job's render time: the same for the same model and inputs, every time;
+        at most a day."""
+        return min(self._draw(model, form_state), _MAX_SECONDS)
+
+    def _draw(self, model: str, form_state: Mapping[str, Any]) -> float:
         if self.kind == "fixed":
             return self.a
         u = _unit(model, form_state)
@@ -96,6 +111,7 @@ class RenderDelay:
             return self.a + (self.b - self.a) * u
         from statistics import NormalDist  # the flag's parser need not pay for it
 
+        # A huge median times a large factor is inf, not an error: the min clamps it.
         return self.a * math.exp(self.b * NormalDist().inv_cdf(u))
 
     def __str__(self) -> str:

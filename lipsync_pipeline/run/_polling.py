@@ -16,6 +16,11 @@ the early moments that are sure to hear "processing":
   job that does finish that early is seen at the first moment kept, later than the
   fixed poller would have seen it. The hosted API's ``executionTime`` may leave out
   time spent queueing; if so, it errs short and fewer moments are skipped, not more.
+  When a job ends without an ``executionTime``, what is learned is when the last poll
+  that heard "processing" was sent: the render took longer than that, so this too errs
+  short. (Not when the "completed" answer came: that is a poll moment plus latency,
+  past the render; learned, it would put the next jobs' first polls after it, their
+  answers later still, and the head would creep up with each job.)
 - **no jitter.** Moving a poll off its moment either makes it later (slower than the
   fixed poller) or earlier (it misses a completion the fixed poller's poll would
   have seen, which costs a whole interval). Each job's polls keep the phase of its
@@ -24,10 +29,12 @@ the early moments that are sure to hear "processing":
   poller's do. A job resumed from the lock has no submission moment in this run:
   those are spread over the first quarter interval, so that thousands of them do
   not all ask at once.
-- **after a slow answer** (a 429's Retry-After waited out, retries), the next poll is
-  the next moment at least half an interval after that answer, so a slow poll is not
-  followed by a second one at once (the fixed poller would wait a whole interval
-  from that answer: this may be sooner or up to half an interval later).
+- **after a slow answer** (a 429's Retry-After waited out, retries: one that came
+  more than a fifth of an interval after its moment), the next poll is the first
+  moment at least a whole interval after that answer: the server asked us to slow
+  down, and the API asks for 5-10 s between polls. (A poller that sleeps an interval
+  after each answer polls then; this is up to an interval later.) After an answer in
+  time, the next poll is the next moment, an interval after the last one was sent.
 
 Wake-ups are rounded *up* to a grid of a twentieth of the interval, at most 10 ms:
 the polls due within one step wake together and share the event loop's
@@ -59,8 +66,9 @@ _MIN_SAMPLES: Final = 3
 _MAX_SAMPLES: Final = 512
 # Resumed jobs' first polls are spread over this fraction of the interval.
 _RESUME_SPREAD: Final = 0.25
-# After an answer, the next poll is at least this fraction of the interval away.
-_MIN_GAP: Final = 0.5
+# An answer later than this fraction of the interval after its moment is slow: the
+# next poll is then a whole interval after the answer, not at the next moment.
+_SLOW_ANSWER: Final = 0.2
 _GRID_FRACTION: Final = 0.05
 _MAX_GRID: Final = 0.01  # seconds
 # Floating-point slack when a moment is compared with a time.
@@ -86,6 +94,17 @@ class PollSchedule:
         if len(arrival) > _MAX_SAMPLES:
             oldest = arrival.popleft()
             del ranked[bisect.bisect_left(ranked, oldest)]
+
+    def learn_done(
+        self, key: RenderKey, execution_time: float | None, processing_for: float | None
+    ) -> None:
+        """Record a render this run saw completed: ``execution_time`` (seconds) if the
+        API gave one; else ``processing_for``, how long after submission the last poll
+        that heard "processing" was sent (a lower bound), if any; else nothing."""
+        if execution_time is not None:
+            self.learn(key, execution_time)
+        elif processing_for is not None:
+            self.learn(key, processing_for)
 
     def head(self, key: RenderKey) -> float | None:
         """The render time all but the quickest twentieth of renders take at least, as
@@ -115,10 +134,13 @@ class PollSchedule:
         spread out. Its later polls keep to the interval from this one."""
         return now + random.uniform(0, self.interval * _RESUME_SPREAD)
 
-    def next_poll(self, anchor: float, answered: float) -> float:
-        """The poll after one answered at ``answered``: the first moment
-        ``anchor + k * interval`` at least half an interval after that answer."""
-        earliest = answered + self.interval * _MIN_GAP
+    def next_poll(self, anchor: float, due: float, answered: float) -> float:
+        """The poll after the one due at ``due`` and answered at ``answered``: the next
+        moment ``anchor + k * interval``; after a slow answer, the first such moment at
+        least a whole interval after it."""
+        earliest = due + self.interval
+        if answered - due > self.interval * _SLOW_ANSWER:
+            earliest = max(earliest, answered + self.interval)
         k = max(1, math.ceil((earliest - anchor) / self.interval - _EPS))
         return anchor + k * self.interval
 

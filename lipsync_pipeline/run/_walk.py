@@ -318,10 +318,12 @@ class JobWalker:
         else:
             anchor, due = submitted_at, schedule.first_poll(key, submitted_at)
         just_submitted = submitted_at is not None
+        processing_for: float | None = None  # for learn_done, when no executionTime
         with trio.move_on_after(self.options.job_timeout):
             while True:
                 await trio.sleep_until(schedule.wake_at(due))
                 assert entry.request_id is not None
+                asked = trio.current_time()
                 try:
                     status = await self.state.client.get_job(entry.request_id)
                 except RequestRejected as exc:
@@ -334,20 +336,21 @@ class JobWalker:
                     if answered_at is None:  # outcome unknown: recorded, for the caller
                         return entry, None
                     anchor, due = answered_at, schedule.first_poll(key, answered_at)
-                    just_submitted = True
+                    just_submitted, processing_for = True, None
                     continue
                 answered = trio.current_time()
                 if status.finished:
                     if status.status == "completed":
                         took = status.execution_time_ms
-                        if took is not None:
-                            schedule.learn(key, took / MS)
-                        elif just_submitted:
-                            schedule.learn(key, answered - anchor)
+                        schedule.learn_done(
+                            key, None if took is None else took / MS, processing_for
+                        )
                     return entry, status
-                # From the answer, not the request: after a slow poll (waiting out a
-                # 429's Retry-After, retries) the next does not follow at once.
-                due = schedule.next_poll(anchor, answered)
+                if just_submitted:  # the render takes longer than this
+                    processing_for = asked - anchor
+                # The answer's time too: after a slow poll (waiting out a 429's
+                # Retry-After, retries) the next waits a whole interval from it.
+                due = schedule.next_poll(anchor, due, answered)
         return entry, None
 
     def _forgotten(self, exc: RequestRejected, job: Job) -> bool:

@@ -42,18 +42,28 @@ def test_without_history_a_new_job_is_polled_at_the_fixed_pollers_moments() -> N
     schedule = PollSchedule(P)
     assert schedule.first_poll(KEY, 100.0) == 105.0
     # Each answer is followed by the next moment of the same job, whatever its phase.
-    assert schedule.next_poll(100.0, 105.02) == 110.0
-    assert schedule.next_poll(100.0, 110.3) == 115.0
+    assert schedule.next_poll(100.0, 105.0, 105.02) == 110.0
+    assert schedule.next_poll(100.0, 110.0, 110.3) == 115.0
     # No jitter: two jobs submitted alike are polled alike.
     assert {PollSchedule(P).first_poll(KEY, 100.0) for _ in range(50)} == {105.0}
 
 
-def test_a_slow_answer_is_not_followed_by_a_poll_at_once() -> None:
+def test_a_slow_answer_is_followed_by_a_whole_interval() -> None:
     schedule = PollSchedule(P)
-    # Answered 3 s after its moment (a Retry-After waited out): the next moment, 2 s
-    # on, is too soon; the one after it is kept.
-    assert schedule.next_poll(100.0, 108.0) == 115.0
-    assert schedule.next_poll(100.0, 107.4) == 110.0
+    # Answered 3 s after its moment (a Retry-After waited out): the server asked us to
+    # slow down, and the API asks for 5-10 s between polls. The next moment, 2 s on, and
+    # the one 7 s on are too soon after a slow answer.
+    assert schedule.next_poll(100.0, 105.0, 108.0) == 115.0
+    assert schedule.next_poll(100.0, 105.0, 110.0) == 115.0
+    assert schedule.next_poll(100.0, 105.0, 110.01) == 120.0
+    for late in (1.01, 1.5, 2.4, 4.9, 5.0, 7.3, 12.0):
+        answered = 105.0 + late
+        following = schedule.next_poll(100.0, 105.0, answered)
+        assert following >= answered + P
+        assert following < answered + 2 * P  # and the first such moment
+        assert (following - 100.0) / P == pytest.approx(round((following - 100.0) / P))
+    # An answer in time (latency, under a fifth of the interval) keeps the next moment.
+    assert schedule.next_poll(100.0, 105.0, 106.0) == 110.0
 
 
 def test_learned_render_times_skip_only_the_moments_sure_to_hear_processing() -> None:
@@ -89,7 +99,7 @@ def test_never_later_and_never_more_polls_than_a_fixed_poller(low: float, high: 
         due, polls = schedule.first_poll(KEY, submitted), 1
         while due - submitted < render:
             # Answered a few ms after each poll.
-            due, polls = schedule.next_poll(submitted, due + 0.02), polls + 1
+            due, polls = schedule.next_poll(submitted, due, due + 0.02), polls + 1
         seen, fixed_polls = fixed_poller(render)
         head = schedule.head(KEY)
         if head is None or render >= head:
@@ -101,13 +111,50 @@ def test_never_later_and_never_more_polls_than_a_fixed_poller(low: float, high: 
         schedule.learn(KEY, render)
 
 
+@pytest.mark.parametrize("render", [0.5, 3.0, 12.0, 23.7, 40.0])
+def test_jobs_without_an_execution_time_never_push_the_first_poll_past_the_render(
+    render: float,
+) -> None:
+    # The walker's loop, as _walk._poll runs it: a job whose API answers no
+    # executionTime teaches what learn_done is given, and the next job starts from it.
+    schedule, latency = PollSchedule(P), 0.02
+    for n in range(3000):
+        submitted = 1000.0 * n
+        due, processing_for = schedule.first_poll(KEY, submitted), None
+        while True:
+            asked = schedule.wake_at(due)
+            if asked - submitted >= render:
+                break
+            processing_for = asked - submitted
+            due = schedule.next_poll(submitted, due, asked + latency)
+        schedule.learn_done(KEY, None, processing_for)
+        # Every job is seen no later than the fixed poller sees it (give or take the
+        # wake-up grid), the 3000th as the first.
+        assert due - submitted <= fixed_poller(render)[0] + 1e-6, n
+    # Long renders are still learned: of the polls sure to hear "processing", all but
+    # the last (the lower bound learned) are left out.
+    assert schedule.first_poll(KEY, 0.0) >= fixed_poller(render)[0] - P
+
+
+def test_what_a_completed_job_teaches() -> None:
+    schedule = PollSchedule(P)
+    for _ in range(5):  # done at its first poll, no executionTime: nothing known
+        schedule.learn_done(KEY, None, None)
+    assert schedule.head(KEY) is None
+    for _ in range(5):  # the API's executionTime wins over the lower bound
+        schedule.learn_done(KEY, 30.0, 10.01)
+    assert schedule.head(KEY) == 30.0
+
+
 def test_a_resumed_job_is_asked_soon_and_spread_out() -> None:
     schedule = PollSchedule(P, [(KEY, 60.0)] * 10)
     firsts = [schedule.resumed_poll(100.0) for _ in range(200)]
     assert all(100.0 <= t <= 100.0 + P / 4 for t in firsts)
     assert len({round(t, 3) for t in firsts}) > 50  # spread, not in step
     # Later polls keep to the interval from the first.
-    assert schedule.next_poll(firsts[0], firsts[0] + 0.02) == pytest.approx(firsts[0] + P)
+    assert schedule.next_poll(firsts[0], firsts[0], firsts[0] + 0.02) == pytest.approx(
+        firsts[0] + P
+    )
 
 
 def test_wake_ups_share_a_grid_and_never_come_early() -> None:

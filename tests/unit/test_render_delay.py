@@ -47,6 +47,8 @@ def test_the_three_forms_parse(text: str, expected: RenderDelay) -> None:
         ("lognormal:0", "a lognormal's median must be > 0"),
         ("lognormal:5:x", "'x' is not a number"),
         ("lognormal:5:1:2", "expected SECONDS"),
+        ("lognormal:1:1000", "a lognormal's sigma must be <= 3"),
+        ("lognormal:1:3.01", "a lognormal's sigma must be <= 3"),
     ],
 )
 def test_a_bad_spec_says_what_is_wrong(text: str, reason: str) -> None:
@@ -55,17 +57,33 @@ def test_a_bad_spec_says_what_is_wrong(text: str, reason: str) -> None:
     assert reason in str(caught.value)
 
 
-def test_the_cli_refuses_a_bad_spec_without_a_traceback() -> None:
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("2-1", "the range 2-1 ends below"),
+        # Not at the first job's draw, where math.exp would overflow.
+        ("lognormal:1:1000", "a lognormal's sigma must be <= 3"),
+    ],
+)
+def test_the_cli_refuses_a_bad_spec_without_a_traceback(spec: str, reason: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "lipsync_pipeline", "serve", "--render-delay", "2-1"],
+        [sys.executable, "-m", "lipsync_pipeline", "serve", "--render-delay", spec],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 2
-    assert "argument --render-delay: '2-1': the range 2-1 ends below" in done.stderr
+    assert f"argument --render-delay: '{spec}': {reason}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("spec", ["lognormal:100:3", "lognormal:1e300:3", "1e300", "1-1000000000"])
+def test_no_draw_crashes_or_lasts_more_than_a_day(spec: str) -> None:
+    delay = RenderDelay.parse(spec)
+    draws = [delay.seconds_for(MODEL, form(n)) for n in range(2000)]
+    assert all(0 <= d <= 86_400 for d in draws)
+    assert max(draws) == 86_400  # the long tail (or the whole range) is clamped
 
 
 def test_a_uniform_range_spreads_jobs_over_it() -> None:
