@@ -167,6 +167,15 @@ class JobWalker:
         just_submitted = entry.status == "submitting" or step.action.submits
         answered_at: float | None = None
         if just_submitted:
+            # A job that gave its slot back early (see _download) and whose file then
+            # failed to publish may have been woken with this record: let it stop the
+            # run first (not a cancel point: "submitting" must not be left behind).
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            if self.state.stop_submitting and step.action.submits:
+                await self._put_back(job.id, entry, step.entry)  # the POST is not sent
+                return self.state.result(
+                    step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
+                )
             try:
                 entry, answered_at = await self._submit(
                     job, entry, before=step.entry, resent=step.action is Action.RESUBMIT
