@@ -92,6 +92,12 @@ class RunState:
             )
         self.spend.settle(step.job_id, billed)
 
+    def unspent(self, job_id: str) -> None:
+        """``job_id``'s POST cannot have created a job (refused, or never sent): under a
+        spend cap its estimate no longer counts, or it would hold later jobs back."""
+        if self.spend is not None:
+            self.spend.settle(job_id, 0)
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Callable[[], None]]:
         """The slot admit() took, given back when the walk ends however it ends, or

@@ -106,6 +106,7 @@ class JobWalker:
         started = self.state.started[step.job_id] = time.monotonic()
         async with self.state.slot() as release:
             if self.state.stop_submitting and step.action.submits:
+                self.state.unspent(step.job_id)
                 self.state.finish(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
@@ -173,6 +174,7 @@ class JobWalker:
             await trio.lowlevel.cancel_shielded_checkpoint()
             if self.state.stop_submitting and step.action.submits:
                 await self._put_back(job.id, entry, step.entry)  # the POST is not sent
+                self.state.unspent(job.id)
                 return self.state.result(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
@@ -183,6 +185,7 @@ class JobWalker:
             except RequestRejected as exc:
                 # A definite 4xx: no job was created, so this is the request's own
                 # failure (retried next run), not an interrupted submission.
+                self.state.unspent(job.id)
                 entry = replace(entry, status="failed", error=str(exc))
                 await self.writer.write(entry)
                 return self._failed(step, entry, started)
@@ -277,6 +280,7 @@ class JobWalker:
                     # Never sent, or refused before the API acted on it: put the lock
                     # back, or the next run would hold (or warn about) a job that
                     # cannot exist. The error itself is the caller's to report.
+                    self.state.unspent(job.id)
                     await self._put_back(job.id, entry, before)
                     raise exc from None
                 _log.info("submitted", job=job.id, request_id=request_id)
