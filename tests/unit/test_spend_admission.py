@@ -12,7 +12,7 @@ import pytest
 import trio
 from _fake_api import FakeApi, Render, manifest_text, request_id
 
-from lipsync_pipeline.budget import SpendCap, SpendLedger
+from lipsync_pipeline.budget import SpendCap, SpendLedger, billed_credits
 from lipsync_pipeline.cli._commands import run_exit_code
 from lipsync_pipeline.errors import (
     EXIT_BUDGET,
@@ -25,7 +25,7 @@ from lipsync_pipeline.estimate import Estimate, JobCost
 from lipsync_pipeline.lockfile import LockJournal, load_lock
 from lipsync_pipeline.manifest import parse_manifest
 from lipsync_pipeline.plan import Action, plan
-from lipsync_pipeline.run import Outcome, RunOptions, RunReport, execute
+from lipsync_pipeline.run import Outcome, RunOptions, RunReport, _state, execute
 
 OPTIONS = RunOptions(poll_interval=5.0, job_timeout=math.inf)
 
@@ -128,3 +128,25 @@ async def test_a_submission_that_created_nothing_no_longer_counts(
     assert outcomes["b"] is Outcome.COMPLETED and outcomes["c"] is Outcome.COMPLETED
     assert outcomes["a"] in (Outcome.FAILED, Outcome.ERROR)
     assert not report.over_budget
+
+
+async def test_only_renders_the_cap_counted_are_read_for_their_bill(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """a was rendered by an earlier run and is only downloaded now: the cap never counted
+    it, so its file is not read (a worker thread each) to learn what it billed."""
+    fake = FakeApi()
+    fake.fail_fetch(request_id("a"), TransientApiError("download: connection reset"))
+    await _run(tmp_path, fake, {"a": 10}, SpendCap(20, "cap 20"))  # a: rendered, not fetched
+    read: list[str] = []
+
+    def billed(path: Path, resolution: str) -> int | None:
+        read.append(path.stem)
+        return billed_credits(path, resolution)
+
+    monkeypatch.setattr(_state, "billed_credits", billed)
+    report = await _run(tmp_path, fake, {"a": 10, "b": 10}, SpendCap(20, "cap 20"))
+
+    assert [r.outcome for r in report.results] == [Outcome.COMPLETED] * 2
+    assert [c.job_id for c in fake.of("submit")] == ["a", "b"]  # a's in the first run
+    assert read == ["b"]
