@@ -168,13 +168,11 @@ class JobWalker:
         just_submitted = entry.status == "submitting" or step.action.submits
         answered_at: float | None = None
         if just_submitted:
-            # A job that gave its slot back early (see _download) and whose file then
-            # failed to publish may have been woken with this record: let it stop the
-            # run first (not a cancel point: "submitting" must not be left behind).
+            # A job that gave its slot back early (_download) and failed to publish may
+            # wake with this record: let it stop the run first (not a cancel point).
             await trio.lowlevel.cancel_shielded_checkpoint()
             if self.state.stop_submitting and step.action.submits:
                 await self._put_back(job.id, entry, step.entry)  # the POST is not sent
-                self.state.unspent(job.id)
                 return self.state.result(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
@@ -280,7 +278,6 @@ class JobWalker:
                     # Never sent, or refused before the API acted on it: put the lock
                     # back, or the next run would hold (or warn about) a job that
                     # cannot exist. The error itself is the caller's to report.
-                    self.state.unspent(job.id)
                     await self._put_back(job.id, entry, before)
                     raise exc from None
                 _log.info("submitted", job=job.id, request_id=request_id)
@@ -309,6 +306,7 @@ class JobWalker:
         return entry, answered_at
 
     async def _put_back(self, job_id: str, entry: LockEntry, before: LockEntry | None) -> None:
+        self.state.unspent(job_id)  # nothing can have been created
         if before is None:
             await self.writer.forget(job_id)
         elif before != entry:
