@@ -82,7 +82,9 @@ async def execute(
     """Carry out ``plan``. Cancellation (Ctrl-C) leaves every in-flight job
     recorded. ``client`` may be None only when no step needs the API.
     ``keep_render`` (with an object store) uploads each render before it is recorded;
-    ``spend`` (a spend cap) admits a submission only while the estimate stays within it.
+    ``spend`` (a spend cap) admits a submission only while what it counts stays within
+    it: the estimates of the jobs admitted, each replaced by what its render billed once
+    its file is in, and nothing for a POST refused or never sent.
     ``input_versions``: URL -> what it serves now (the input check), recorded in the
     entry of each job submitted, so that a later plan notices a changed input.
 

@@ -78,11 +78,11 @@ class RunState:
         nursery.start_soon(self._walk, step)
 
     async def settle(self, step: Step, result: JobResult, lock_dir: Path) -> None:
-        """Under a spend cap, a render done counts at what it bills from now on (its
-        file's length, read in a worker thread); called before its slot is given back,
-        so the next admission sees it."""
+        """Under a spend cap, a render this run admitted counts at what it bills from now
+        on (its file's length, read in a worker thread); called before its slot is given
+        back, so the next admission sees it. A download the cap never counted is not read."""
         done = result.outcome is Outcome.COMPLETED and result.artifact is not None
-        if self.spend is None or step.job is None or not done:
+        if self.spend is None or step.job is None or not done or step.job_id not in self.spend:
             return
         assert result.artifact is not None
         path = lock_dir / result.artifact.path
@@ -91,6 +91,12 @@ class RunState:
                 billed_credits, path, resolution_of(step.job.form_state)
             )
         self.spend.settle(step.job_id, billed)
+
+    def unspent(self, job_id: str) -> None:
+        """``job_id``'s POST cannot have created a job (refused, or never sent): under a
+        spend cap its estimate no longer counts, or it would hold later jobs back."""
+        if self.spend is not None:
+            self.spend.settle(job_id, 0)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Callable[[], None]]:

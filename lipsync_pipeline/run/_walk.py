@@ -106,6 +106,7 @@ class JobWalker:
         started = self.state.started[step.job_id] = time.monotonic()
         async with self.state.slot() as release:
             if self.state.stop_submitting and step.action.submits:
+                self.state.unspent(step.job_id)
                 self.state.finish(
                     step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
                 )
@@ -167,6 +168,14 @@ class JobWalker:
         just_submitted = entry.status == "submitting" or step.action.submits
         answered_at: float | None = None
         if just_submitted:
+            # A job that gave its slot back early (_download) and failed to publish may
+            # wake with this record: let it stop the run first (not a cancel point).
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            if self.state.stop_submitting and step.action.submits:
+                await self._put_back(job.id, entry, step.entry)  # the POST is not sent
+                return self.state.result(
+                    step, Outcome.CANCELLED, step.entry, started, self.state.stop_reason
+                )
             try:
                 entry, answered_at = await self._submit(
                     job, entry, before=step.entry, resent=step.action is Action.RESUBMIT
@@ -174,6 +183,7 @@ class JobWalker:
             except RequestRejected as exc:
                 # A definite 4xx: no job was created, so this is the request's own
                 # failure (retried next run), not an interrupted submission.
+                self.state.unspent(job.id)
                 entry = replace(entry, status="failed", error=str(exc))
                 await self.writer.write(entry)
                 return self._failed(step, entry, started)
@@ -296,6 +306,7 @@ class JobWalker:
         return entry, answered_at
 
     async def _put_back(self, job_id: str, entry: LockEntry, before: LockEntry | None) -> None:
+        self.state.unspent(job_id)  # nothing can have been created
         if before is None:
             await self.writer.forget(job_id)
         elif before != entry:

@@ -151,6 +151,26 @@ def test_a_render_done_counts_at_what_it_billed_not_its_estimate() -> None:
     assert ledger.spent == 15
 
 
+def test_the_ledger_counts_what_each_admitted_job_comes_to_after_any_mix_of_changes() -> None:
+    """spent is kept as a running total (not summed on each admission): after takes,
+    refusals, bills, re-bills and unreadable bills it is still the plain sum."""
+    estimate = _estimate(a=10, b=20, c=30, d=50, e=None)
+    ledger = SpendLedger(SpendCap(70, "--max-credits 70", allow_unknown=True), estimate.jobs)
+    counted: dict[str, int] = {}
+    for job in ("a", "b", "c", "d", "e"):  # d does not fit: refused, not counted
+        if ledger.take(job) is None:
+            counted[job] = estimate.jobs[job].credits or 0
+    for job, billed in (("a", 5), ("a", 7), ("b", 0), ("c", None), ("e", 12), ("d", 3)):
+        ledger.settle(job, billed)
+        if job in counted and billed is not None:
+            counted[job] = billed
+        assert ledger.spent == sum(counted.values())
+    assert counted == {"a": 7, "b": 0, "c": 30, "e": 12}
+    assert "d" not in ledger and "a" in ledger
+    refused = ledger.take("d")
+    assert refused is not None and "would take the run's credits to 99" in refused
+
+
 @pytest.mark.parametrize(
     ("resolution", "seconds", "credits"),
     [

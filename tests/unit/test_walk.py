@@ -11,6 +11,7 @@ the fake sees first.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import math
@@ -22,6 +23,7 @@ import pytest
 import trio
 from _fake_api import FakeApi, Render, manifest_text, request_id
 
+from lipsync_pipeline._staging import StagedFile
 from lipsync_pipeline.errors import (
     AuthError,
     RequestRejected,
@@ -449,6 +451,42 @@ async def test_fail_fast_still_finishes_jobs_that_were_already_submitted(
     assert [run.of(job_id) for job_id in old] == [Outcome.COMPLETED] * 3  # they cost nothing
     assert (run.count(Outcome.FAILED), run.count(Outcome.CANCELLED)) == (1, len(new) - 1)
     assert len(fake.of("submit")) == 1
+
+
+class _DiskFullFor(FakeApi):
+    """Its downloads of ``job_id`` cannot be put in place (the rename fails: EIO)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    async def fetch(self, url: str, dest: Path) -> StagedFile:
+        staged = await super().fetch(url, dest)
+        if dest.stem != self.job_id:
+            return staged
+        return _Unpublishable(staged.tmp, staged.dest, staged.sha256, staged.size)
+
+
+@dataclass(frozen=True)
+class _Unpublishable(StagedFile):
+    def publish(self) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+async def test_a_file_that_cannot_be_written_stops_the_job_already_started_before_its_post(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """One slot, given back once a's render is in hand: b starts while a's file is
+    being put in place. That fails, and b, not yet sent, is not paid for."""
+    fake = _DiskFullFor("a")
+
+    run = await _run(tmp_path, fake, "a", "b", "c")
+
+    assert run.of("a") is Outcome.ERROR and "Input/output error" in run.report.storage_error
+    assert [run.of("b"), run.of("c")] == [Outcome.CANCELLED] * 2
+    assert [c.job_id for c in fake.of("submit")] == ["a"]
+    assert set(run.lock.entries) == {"a"}  # b's "submitting" was taken back
+    assert run.lock.entries["a"].status == "completed"  # paid: the next run downloads it
 
 
 async def test_a_refused_key_aborts_the_whole_run(
