@@ -120,7 +120,11 @@ def configure_logging(fmt: str, verbosity: int) -> None:
         processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger cached on first use keeps this configuration
+        # for good, so a program (or a test) that calls main() and later reconfigures
+        # or captures structlog would not see those loggers change. A few microseconds
+        # per log line; a run logs little.
+        cache_logger_on_first_use=False,
     )
     # Third-party stdlib loggers (hypercorn, httpx) go through the same renderer, so a
     # JSON log stays JSON lines; they stay quiet below WARNING unless -v.
