@@ -13,7 +13,8 @@ stay inside the manifest's tree). Matrix entries (``matrix:``): ``_expand`` (int
 jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values),
 ``_selectors`` (include and exclude), ``_template`` ({axis} placeholders), ``_rows``
 (a CSV file's rows), all imported only for a manifest that has a matrix;
-``_expansion`` (the expanded document, where each job was written), ``_ids`` (unique
+``_expansion`` (the expanded document, where each job was written), ``_jobbuilder``
+(Job values from a checked manifest, repeated values shared), ``_ids`` (unique
 ids, both places named).
 """
 
