@@ -39,6 +39,7 @@ __all__ = [
     "AddressPolicy",
     "IPAddress",
     "classify",
+    "distinct_proxies",
     "environment_proxies",
     "first_refusal",
     "found_addresses",
@@ -209,6 +210,12 @@ def scheme_proxy(scheme: str, proxies: Mapping[str, str]) -> str | None:
     if not proxy:
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def distinct_proxies(proxies: Mapping[str, str]) -> list[str]:
+    """Every proxy some http or https request may go through (``scheme_proxy`` of
+    each), once each, sorted: a client per proxy is built up front from these."""
+    return sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, proxies))})
 
 
 def proxy_for(url: httpx.URL, proxies: Mapping[str, str] | None = None) -> str | None:

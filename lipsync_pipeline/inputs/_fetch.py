@@ -37,11 +37,11 @@ import httpx
 
 from lipsync_pipeline import __version__
 from lipsync_pipeline._net import (
-    DEFAULT_PORTS,
     MAX_REDIRECTS,
     RESOLVE_ERRORS,
     AddressPolicy,
     IPAddress,
+    distinct_proxies,
     environment_proxies,
     first_refusal,
     found_addresses,
@@ -49,7 +49,6 @@ from lipsync_pipeline._net import (
     pinned,
     proxy_for,
     redirect_to,
-    scheme_proxy,
 )
 from lipsync_pipeline.api._http import PROXY_ERRORS, unusable_ca_bundle, unusable_proxy
 
@@ -113,7 +112,7 @@ class Fetcher:
         # cannot work is a ConfigError before any request.
         self._proxies = environment_proxies()
         self._via: dict[str, httpx.Client] = {}
-        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+        for proxy in distinct_proxies(self._proxies):
             try:
                 self._via[proxy] = httpx.Client(
                     limits=limits,

@@ -42,19 +42,18 @@ import httpx
 import trio
 
 from .._net import (
-    DEFAULT_PORTS,
     MAX_REDIRECTS,
     RESOLVE_ERRORS,
     AddressClass,
     AddressPolicy,
     IPAddress,
+    distinct_proxies,
     first_refusal,
     found_addresses,
     hop_target,
     pinned,
     proxy_for,
     redirect_to,
-    scheme_proxy,
 )
 from ..api import PROXY_ERRORS, unusable_proxy
 
@@ -113,7 +112,7 @@ class Fetcher:
         self._users: Counter[str] = Counter()  # hops under way, by https name
         self._proxies = dict(proxies)
         self._via: dict[str, httpx.AsyncClient] = {}  # one per proxy proxy_for may name
-        for proxy in sorted({p for s in DEFAULT_PORTS if (p := scheme_proxy(s, self._proxies))}):
+        for proxy in distinct_proxies(self._proxies):
             try:
                 self._via[proxy] = self._new_client(
                     # An https:// proxy is verified against the same CAs as the origins.

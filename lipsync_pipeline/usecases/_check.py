@@ -55,6 +55,9 @@ class Checked:
     remote: RemoteDurations = field(default_factory=dict)
     # Everything the input check learnt: versions for the lock, changed inputs, warnings.
     inputs: InputFindings = field(default_factory=InputFindings)
+    # ``plan`` as it was made (same selection and options), to make again with what the
+    # input check found (``changed=``); set by ``check``.
+    replan: Callable[..., Plan] | None = field(default=None, repr=False, compare=False)
 
 
 def check(
@@ -109,18 +112,21 @@ def check(
             resend_unknown=resend_unknown,
             shard=shard,
         )
-        checked = Checked(manifest, lock, planner(), artifacts)
-    return checked if inputs is None else examine_inputs(checked, inputs, planner)
+        checked = Checked(manifest, lock, planner(), artifacts, replan=planner)
+    return checked if inputs is None else examine_inputs(checked, inputs)
 
 
-def examine_inputs(checked: Checked, inputs: InputCheck, planner: Callable[..., Plan]) -> Checked:
+def examine_inputs(checked: Checked, inputs: InputCheck) -> Checked:
     """``checked`` with what the origins of its URL inputs say (lengths, versions), and
-    planned again by ``planner(changed=...)`` if an input changed at its URL. The plan
-    without the origins' word says which URLs need asking."""
+    planned again (``checked.replan(changed=...)``) if an input changed at its URL. The
+    plan without the origins' word says which URLs need asking."""
     from lipsync_pipeline.inputs import examine
 
     found = examine(checked.plan, inputs)
-    planned = planner(changed=found.changed) if found.changed else checked.plan
+    planned = checked.plan
+    if found.changed:
+        assert checked.replan is not None, "a Checked from check() knows how it was planned"
+        planned = checked.replan(changed=found.changed)
     return dataclasses.replace(checked, plan=planned, remote=found.remote, inputs=found)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -100,7 +99,7 @@ async def run_pipeline(
     refuse_links(manifest, lock_path)
     if request.inputs is not None:
         # After every check that needs no network: a missing key fails before this.
-        checked = examine_inputs(checked, request.inputs, _planner(request, checked))
+        checked = examine_inputs(checked, request.inputs)
     # Estimated once, after the input check (it prices URL inputs, ``checked.remote``);
     # refused here, a run over its cap takes no lock and writes nothing.
     first = estimate_within(checked.plan, cap, checked.remote)
@@ -173,22 +172,6 @@ async def run_pipeline(
     finally:
         run_lock.release()
     return report
-
-
-def _planner(request: RunRequest, checked: Checked) -> Callable[..., Plan]:
-    """``plan`` of the checked manifest and lock as ``request`` asks; the input check adds
-    ``changed``."""
-    return partial(
-        plan,
-        checked.manifest,
-        checked.lock,
-        artifacts=checked.artifacts,
-        only=request.only,
-        replace=request.replace,
-        local=request.local,
-        resend_unknown=request.options.resend_unknown,
-        shard=request.shard,
-    )
 
 
 def _remember(digests: DigestCache) -> None:
