@@ -134,46 +134,22 @@ def _overhead_rows(
     title = f"**{s.label}** (ideal {s.ideal:g} s)"
     if pairs > 1:
         title += f", median of {pairs} alternating pairs"
-    rows = [
-        (title, "", "", ""),
-        (
-            "makespan, s",
-            f"{ours.makespan:.1f}",
-            f"{base.makespan:.1f}",
-            _ratio(ours.makespan, base.makespan),
-        ),
-        (
-            "makespan / ideal",
-            f"{ours.makespan_ratio:.2f}",
-            f"{base.makespan_ratio:.2f}",
-            _ratio(ours.makespan_ratio, base.makespan_ratio),
-        ),
-        (
-            "API requests per job",
-            f"{ours.requests_per_job:.2f}",
-            f"{base.requests_per_job:.2f}",
-            _ratio(ours.requests_per_job, base.requests_per_job),
-        ),
-        (
-            "runner CPU ms per job",
-            f"{ours.cpu_ms_per_job:.2f}",
-            f"{base.cpu_ms_per_job:.2f}",
-            _ratio(ours.cpu_ms_per_job, base.cpu_ms_per_job),
-        ),
-        (
-            "runner peak RSS, MB",
-            f"{ours.max_rss_mb:.0f}",
-            f"{base.max_rss_mb:.0f}",
-            _ratio(ours.max_rss_mb, base.max_rss_mb),
-        ),
+    compared = (  # (label, Measured attribute, digits)
+        ("makespan, s", "makespan", 1),
+        ("makespan / ideal", "makespan_ratio", 2),
+        ("API requests per job", "requests_per_job", 2),
+        ("runner CPU ms per job", "cpu_ms_per_job", 2),
+        ("runner peak RSS, MB", "max_rss_mb", 0),
+    )
+    rows = [(title, "", "", "")]
+    for label, name, digits in compared:
+        o, b = float(getattr(ours, name)), float(getattr(base, name))
+        rows.append((label, f"{o:.{digits}f}", f"{b:.{digits}f}", _ratio(o, b)))
+    rows += [
         ("jobs not completed", str(ours.lost), str(base.lost), ""),
-        (
-            "studio CPU / makespan",
-            f"{ours.studio_cpu_share:.2f}",
-            f"{base.studio_cpu_share:.2f}",
-            "",
-        ),
-    ]
+        ("studio CPU / makespan", f"{ours.studio_cpu_share:.2f}",
+         f"{base.studio_cpu_share:.2f}", ""),
+    ]  # fmt: skip
     if pairs > 1:
         pairs_cpu = zip(ours_runs, base_runs, strict=True)
         cpu = sorted(o.cpu_ms_per_job / b.cpu_ms_per_job for o, b in pairs_cpu)
