@@ -228,12 +228,15 @@ def proxy_for(url: httpx.URL, proxies: Mapping[str, str] | None = None) -> str |
     this machine, which no proxy would reach."""
     import urllib.request
 
-    proxy = scheme_proxy(url.scheme, environment_proxies() if proxies is None else proxies)
+    settings = environment_proxies() if proxies is None else proxies
+    proxy = scheme_proxy(url.scheme, settings)
     if proxy is None or is_loopback_host(url.host):
         return None
-    # With the port, so that "host:port" entries of NO_PROXY match too ("host"
-    # entries still do: urllib compares the bare host as well).
-    if urllib.request.proxy_bypass(f"{url.host}:{url.port}" if url.port else url.host):
+    # NO_PROXY from the same reading (its "no" entry), not the environment again. With
+    # the port, so that "host:port" entries match too ("host" entries still do: urllib
+    # compares the bare host as well).
+    host = f"{url.host}:{url.port}" if url.port else url.host
+    if urllib.request.proxy_bypass_environment(host, dict(settings)):  # type: ignore[attr-defined]
         return None
     return proxy
 
