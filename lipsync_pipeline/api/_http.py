@@ -40,7 +40,7 @@ from typing import Final
 import httpx
 import trio
 
-from lipsync_pipeline._net import environment_proxies, proxy_for
+from lipsync_pipeline._net import DEFAULT_PORTS, environment_proxies, proxy_for, redirect_to
 from lipsync_pipeline.errors import ConfigError
 
 __all__ = [
@@ -61,8 +61,6 @@ __all__ = [
 _KEEPALIVE_EXPIRY: Final = 4.0
 
 MAX_REDIRECTS: Final = 10
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _ACCEPT: Final = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
 # A proxy's user:password (which may itself hold an "@"), kept out of messages.
 _USERINFO: Final = re.compile(r"//[^/]*@")
@@ -95,7 +93,7 @@ def unusable_ca_bundle(exc: OSError) -> ConfigError:
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the default port filled in: what "same origin" compares."""
-    return url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port or DEFAULT_PORTS.get(url.scheme)
 
 
 class Slots:
@@ -211,8 +209,8 @@ class HttpPool:
             request = self._request("GET", url, sent, None)
             response = await self._route(url).handle_async_request(request)
             response.request = request
-            location = response.headers.get("Location")
-            if response.status_code not in _REDIRECTS or location is None:
+            location = redirect_to(response.status_code, response.headers.get("Location"))
+            if location is None:
                 break
             await response.aclose()
             hops += 1

@@ -114,12 +114,7 @@ class Fetcher:
         self._via: dict[str, httpx.Client] = {}
         for proxy in distinct_proxies(self._proxies):
             try:
-                self._via[proxy] = httpx.Client(
-                    limits=limits,
-                    timeout=settings,
-                    verify=tls,
-                    trust_env=False,
-                    headers=headers,
+                self._via[proxy] = self._new_direct(
                     # An https:// proxy is verified against the same CAs as the origins.
                     proxy=httpx.Proxy(
                         proxy, ssl_context=tls if proxy.startswith("https:") else None

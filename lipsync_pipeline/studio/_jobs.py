@@ -119,7 +119,7 @@ class JobRunner:
         order = job.form_state.get("order")
         job.credits = pricing.estimate_credits(
             job.model,
-            job.form_state.get("resolution", "480p"),
+            pricing.resolution_of(job.form_state),
             durations=result.durations,
             order=order,
         )
@@ -133,7 +133,7 @@ class JobRunner:
 
     async def _process(self, job: Job) -> RenderResult:
         form = job.form_state
-        resolution, order = str(form.get("resolution", "480p")), form.get("order")
+        resolution, order = pricing.resolution_of(form), form.get("order")
         key = (
             job.model,
             resolution,
