@@ -93,11 +93,6 @@ class RenderDelay:
         except ValueError:
             raise ValueError(f"not a number of seconds >= 0; {_SYNTAX}") from None
 
-    @property
-    def lowest(self) -> float:
-        """No job is quicker than this."""
-        return 0.0 if self.kind == "lognormal" else min(self.a, _MAX_SECONDS)
-
     def seconds_for(self, model: str, form_state: Mapping[str, Any]) -> float:
         """This job's render time: the same for the same model and inputs, every time;
         at most a day."""

@@ -45,7 +45,9 @@ class StudioConfig:
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
         if not isinstance(self.render_delay, RenderDelay):
-            RenderDelay("fixed", float(self.render_delay))  # raises if it is not one
+            # One path for every job's render time (and its cap of a day): raises if
+            # the figure is not a render time.
+            object.__setattr__(self, "render_delay", RenderDelay("fixed", float(self.render_delay)))
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
         if self.body_timeout <= 0:
@@ -53,9 +55,8 @@ class StudioConfig:
 
     def render_seconds(self, model: str, form_state: Mapping[str, Any]) -> float:
         """How long this job stays "processing" at least."""
-        if isinstance(self.render_delay, RenderDelay):
-            return self.render_delay.seconds_for(model, form_state)
-        return float(self.render_delay)
+        assert isinstance(self.render_delay, RenderDelay)  # made one in __post_init__
+        return self.render_delay.seconds_for(model, form_state)
 
     @property
     def fetch_policy(self) -> AddressPolicy:

@@ -121,3 +121,12 @@ def test_the_studio_config_takes_a_figure_or_a_distribution() -> None:
     assert 20 <= spread.render_seconds(MODEL, form(1)) <= 40
     with pytest.raises(ValueError, match=">= 0"):
         StudioConfig(render_delay=-1.0)
+
+
+def test_a_plain_figure_in_the_config_is_a_render_time_like_any_other() -> None:
+    """A library user's StudioConfig(render_delay=<seconds>) gets the same rules as
+    --render-delay: at most a day, and a figure that is no render time is refused."""
+    assert StudioConfig(render_delay=1e9).render_seconds("lipsync-image", {}) == 86_400
+    assert StudioConfig(render_delay=2).render_seconds("lipsync-image", {}) == 2.0
+    with pytest.raises(ValueError):
+        StudioConfig(render_delay=-1)
