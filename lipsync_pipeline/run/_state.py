@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -77,13 +78,14 @@ class RunState:
                 return
         nursery.start_soon(self._walk, step)
 
-    async def settle(self, step: Step, result: JobResult, lock_dir: Path) -> None:
+    async def settle(self, step: Step, result: JobResult, lock_dir: Path) -> JobResult:
         """Under a spend cap, a render this run admitted counts at what it bills from now
         on (its file's length, read in a worker thread); called before its slot is given
-        back, so the next admission sees it. A download the cap never counted is not read."""
+        back, so the next admission sees it. Returns ``result`` with that bill, which the
+        report then need not read again. A download the cap never counted is not read."""
         done = result.outcome is Outcome.COMPLETED and result.artifact is not None
         if self.spend is None or step.job is None or not done or step.job_id not in self.spend:
-            return
+            return result
         assert result.artifact is not None
         path = lock_dir / result.artifact.path
         with trio.CancelScope(shield=True):  # a header's read: the result must be kept
@@ -91,6 +93,7 @@ class RunState:
                 billed_credits, path, resolution_of(step.job.form_state)
             )
         self.spend.settle(step.job_id, billed)
+        return result if billed is None else replace(result, billed_credits=billed)
 
     def unspent(self, job_id: str) -> None:
         """``job_id``'s POST cannot have created a job (refused, or never sent): under a

@@ -138,7 +138,7 @@ class JobWalker:
                 if isinstance(exc, TransientApiError):
                     self.state.unanswered(str(exc))
                 return
-            await self.state.settle(step, result, self._lock_path.parent)
+            result = await self.state.settle(step, result, self._lock_path.parent)
         self.state.results.append(result)
         self.progress.job_state(step.job_id, str(result.outcome))
 

@@ -63,7 +63,9 @@ async def bill_report(
         step = steps.get(result.job_id)
         job = None if step is None else step.job
         rendered = result.outcome is Outcome.COMPLETED and result.action in _RENDERING_ACTIONS
-        if job is not None and rendered and result.artifact is not None:
+        # A bill the spend cap already read (run/_state.settle) is not read again.
+        known = result.billed_credits is not None
+        if job is not None and rendered and result.artifact is not None and not known:
             resolution = resolution_of(job.form_state)
             paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
     billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
@@ -72,7 +74,7 @@ async def bill_report(
         return dataclasses.replace(
             result,
             estimated_credits=estimate.credits(result.job_id) if result.action.submits else None,
-            billed_credits=billed.get(result.job_id),
+            billed_credits=billed.get(result.job_id, result.billed_credits),
         )
 
     report.results = [credited(r) for r in report.results]

@@ -160,3 +160,27 @@ async def test_what_a_render_billed_counts_against_the_cap_for_the_jobs_after_it
     assert report.billed_credits == 10
     assert report.over_budget
     assert _posts(await studio_stats(root)) == 1
+
+
+async def test_under_a_cap_each_render_is_read_once_for_its_bill(
+    tmp_path: Path, start_studio: StartStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap reads each render's length as it finishes (to count its bill); the
+    report takes that figure instead of opening the file a second time."""
+    from lipsync_pipeline.budget import billed_credits
+    from lipsync_pipeline.run import _state
+    from lipsync_pipeline.usecases import _spend
+
+    manifest, root = await _project(tmp_path, start_studio)
+    read: list[str] = []
+
+    def counted(path: Path, resolution: str) -> int | None:
+        read.append(path.stem)
+        return billed_credits(path, resolution)
+
+    monkeypatch.setattr(_state, "billed_credits", counted)
+    monkeypatch.setattr(_spend, "billed_credits", counted)
+    report = await run_pipeline(remote_request(manifest, root, max_credits=ESTIMATE))
+
+    assert {r.job_id: r.billed_credits for r in report.results} == {"hello": 10, "turns": 12}
+    assert sorted(read) == ["hello", "turns"]
