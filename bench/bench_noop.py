@@ -36,7 +36,16 @@ HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run_all imports this as bench.bench_noop
     sys.path.insert(0, str(HERE))
 
-from bench_scale import RACY_SECONDS, RUN, Sample, best, compile_bytecode, generate, measure  # noqa: E402
+from bench_scale import (  # noqa: E402
+    RACY_SECONDS,
+    RUN,
+    Sample,
+    best,
+    compile_bytecode,
+    generate,
+    measure,
+    yaml_load,
+)
 
 SIZES: Final = (5_000, 10_000, 20_000, 50_000)
 NOOP_JOBS: Final = 10_000  # the no-op run's target is stated at this size
@@ -46,11 +55,6 @@ RENDERS_TOTAL: Final = 40 << 20
 
 def _python(code: str, *args: str) -> tuple[str, ...]:
     return (sys.executable, "-c", code, *args)
-
-
-def _yaml_load(path: Path) -> tuple[str, ...]:
-    code = "import sys, yaml; yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)"
-    return _python(code, str(path))
 
 
 def _json_load(path: Path) -> tuple[str, ...]:
@@ -70,7 +74,7 @@ def one_size(root: Path, jobs: int, runs: int) -> dict[str, Any]:
     # The renders must be older than the digests file by its racy margin, as they are
     # when someone reruns later: else each rerun hashes them again.
     time.sleep(RACY_SECONDS + 1)
-    yaml_floor = best(runs, _yaml_load(manifest))
+    yaml_floor = best(runs, yaml_load(manifest))
     json_floor = best(runs, _json_load(lock))
     plan = best(runs, (*RUN, "plan", "-q", str(manifest), "--format", "json", "--no-input-check"))
     rerun = best(runs, noop)

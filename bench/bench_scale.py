@@ -215,10 +215,10 @@ def startup(runs: int) -> None:
         print(_row(label, s, s.cpu / yard.cpu, "python -c pass (CPU)"))
 
 
-def _yaml_load(path: str) -> tuple[str, ...]:
+def yaml_load(path: str | Path) -> tuple[str, ...]:
     """The parser's floor: libyaml (CSafeLoader) reading the same file, nothing else."""
     code = "import sys, yaml; yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)"
-    return (sys.executable, "-c", code, path)
+    return (sys.executable, "-c", code, str(path))
 
 
 def scale(sizes: Sequence[int], runs: int, render_bytes: int, keep: Path | None) -> None:
@@ -231,7 +231,7 @@ def scale(sizes: Sequence[int], runs: int, render_bytes: int, keep: Path | None)
             m, nolock = str(manifest), str(Path(folder) / "absent.lock")
             print(f"--- {jobs:,} jobs ({manifest.stat().st_size / 1e6:.1f} MB manifest)")
             n = runs if jobs <= 10_000 else 1
-            floor = best(n, _yaml_load(m))
+            floor = best(n, yaml_load(m))
             print(_row("yaml.load(CSafeLoader) (yardstick)", floor))
             validate = best(n, (*RUN, "validate", "-q", m, "--lock", nolock))
             print(_row("validate", validate, validate.wall / floor.wall, "yaml.load"))

@@ -64,33 +64,55 @@ CONCURRENCY: Final = 64
 def _api() -> Starlette:
     async def job(request: Request) -> JSONResponse:
         rid = request.path_params["rid"]
-        return JSONResponse({"id": rid, "model": "lipsync-image", "status": "completed",
-                             "output": f"/outputs/{rid}.mp4", "error": "",
-                             "executionTime": 1000, "timings": None})
+        return JSONResponse(
+            {
+                "id": rid,
+                "model": "lipsync-image",
+                "status": "completed",
+                "output": f"/outputs/{rid}.mp4",
+                "error": "",
+                "executionTime": 1000,
+                "timings": None,
+            }
+        )
 
     async def output(request: Request) -> Response:
         return Response(OUTPUT, media_type="video/mp4")
 
-    return Starlette(routes=[Route("/api/v1/jobs/{rid}", job),
-                             Route("/outputs/{rid}.mp4", output)])
+    return Starlette(routes=[Route("/api/v1/jobs/{rid}", job), Route("/outputs/{rid}.mp4", output)])
 
 
 def _checkout(folder: Path, jobs: int, store_url: str | None) -> Path:
     """A manifest of ``jobs`` avatar jobs and a lock that says each is completed."""
     lines = ["version: 1", *([f"store: {store_url}"] if store_url else []), "jobs:"]
     for i in range(jobs):
-        lines += [f"  - id: job-{i:05d}", "    kind: avatar",
-                  "    image: https://cdn.example.com/face.png",
-                  f"    audio: https://cdn.example.com/voice-{i % 3}.wav"]
+        lines += [
+            f"  - id: job-{i:05d}",
+            "    kind: avatar",
+            "    image: https://cdn.example.com/face.png",
+            f"    audio: https://cdn.example.com/voice-{i % 3}.wav",
+        ]
     path = folder / "renders.yaml"
     path.write_text("\n".join(lines) + "\n")
     manifest = load_manifest(path)
     entries = [
-        LockEntry(job.id, job.fingerprint, job.model, "completed", f"k{i}",
-                  seed=job.form_state["seed"], request_id=f"r{i:05d}",
-                  output_url=f"/outputs/r{i:05d}.mp4", execution_time_ms=1000,
-                  artifact=Artifact(f"renders/{job.id}.mp4", SHA, len(OUTPUT),
-                                    render_key(job.id, SHA) if store_url else None))
+        LockEntry(
+            job.id,
+            job.fingerprint,
+            job.model,
+            "completed",
+            f"k{i}",
+            seed=job.form_state["seed"],
+            request_id=f"r{i:05d}",
+            output_url=f"/outputs/r{i:05d}.mp4",
+            execution_time_ms=1000,
+            artifact=Artifact(
+                f"renders/{job.id}.mp4",
+                SHA,
+                len(OUTPUT),
+                render_key(job.id, SHA) if store_url else None,
+            ),
+        )
         for i, job in enumerate(manifest.jobs)
     ]
     (folder / "renders.lock").write_bytes(render_lock(entries))
@@ -125,8 +147,9 @@ async def _measure(folder: Path, jobs: int, env: dict[str, str]) -> list[dict[st
         options = RunOptions(poll_interval=0.05)
 
         def request(path: Path, **kw: Any) -> RunRequest:
-            return RunRequest(path, base_url=base, api_key=KEY, concurrency=CONCURRENCY,
-                              options=options, **kw)
+            return RunRequest(
+                path, base_url=base, api_key=KEY, concurrency=CONCURRENCY, options=options, **kw
+            )
 
         yard, _ = await _timed(lambda: trio.to_thread.run_sync(check, stored))
         rows.append({"run": "yardstick: plan (load + validate + plan)", "wall_s": yard})
@@ -141,11 +164,15 @@ async def _measure(folder: Path, jobs: int, env: dict[str, str]) -> list[dict[st
             assert done == jobs, f"{label}: {done} of {jobs} jobs done"
             if path is stored:
                 assert sum(report.requests.values()) == 0, report.requests
-            rows.append({"run": label, "wall_s": wall,
-                         "api_calls": report.requests.get("GET", 0) + report.requests.get(
-                             "POST", 0),
-                         "downloads": report.requests.get("DOWNLOAD", 0),
-                         "store_requests": sum(report.store_requests.values())})
+            rows.append(
+                {
+                    "run": label,
+                    "wall_s": wall,
+                    "api_calls": report.requests.get("GET", 0) + report.requests.get("POST", 0),
+                    "downloads": report.requests.get("DOWNLOAD", 0),
+                    "store_requests": sum(report.store_requests.values()),
+                }
+            )
         nursery.cancel_scope.cancel()
     for row in rows:
         row["x_yardstick"] = row["wall_s"] / yard
@@ -169,14 +196,18 @@ def main() -> int:
             store = ObjectStore(parse_store_config(env["BENCH_STORE"]), env=env)
             fill = _fill_store(store, args.jobs, folder)
             rows = trio.run(_measure, folder, args.jobs, env)
-    print(f"\nfresh-clone rerun of {args.jobs:,} completed jobs "
-          f"(setup: {args.jobs:,} renders put in SeaweedFS in {fill:.1f}s)\n")
+    print(
+        f"\nfresh-clone rerun of {args.jobs:,} completed jobs "
+        f"(setup: {args.jobs:,} renders put in SeaweedFS in {fill:.1f}s)\n"
+    )
     print("| run | wall (s) | x yardstick | API calls | downloads | store requests |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['run']} | {r['wall_s']:.2f} | {r['x_yardstick']:.1f} | "
-              f"{r.get('api_calls', '')} | {r.get('downloads', '')} | "
-              f"{r.get('store_requests', '')} |")
+        print(
+            f"| {r['run']} | {r['wall_s']:.2f} | {r['x_yardstick']:.1f} | "
+            f"{r.get('api_calls', '')} | {r.get('downloads', '')} | "
+            f"{r.get('store_requests', '')} |"
+        )
     return 0
 
 

@@ -31,15 +31,27 @@ def manifest_text(jobs: int) -> str:
     for i in range(jobs):
         lines += [f"  - id: job-{i:05d}"]
         if i % 3 == 0:
-            lines += ["    kind: avatar", f"    image: {CDN}/faces/{i}.png",
-                      "    audio: assets/voice.wav", f"    seed: {i}"]
+            lines += [
+                "    kind: avatar",
+                f"    image: {CDN}/faces/{i}.png",
+                "    audio: assets/voice.wav",
+                f"    seed: {i}",
+            ]
         elif i % 3 == 1:
-            lines += ["    kind: dialog", "    image: assets/face.png",
-                      f"    left_audio: {CDN}/l/{i}.mp3", f"    right_audio: {CDN}/r/{i}.mp3",
-                      "    order: meanwhile"]
+            lines += [
+                "    kind: dialog",
+                "    image: assets/face.png",
+                f"    left_audio: {CDN}/l/{i}.mp3",
+                f"    right_audio: {CDN}/r/{i}.mp3",
+                "    order: meanwhile",
+            ]
         else:
-            lines += ["    kind: video", f"    video: {CDN}/v/{i}.mp4",
-                      f"    audio: {CDN}/a/{i}.mp3", '    prompt: "calm, 12:30 light"']
+            lines += [
+                "    kind: video",
+                f"    video: {CDN}/v/{i}.mp4",
+                f"    audio: {CDN}/a/{i}.mp3",
+                '    prompt: "calm, 12:30 light"',
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -77,8 +89,10 @@ def main() -> None:
         c_yaml = best(RUNS, lambda: load_yaml(text, display_name="big.yaml"))
         py_yaml = best(1, lambda: load_yaml(text, display_name="big.yaml", c_loader=False))
     print(f"manifest: {jobs:,} jobs, {len(text) / 1e6:.2f} MB")
-    print(f"load_manifest (validate + fingerprints): {total:.3f} s  (best of {RUNS}; "
-          f"CPU {total_cpu:.3f} s)")
+    print(
+        f"load_manifest (validate + fingerprints): {total:.3f} s  (best of {RUNS}; "
+        f"CPU {total_cpu:.3f} s)"
+    )
     print(f"YAML step, libyaml (CSafeLoader):        {c_yaml:.3f} s")
     print(f"YAML step, pure Python (SafeLoader):     {py_yaml:.3f} s")
     print(f"C loader speed-up over pure Python:      {py_yaml / c_yaml:.1f}x")

@@ -64,24 +64,36 @@ def lock_durability(jobs: int = LOCK_JOBS) -> dict[str, Any]:
                 for _ in range(size):
                     serial += 1
                     entry = entries[serial % len(entries)]
-                    batch.append(dataclasses.replace(
-                        entry, status="completed", execution_time_ms=serial,
-                        artifact=Artifact(f"renders/{entry.job_id}.mp4", f"{serial:064x}", 1),
-                    ))
+                    batch.append(
+                        dataclasses.replace(
+                            entry,
+                            status="completed",
+                            execution_time_ms=serial,
+                            artifact=Artifact(f"renders/{entry.job_id}.mp4", f"{serial:064x}", 1),
+                        )
+                    )
                 store.record(batch)
                 changes += size
             elapsed = time.perf_counter() - start
-            rates[str(size)] = {"changes": changes, "seconds": round(elapsed, 3),
-                                "changes_per_s": changes / elapsed,
-                                "fsyncs_per_s": changes / size / elapsed}
+            rates[str(size)] = {
+                "changes": changes,
+                "seconds": round(elapsed, 3),
+                "changes_per_s": changes / elapsed,
+                "fsyncs_per_s": changes / size / elapsed,
+            }
         start = time.perf_counter()
         rewrote = store.compact()
         compact_s = time.perf_counter() - start
         store.close()
         size_bytes = path.stat().st_size
     assert rewrote, "the compaction had changes to write"
-    return {"jobs": jobs, "open_s": open_s, "by_batch": rates, "compact_s": compact_s,
-            "lock_bytes": size_bytes}
+    return {
+        "jobs": jobs,
+        "open_s": open_s,
+        "by_batch": rates,
+        "compact_s": compact_s,
+        "lock_bytes": size_bytes,
+    }
 
 
 def validation(jobs: int = bench_validate.JOBS) -> dict[str, Any]:
@@ -100,16 +112,24 @@ def validation(jobs: int = bench_validate.JOBS) -> dict[str, Any]:
         empty = LockSnapshot(root / "big.lock", {})
         # A lock saying every job is completed: the no-op rerun's plan.
         done = Artifact("renders/x.mp4", "0" * 64, 1)  # plan() trusts absent disk states
-        full = LockSnapshot(root / "big.lock", {
-            job.id: LockEntry(job.id, job.fingerprint, job.model, "completed",
-                              uuid.uuid4().hex, artifact=done)
-            for job in manifest.jobs
-        })
+        full = LockSnapshot(
+            root / "big.lock",
+            {
+                job.id: LockEntry(
+                    job.id, job.fingerprint, job.model, "completed", uuid.uuid4().hex, artifact=done
+                )
+                for job in manifest.jobs
+            },
+        )
         plan_new_s = bench_validate.best(bench_validate.RUNS, lambda: plan(manifest, empty))
         plan_done_s = bench_validate.best(bench_validate.RUNS, lambda: plan(manifest, full))
         assert plan(manifest, full).is_noop
-    return {"jobs": jobs, "validate_s": load_s, "plan_new_s": plan_new_s,
-            "plan_all_completed_s": plan_done_s}
+    return {
+        "jobs": jobs,
+        "validate_s": load_s,
+        "plan_new_s": plan_new_s,
+        "plan_all_completed_s": plan_done_s,
+    }
 
 
 def render_speed() -> dict[str, Any]:

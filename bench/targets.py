@@ -39,7 +39,7 @@ ROOT: Final = BENCH.parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from bench_scale import RACY_SECONDS, Sample, best, generate, measure  # noqa: E402
+from bench_scale import RACY_SECONDS, Sample, best, generate, measure, yaml_load  # noqa: E402
 
 DEMO: Final = ROOT / "manifests" / "demo.yaml"
 # Commit 37df8de is where issue 16's work started (its "today" column).
@@ -117,11 +117,6 @@ def checkouts(before: str | None) -> Iterator[list[Checkout]]:
             )
 
 
-def _yaml_load(path: Path) -> tuple[str, ...]:
-    code = "import sys, yaml; yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)"
-    return (sys.executable, "-c", code, str(path))
-
-
 def each(
     found: list[Checkout], runs: int, *args: str, command: str, tty: bool = False
 ) -> dict[str, Sample]:
@@ -191,7 +186,7 @@ def _size(found: list[Checkout], jobs: int, runs: int, work: Path) -> dict[str, 
     time.sleep(RACY_SECONDS + 1)
     out: dict[str, dict[str, Sample]] = {"yaml": {}}
     for checkout in found:
-        out["yaml"][checkout.label] = best(runs, _yaml_load(manifest))
+        out["yaml"][checkout.label] = best(runs, yaml_load(manifest))
     out["validate"] = each(found, runs, "-q", m, "--lock", nolock, command="validate")
     out["json"] = each(found, runs, "-q", m, "--lock", nolock, "--format", "json", command="plan")
     out["piped"] = each(found, runs, "-q", m, "--lock", nolock, command="plan")
