@@ -25,6 +25,7 @@ __all__ = [
     "BASE_URL_ENV",
     "CACHE_DIR_ENV",
     "DEFAULT_BASE_URL",
+    "MANIFEST_CACHE_ENV",
     "PRIVATE_INPUTS_ENV",
     "STEP_SUMMARY_ENV",
     "STUDIO_API_KEYS_ENV",
@@ -46,6 +47,8 @@ STUDIO_API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
 STEP_SUMMARY_ENV: Final = "GITHUB_STEP_SUMMARY"
 # Where plan and run keep what they learnt about input URLs (lengths, validators).
 CACHE_DIR_ENV: Final = "LIPSYNC_CACHE_DIR"
+# "off" (or 0, no, false): every command reads the manifest's YAML (manifest/_cache.py).
+MANIFEST_CACHE_ENV: Final = "LIPSYNC_MANIFEST_CACHE"
 _APP_DIR: Final = "lipsync-pipeline"
 # "1": the input check may ask private-network addresses too (a studio on the LAN).
 PRIVATE_INPUTS_ENV: Final = "LIPSYNC_PRIVATE_INPUTS"

@@ -17,6 +17,7 @@ from lipsync_pipeline.settings import (
     BASE_URL_ENV,
     CACHE_DIR_ENV,
     DEFAULT_BASE_URL,
+    MANIFEST_CACHE_ENV,
     PRIVATE_INPUTS_ENV,
     STEP_SUMMARY_ENV,
 )
@@ -57,8 +58,10 @@ environment:
   {BASE_URL_ENV}  API base URL (default {DEFAULT_BASE_URL})
   {STEP_SUMMARY_ENV}  plan and run append their Markdown summary to this file
                        (GitHub Actions sets it; see docs/github-actions.md)
-  {CACHE_DIR_ENV} where plan/run cache input lengths and ETags (default
-                     $XDG_CACHE_HOME/lipsync-pipeline, else ~/.cache/lipsync-pipeline)
+  {CACHE_DIR_ENV} where plan/run cache input lengths and ETags, and every command
+                     the manifests it read (default $XDG_CACHE_HOME/lipsync-pipeline,
+                     else ~/.cache/lipsync-pipeline)
+  {MANIFEST_CACHE_ENV}=off  read the manifest's YAML every time (no manifest cache)
   {PRIVATE_INPUTS_ENV}=1  the input check may ask private-network and loopback
                      addresses (without it: loopback only if the API is, or --local)
 """

@@ -9,7 +9,9 @@ scalar types), ``_nodes`` (the location tree, finding and describing values),
 fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
 worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the
 ``moved:`` list of renames and its checks), ``_inside`` (named files
-stay inside the manifest's tree). Matrix entries (``matrix:``): ``_expand`` (into plain
+stay inside the manifest's tree), ``_cache`` (validated manifests kept between
+invocations, checked against what they depended on) and ``_cachecodec`` (a Manifest
+as JSON data and back). Matrix entries (``matrix:``): ``_expand`` (into plain
 jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values),
 ``_selectors`` (include and exclude), ``_template`` ({axis} placeholders), ``_rows``
 (a CSV file's rows), all imported only for a manifest that has a matrix;

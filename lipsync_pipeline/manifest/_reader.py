@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import ManifestError, Problem, format_where
+from lipsync_pipeline.manifest._cache import Facts, ManifestCache
 from lipsync_pipeline.manifest._expansion import expand_matrices
 from lipsync_pipeline.manifest._ids import id_problems
 from lipsync_pipeline.manifest._inside import inside
@@ -97,7 +98,16 @@ def load_manifest(
         raise fail("file not found") from None
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror or exc}") from None
-    return parse_manifest(data, path=absolute, display_name=display_name, output_dir=output_dir)
+    override = None if output_dir is None else Path(os.path.abspath(output_dir))
+    cache = ManifestCache.open(absolute, override)
+    if cache is not None and (found := cache.lookup(data, display_name)) is not None:
+        return found
+    facts = Facts()
+    with paused_gc():
+        manifest = _Reader(absolute, display_name, override, facts).read(data)
+    if cache is not None:
+        cache.save(data, manifest, facts)
+    return manifest
 
 
 def parse_manifest(
@@ -111,14 +121,27 @@ def parse_manifest(
     path = Path(os.path.abspath(path))
     override = None if output_dir is None else Path(os.path.abspath(output_dir))
     with paused_gc():
-        return _Reader(path, display_name, override).read(data)
+        return _Reader(path, display_name, override, Facts()).read(data)
+
+
+def _rows_files(jobs: Any) -> list[str]:
+    """The ``rows:`` files the matrix entries of ``jobs`` name (as written)."""
+    named = []
+    for entry in jobs if isinstance(jobs, list) else ():
+        matrix = entry.get("matrix") if isinstance(entry, dict) else None
+        if isinstance(matrix, dict) and isinstance(matrix.get("rows"), str):
+            named.append(matrix["rows"])
+    return named
 
 
 class _Reader:
     """One validation: collects problems, caches file checks; ``JobBuilder`` makes the jobs."""
 
-    def __init__(self, path: Path, display_name: str, output_override: Path | None) -> None:
+    def __init__(
+        self, path: Path, display_name: str, output_override: Path | None, facts: Facts
+    ) -> None:
         self.path = path
+        self.facts = facts  # what the reading depended on besides the bytes (_cache)
         self.output_override = output_override
         self.base = os.path.dirname(path)
         self.real_base = os.path.realpath(self.base)
@@ -171,6 +194,7 @@ class _Reader:
                 f"{describe_value(version, node)}",
             )
             raise self.fail()
+        self.facts.rows.extend(_rows_files(value.get("jobs")))
         before = len(self.problems)
         expansion = expand_matrices(
             value, root, self.name, self.base, self.real_base, self.problems, doc.text
@@ -210,8 +234,15 @@ class _Reader:
         if self.problems:
             self.problems[expanded:] = expansion.relabel(self.problems[expanded:])
             raise self.fail()
-        manifest = JobBuilder(self.path, self.name).manifest(
+        builder = JobBuilder(self.path, self.name)
+        manifest = builder.manifest(
             value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
+        )
+        self.facts.digests.update(builder.digests)
+        self.facts.locals.update(
+            (raw, (relative, absolute))
+            for raw, (relative, absolute) in self.local_cache.items()
+            if relative is not None and absolute is not None
         )
         manifest = replace(manifest, moved=moved) if moved else manifest
         if "budget" in value:  # the schema checked it: a whole number >= 0

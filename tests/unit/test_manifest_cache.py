@@ -1,0 +1,251 @@
+"""The manifest cache: an unchanged manifest is read from it, equal to its YAML reading;
+anything it depended on that changed makes it read the YAML again."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lipsync_pipeline.errors import ManifestError
+from lipsync_pipeline.manifest import Manifest, _cache, _reader, load_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "https://cdn.example.com"
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of this test's own, outside the manifests' tree; files are trusted at
+    once (no racy margin: a test's files are all a second old)."""
+    folder = tmp_path_factory.mktemp("manifest-cache")
+    monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(folder))
+    monkeypatch.delenv("LIPSYNC_MANIFEST_CACHE", raising=False)
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped manifests (every feature: matrices, rows, anchors, moved)."""
+    folder = tmp_path / "project"
+    shutil.copytree(ROOT / "manifests", folder)
+    return folder
+
+
+class Unread(Exception):
+    pass
+
+
+def load_cached(path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> Manifest:
+    """``load_manifest`` that must not read the YAML (the cache must answer)."""
+
+    def refuse(*_: object) -> None:
+        raise Unread(path)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_reader._Reader, "read", refuse)
+        return load_manifest(path, **kwargs)  # type: ignore[arg-type]
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted((cache / "manifests").glob("*.json")) if (cache / "manifests").exists() else []
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def avatar(job_id: str, image: str = f"{URL}/a.png", extra: str = "") -> str:
+    return (
+        f"  - id: {job_id}\n    kind: avatar\n    image: {image}\n"
+        f"    audio: {URL}/{job_id}.mp3\n{extra}"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["demo.yaml", *sorted(p.name for p in (ROOT / "manifests" / "examples").glob("*.yaml"))],
+)
+def test_a_cached_manifest_equals_its_yaml_reading(
+    name: str, project: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / name if name == "demo.yaml" else project / "examples" / name
+    first = load_manifest(path)
+    if any(job.webhook for job in first.jobs):  # a webhook's path can be a secret
+        assert entries(cache) == []
+        return
+    assert len(entries(cache)) == 1
+    again = load_cached(path, monkeypatch, output_dir=None)
+    assert again == first
+    assert [dict(job.marks) for job in again.jobs] == [dict(job.marks) for job in first.jobs]
+    assert again.jobs[0].model == first.jobs[0].model
+
+
+def test_the_display_name_is_the_callers(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    monkeypatch.chdir(tmp_path)
+    assert load_cached(Path("m.yaml"), monkeypatch).display_name == "m.yaml"
+
+
+def test_an_edited_manifest_is_read_again(tmp_path: Path, cache: Path) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    write(path, "version: 1\njobs:\n" + avatar("b"))
+    assert [job.id for job in load_manifest(path).jobs] == ["b"]
+    write(path, "version: 1\njobs:\n" + avatar("b", extra="    bogus: 1\n"))
+    with pytest.raises(ManifestError, match="bogus"):
+        load_manifest(path)
+
+
+def test_a_changed_local_input_is_hashed_again(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "face.png").write_bytes(b"face one")
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", "face.png"))
+    before = load_manifest(path).jobs[0]
+    (tmp_path / "face.png").write_bytes(b"face two")  # same size: the stat still differs
+    after = load_manifest(path).jobs[0]
+    assert after.fingerprint != before.fingerprint
+    assert after.hashed_inputs["image"] != before.hashed_inputs["image"]
+
+
+def test_a_local_input_replaced_by_a_link_out_is_refused(tmp_path: Path, cache: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "face.png").write_bytes(b"face")
+    (tmp_path / "secret.png").write_bytes(b"elsewhere")
+    path = write(project / "m.yaml", "version: 1\njobs:\n" + avatar("a", "face.png"))
+    load_manifest(path)
+    (project / "face.png").unlink()
+    (project / "face.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(ManifestError, match="symlink"):
+        load_manifest(path)
+
+
+def test_an_output_dir_turned_into_a_link_out_is_refused(tmp_path: Path, cache: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    path = write(project / "m.yaml", "version: 1\noutput_dir: out\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    (tmp_path / "elsewhere").mkdir()
+    (project / "out").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ManifestError, match="output_dir"):
+        load_manifest(path)
+
+
+def test_a_changed_rows_file_is_read_again(project: Path, cache: Path) -> None:
+    path = project / "examples" / "product-tour.yaml"
+    rows = project / "examples" / "product-tour.csv"
+    count = len(load_manifest(path).jobs)
+    lines = rows.read_text().splitlines()
+    rows.write_text("\n".join(lines[:-1]) + "\n")  # one row fewer
+    assert len(load_manifest(path).jobs) < count
+
+
+def test_an_output_dir_given_makes_its_own_entry(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    plain = load_manifest(path)
+    moved = load_manifest(path, output_dir=tmp_path / "elsewhere")
+    assert len(entries(cache)) == 2
+    assert load_cached(path, monkeypatch, output_dir=tmp_path / "elsewhere") == moved
+    assert load_cached(path, monkeypatch) == plain
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        f"    webhook: {URL}/hooks/T000/B000/XXXX\n",
+        "    left_audio: x\n",  # not an avatar field: invalid, never cached
+    ],
+)
+def test_no_entry_for_a_webhook_or_an_invalid_manifest(
+    tmp_path: Path, cache: Path, field: str
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", extra=field))
+    with contextlib.suppress(ManifestError):
+        load_manifest(path)
+    assert entries(cache) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{URL}/a.png?X-Amz-Signature=abc",
+        f"{URL}/a.png#token",
+    ],
+)
+def test_a_url_that_may_carry_a_credential_is_never_cached(
+    tmp_path: Path, cache: Path, url: str
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", url))
+    assert load_manifest(path).jobs[0].form_state["image"] == url
+    assert entries(cache) == []
+
+
+def test_a_cache_inside_the_repository_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(tmp_path / ".cache"))
+    path = write(tmp_path / "sub" / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_the_cache_can_be_turned_off(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIPSYNC_MANIFEST_CACHE", "off")
+    load_manifest(write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a")))
+    assert entries(cache) == []
+
+
+def test_an_entry_others_may_write_is_not_used(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    os.chmod(cache / "manifests", 0o777)
+    with pytest.raises(Unread):
+        load_cached(path, monkeypatch)
+
+
+def test_new_code_reads_again(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    monkeypatch.setattr(_cache, "_stamp", lambda: "another version")
+    with pytest.raises(Unread):
+        load_cached(path, monkeypatch)
+
+
+def test_a_damaged_entry_is_ignored(tmp_path: Path, cache: Path) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    expected = load_manifest(path)
+    (entry,) = entries(cache)
+    data = json.loads(entry.read_text())
+    data["manifest"]["jobs"][0][2] = "not a request"
+    entry.write_text(json.dumps(data))
+    assert load_manifest(path) == expected
+    entry.write_text("{ truncated")
+    assert load_manifest(path) == expected
+
+
+def test_a_file_touched_just_before_the_entry_was_written_is_hashed_again(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "_RACY_NS", 3_000_000_000)
+    (tmp_path / "face.png").write_bytes(b"face")
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", "face.png"))
+    load_manifest(path)
+    with pytest.raises(Unread):
+        load_cached(path, monkeypatch)
