@@ -91,6 +91,17 @@ async def execute(
     Results go into ``report`` (a new one if not given) even when the run is
     cancelled, so a caller that cancels still gets to show what happened."""
     progress = progress or NullProgress()
+    report = report if report is not None else RunReport()
+    order = {step.job_id: index for index, step in enumerate(plan.steps)}
+    if client is None:
+        if any(s.action.touches_api for s in plan.steps):
+            raise ValueError("execute() needs a client for a plan that calls the API")
+        # Up to date (or only moves and removals): no walker, no poll schedule to learn.
+        results: list[JobResult] = []
+        carry_moves(plan.steps, manifest, journal)
+        _record_static(plan, journal, results, progress)
+        report.results = sorted(results, key=lambda r: order[r.job_id])
+        return report
     writer = LockWriter(journal)
     walker = JobWalker(
         manifest,
@@ -106,19 +117,12 @@ async def execute(
     )
     run = walker.state  # admission, stop flag and results for the whole run
     run.spend = spend
-    report = report if report is not None else RunReport()
     started = time.monotonic()
     carry_moves(plan.steps, manifest, journal)  # first: every later record builds on it
     _record_static(plan, journal, run.results, progress)
     active = [s for s in plan.steps if s.action.touches_api]
     for step in active:
         progress.job_state(step.job_id, "queued")
-    order = {step.job_id: index for index, step in enumerate(plan.steps)}
-    if client is None:
-        if active:
-            raise ValueError("execute() needs a client for a plan that calls the API")
-        report.results = sorted(run.results, key=lambda r: order[r.job_id])
-        return report
     run.client = client
     try:
         async with trio.open_nursery() as outer:

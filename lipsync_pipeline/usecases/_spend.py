@@ -71,10 +71,10 @@ async def bill_report(
     billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
 
     def credited(result: JobResult) -> JobResult:
-        return dataclasses.replace(
-            result,
-            estimated_credits=estimate.credits(result.job_id) if result.action.submits else None,
-            billed_credits=billed.get(result.job_id, result.billed_credits),
-        )
+        estimated = estimate.credits(result.job_id) if result.action.submits else None
+        bill = billed.get(result.job_id, result.billed_credits)
+        if estimated == result.estimated_credits and bill == result.billed_credits:
+            return result  # a skipped job (most of a rerun's): nothing to fill in
+        return dataclasses.replace(result, estimated_credits=estimated, billed_credits=bill)
 
     report.results = [credited(r) for r in report.results]
