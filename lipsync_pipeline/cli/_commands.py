@@ -155,7 +155,13 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
     from lipsync_pipeline.cli._console import ProgressDisplay, configure_logging
     from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
     from lipsync_pipeline.run import RunOptions
-    from lipsync_pipeline.usecases import RunRequest, check_run, poll_interval
+    from lipsync_pipeline.usecases import (
+        RunRequest,
+        admit_run,
+        check_run,
+        poll_interval,
+        run_up_to_date,
+    )
 
     display = ProgressDisplay(enabled=args.format == "text" and sys.stderr.isatty())
     request = RunRequest(
@@ -190,13 +196,24 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         # the runner are imported: a mistake costs what `plan` costs, not a run's
         # start-up. The check logs nothing (plan runs it with logging unconfigured).
         checked = check_run(request)
-        configure_logging(args.log_format, args.verbosity)
-        import trio
-
-        from lipsync_pipeline.usecases import run_pipeline
-
+        # The input check logs what it finds (a changed input): logging first, when it
+        # will ask. Else only a run that goes the whole way needs it (structlog: ~0.1 s).
+        logging_on = request.inputs is not None and request.inputs.ask and _asks(checked)
+        if logging_on:
+            configure_logging(args.log_format, args.verbosity)
         with display.live():
-            report = trio.run(partial(run_pipeline, request, display, checked=checked))
+            admitted = admit_run(request, checked)
+            # Nothing due: done in this thread, without trio and the runner.
+            report = run_up_to_date(admitted, display)
+            if report is None:
+                if not logging_on:
+                    configure_logging(args.log_format, args.verbosity)
+                import trio
+
+                from lipsync_pipeline.usecases import run_pipeline
+
+                run = partial(run_pipeline, admitted.request, display, admitted=admitted)
+                report = trio.run(run)
     from lipsync_pipeline.cli._markdown import run_markdown
 
     out.run(report)
@@ -206,6 +223,13 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
 
         write_junit(args.junit, report, name)
     return run_exit_code(report)
+
+
+def _asks(checked: Checked) -> bool:
+    """Whether the input check has URLs to ask the origins of."""
+    from lipsync_pipeline.inputs import plan_targets
+
+    return bool(plan_targets(checked.plan))
 
 
 def run_exit_code(report: RunReport) -> int:

@@ -18,8 +18,8 @@ Every hop is checked against the address policy before it is sent (``_fetch``).
 Modules: ``_findings`` (the values), ``_targets`` (pure: which URLs, which jobs
 changed, what the lock records), ``_examine`` (one check, start to end), ``_cache``,
 ``_fetch`` (checked GETs, httpx), ``_reader`` (the file-like object PyAV reads),
-``_probe`` (one URL's requests and the thread pool; PyAV), ``_logging`` (log lines
-only once logging is configured). httpx and PyAV are
+``_probe`` (one URL's requests and the thread pool; PyAV). Log lines go through
+``lipsync_pipeline._quietlog`` (only once logging is configured). httpx and PyAV are
 imported only when there is a URL to ask.
 """
 

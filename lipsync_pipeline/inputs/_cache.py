@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from lipsync_pipeline._fs import atomic_write, read_capped
+from lipsync_pipeline._quietlog import logger
 from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.inputs._findings import sendable
-from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.lockfile import InputVersion
 
 __all__ = ["CACHE_FILE", "Cached", "InputCache", "url_key"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lipsync_pipeline._quietlog import logger
 from lipsync_pipeline.errors import register_signature
 from lipsync_pipeline.inputs._cache import InputCache
 from lipsync_pipeline.inputs._findings import InputCheck, InputFindings, Probed, Target
-from lipsync_pipeline.inputs._logging import logger
 from lipsync_pipeline.inputs._targets import changes, durations, plan_targets
 from lipsync_pipeline.plan import Plan
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         render_lock,
     )
     from lipsync_pipeline.lockfile._inputs import InputVersion
-    from lipsync_pipeline.lockfile._journal import LockJournal
+    from lipsync_pipeline.lockfile._journal import LockJournal, write_failure
     from lipsync_pipeline.lockfile._merge import (
         PRECEDENCE,
         Conflict,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         run_lock_path,
     )
     from lipsync_pipeline.lockfile._runlock import RunLock
-    from lipsync_pipeline.lockfile._writer import LockWriter, Publishable, write_failure
+    from lipsync_pipeline.lockfile._writer import LockWriter, Publishable
 
 __all__ = [
     "CONFLICTS_KEY",
@@ -115,7 +115,7 @@ if not TYPE_CHECKING:
                 "render_lock",
             ),
             "_inputs": ("InputVersion",),
-            "_journal": ("LockJournal",),
+            "_journal": ("LockJournal", "write_failure"),
             "_merge": (
                 "PRECEDENCE",
                 "Conflict",
@@ -127,6 +127,6 @@ if not TYPE_CHECKING:
             ),
             "_paths": ("LOCK_SUFFIX", "default_lock_path", "journal_path", "run_lock_path"),
             "_runlock": ("RunLock",),
-            "_writer": ("LockWriter", "Publishable", "write_failure"),
+            "_writer": ("LockWriter", "Publishable"),
         },
     )

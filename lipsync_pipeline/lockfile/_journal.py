@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, fsync_directory, open_nofollow
+from lipsync_pipeline.errors import StorageError
 from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._format import entry_json, read_bytes, read_lock, render_lock
 from lipsync_pipeline.lockfile._paths import journal_path
@@ -133,3 +134,9 @@ class LockJournal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_failure(path: Path, exc: OSError) -> StorageError:
+    """The error for progress that could not be recorded (here, not in ``_writer``: an
+    up-to-date run records its outcomes without trio)."""
+    return StorageError(f"{path}: cannot record progress: {exc.strerror or exc}")

@@ -29,9 +29,9 @@ from typing import Final, Protocol
 import trio
 
 from lipsync_pipeline._fs import cannot_write, fsync_directory
-from lipsync_pipeline.errors import StorageError, UnsafePathError
+from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.lockfile._entries import LockEntry
-from lipsync_pipeline.lockfile._journal import LockJournal
+from lipsync_pipeline.lockfile._journal import LockJournal, write_failure
 
 __all__ = ["LockWriter", "Publishable", "write_failure"]
 
@@ -210,7 +210,3 @@ def _publish(changes: list[_Change]) -> None:
             for change in moved:
                 assert change.file is not None
                 change.error = cannot_write(change.file.dest, exc)
-
-
-def write_failure(path: Path, exc: OSError) -> StorageError:
-    return StorageError(f"{path}: cannot record progress: {exc.strerror or exc}")

@@ -5,7 +5,8 @@ Private modules: ``_runner`` (execute), ``_api`` (the Api protocol the runner ne
 API), ``_moves`` (renames: entries and files carried to new ids), ``_storage`` (the
 object store's part of a run), ``_options`` (RunOptions, progress and the hooks a use
 case plugs in), ``_polling`` (the poll schedule), ``_report`` (what a run did, job by
-job).
+job), ``_static`` (the steps that need no API: all an up-to-date run does, without
+trio).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     )
     from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
     from lipsync_pipeline.run._runner import execute
+    from lipsync_pipeline.run._static import execute_static
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -39,6 +41,7 @@ __all__ = [
     "RunOptions",
     "RunReport",
     "execute",
+    "execute_static",
 ]
 
 # Imported on first use (see lipsync_pipeline/_lazy.py); type checkers read the imports above.
@@ -58,5 +61,6 @@ if not TYPE_CHECKING:
             ),
             "_report": ("JobResult", "Outcome", "RunReport"),
             "_runner": ("execute",),
+            "_static": ("execute_static",),
         },
     )

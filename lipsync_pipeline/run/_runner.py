@@ -23,9 +23,9 @@ import trio
 
 from lipsync_pipeline.budget import SpendLedger
 from lipsync_pipeline.errors import unwrap_group
-from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockWriter, write_failure
+from lipsync_pipeline.lockfile import InputVersion, LockJournal, LockWriter
 from lipsync_pipeline.manifest import Manifest
-from lipsync_pipeline.plan import Action, Plan
+from lipsync_pipeline.plan import Plan
 from lipsync_pipeline.run._api import Api
 from lipsync_pipeline.run._moves import carry_moves
 from lipsync_pipeline.run._options import (
@@ -37,8 +37,9 @@ from lipsync_pipeline.run._options import (
     RunOptions,
 )
 from lipsync_pipeline.run._polling import PollSchedule, RenderKey
-from lipsync_pipeline.run._report import JobResult, Outcome, RunReport
+from lipsync_pipeline.run._report import Outcome, RunReport
 from lipsync_pipeline.run._state import RunState
+from lipsync_pipeline.run._static import execute_static, record_static
 from lipsync_pipeline.run._walk import JobWalker, render_key
 
 __all__ = [
@@ -94,14 +95,8 @@ async def execute(
     report = report if report is not None else RunReport()
     order = {step.job_id: index for index, step in enumerate(plan.steps)}
     if client is None:
-        if any(s.action.touches_api for s in plan.steps):
-            raise ValueError("execute() needs a client for a plan that calls the API")
         # Up to date (or only moves and removals): no walker, no poll schedule to learn.
-        results: list[JobResult] = []
-        carry_moves(plan.steps, manifest, journal)
-        _record_static(plan, journal, results, progress)
-        report.results = sorted(results, key=lambda r: order[r.job_id])
-        return report
+        return execute_static(plan, manifest, journal, progress, report)
     writer = LockWriter(journal)
     walker = JobWalker(
         manifest,
@@ -119,7 +114,7 @@ async def execute(
     run.spend = spend
     started = time.monotonic()
     carry_moves(plan.steps, manifest, journal)  # first: every later record builds on it
-    _record_static(plan, journal, run.results, progress)
+    record_static(plan, journal, run.results, progress)
     active = [s for s in plan.steps if s.action.touches_api]
     for step in active:
         progress.job_state(step.job_id, "queued")
@@ -181,41 +176,3 @@ async def _grace_on_cancel(run: RunState) -> None:
         await trio.sleep_forever()
     finally:
         run.start_grace()
-
-
-_STATIC_OUTCOMES: Final = {
-    Action.SKIP: Outcome.SKIPPED,
-    Action.HOLD: Outcome.UNKNOWN,
-    Action.REMOVE: Outcome.REMOVED,
-    Action.UNSELECTED: Outcome.UNSELECTED,
-    Action.MOVE: Outcome.MOVED,
-}
-
-
-def _record_static(
-    plan: Plan, journal: LockJournal, results: list[JobResult], progress: ProgressSink
-) -> None:
-    """Steps that need no API: record their outcome, apply removals."""
-    removed = [s.job_id for s in plan.with_action(Action.REMOVE)]
-    if removed:
-        try:
-            journal.drop(removed)
-        except OSError as exc:
-            raise write_failure(journal.path, exc) from exc
-    for step in plan.steps:
-        outcome = _STATIC_OUTCOMES.get(step.action)
-        if outcome is None:
-            continue
-        entry = step.entry
-        results.append(
-            JobResult(
-                step.job_id,
-                step.action,
-                outcome,
-                # A held job's reason is what the user must do about it.
-                error=step.reason if step.action is Action.HOLD else "",
-                request_id=entry.request_id if entry else None,
-                artifact=entry.artifact if entry else None,
-            )
-        )
-        progress.job_state(step.job_id, str(outcome))

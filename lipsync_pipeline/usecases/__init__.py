@@ -4,7 +4,9 @@ result that the CLI shows; none of them prints.
 Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan;
 the input check of plan and run),
 ``_validate`` (validate), ``_request`` (what run was asked, checked before the
-run's heavy imports), ``_run`` (run), ``_refresh`` (status --refresh),
+run's heavy imports), ``_admit`` (a run's checks before its lock: key, store, cap,
+links, input check), ``_uptodate`` (an up-to-date run, in this thread, without
+trio), ``_run`` (run, the whole way), ``_refresh`` (status --refresh),
 ``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
 ``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
 ``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull),
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from lipsync_pipeline._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lipsync_pipeline.usecases._admit import DEFAULT_CONCURRENCY, Admitted, admit_run
     from lipsync_pipeline.usecases._check import (
         Checked,
         check,
@@ -40,9 +43,10 @@ if TYPE_CHECKING:
     from lipsync_pipeline.usecases._pull import Pulled, PullOutcome, PullReport, pull
     from lipsync_pipeline.usecases._refresh import refresh
     from lipsync_pipeline.usecases._request import RunRequest, check_run
-    from lipsync_pipeline.usecases._run import DEFAULT_CONCURRENCY, run_pipeline
+    from lipsync_pipeline.usecases._run import run_pipeline
     from lipsync_pipeline.usecases._schema import schema_document
     from lipsync_pipeline.usecases._serve import ServeRequest, serve
+    from lipsync_pipeline.usecases._uptodate import run_up_to_date
     from lipsync_pipeline.usecases._validate import (
         FileValidation,
         LockValidation,
@@ -56,6 +60,7 @@ __all__ = [
     "DRIVER_COMMAND",
     "DRIVER_NAME",
     "LOCAL_POLL_INTERVAL",
+    "Admitted",
     "Checked",
     "DriverSetup",
     "FileMerge",
@@ -68,6 +73,7 @@ __all__ = [
     "RunRequest",
     "ServeRequest",
     "Validation",
+    "admit_run",
     "check",
     "check_lock",
     "check_run",
@@ -81,6 +87,7 @@ __all__ = [
     "pull",
     "refresh",
     "run_pipeline",
+    "run_up_to_date",
     "schema_document",
     "serve",
     "validate",
@@ -92,6 +99,7 @@ if not TYPE_CHECKING:
         __name__,
         __all__,
         {
+            "_admit": ("DEFAULT_CONCURRENCY", "Admitted", "admit_run"),
             "_check": ("Checked", "check", "check_lock", "input_check", "lock_beside"),
             "_local": ("LOCAL_POLL_INTERVAL", "poll_interval"),
             "_lockmerge": (
@@ -107,9 +115,10 @@ if not TYPE_CHECKING:
             "_pull": ("Pulled", "PullOutcome", "PullReport", "pull"),
             "_refresh": ("refresh",),
             "_request": ("RunRequest", "check_run"),
-            "_run": ("DEFAULT_CONCURRENCY", "run_pipeline"),
+            "_run": ("run_pipeline",),
             "_schema": ("schema_document",),
             "_serve": ("ServeRequest", "serve"),
+            "_uptodate": ("run_up_to_date",),
             "_validate": (
                 "FileValidation",
                 "LockValidation",

@@ -9,20 +9,16 @@ from collections.abc import Collection, Set
 from pathlib import Path
 from typing import Final
 
-import structlog
-
 from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.lockfile import LockJournal, journal_path, run_lock_path
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import plan
-from lipsync_pipeline.run import ProgressSink, RunOptions, RunReport, execute
+from lipsync_pipeline.run import ProgressSink, RunOptions, RunReport
 from lipsync_pipeline.shard import Shard
 from lipsync_pipeline.usecases._check import Checked
 from lipsync_pipeline.usecases._outputs import check_artifacts
 
 __all__ = ["CANNOT_WRITE", "refuse_links", "unlocked_noop"]
-
-_log = structlog.get_logger(__name__)
 
 # Errors of a lock directory that cannot take the run lock file: read-only checkouts
 # (EROFS; EACCES/EPERM for a user without write permission) and full disks.
@@ -103,7 +99,15 @@ async def unlocked_noop(
     )
     if not the_plan.is_noop:
         return None
-    _log.info("the lock's directory cannot be written, and nothing is due: not locking it")
+    # Here, not at the top: refuse_links is part of every run's admission (_admit), which
+    # an up-to-date run finishes without structlog and the runner.
+    import structlog
+
+    from lipsync_pipeline.run import execute
+
+    structlog.get_logger(__name__).info(
+        "the lock's directory cannot be written, and nothing is due: not locking it"
+    )
     journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
     report = await execute(
         the_plan,

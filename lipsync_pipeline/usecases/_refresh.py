@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from lipsync_pipeline.api import ApiClient, JobStatus
 from lipsync_pipeline.errors import ConfigError, RequestRejected
+from lipsync_pipeline.usecases._admit import resolve_remote
 from lipsync_pipeline.usecases._check import Checked
 from lipsync_pipeline.usecases._request import RunRequest
-from lipsync_pipeline.usecases._run import MAX_CONNECTIONS, resolve_remote
+from lipsync_pipeline.usecases._run import MAX_CONNECTIONS
 
 __all__ = ["refresh"]
 

@@ -9,15 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-import trio
-
 from lipsync_pipeline.budget import SpendCap, SpendLedger, billed_credits, enforce_budget
 from lipsync_pipeline.estimate import Estimate, RemoteDurations, estimate_plan
 from lipsync_pipeline.plan import Action, Plan
 from lipsync_pipeline.pricing import resolution_of
 from lipsync_pipeline.run import JobResult, Outcome, RunReport
 
-__all__ = ["bill_report", "estimate_within", "ledger", "priced"]
+__all__ = ["bill_report", "bill_report_now", "estimate_within", "ledger", "priced"]
 
 # The actions whose completion is a render the API did (and billed) for this run; a
 # download fetches one billed before.
@@ -56,7 +54,25 @@ async def bill_report(
     """Fill in each result's estimated credits (its submission's) and billed credits
     (a render this run completed, from its output's length, by ``pricing``'s rules:
     the API's job status says nothing of cost). Files are read in a worker thread."""
-    report.budget = None if cap is None else cap.credits
+    paths = _unbilled(report, plan, lock_dir)
+    billed: dict[str, int | None] = {}
+    if paths:
+        import trio  # here: an up-to-date run (bill_report_now) never needs it
+
+        billed = await trio.to_thread.run_sync(_billed, paths)
+    _credit(report, estimate, cap, billed)
+
+
+def bill_report_now(
+    report: RunReport, plan: Plan, estimate: Estimate, cap: SpendCap | None, lock_dir: Path
+) -> None:
+    """``bill_report`` in this thread: for a run that rendered nothing (no file to read)."""
+    _credit(report, estimate, cap, _billed(_unbilled(report, plan, lock_dir)))
+
+
+def _unbilled(report: RunReport, plan: Plan, lock_dir: Path) -> dict[str, tuple[Path, str]]:
+    """The renders this run completed whose bill is still to read: job id -> (file,
+    resolution)."""
     steps = {step.job_id: step for step in plan.steps}
     paths: dict[str, tuple[Path, str]] = {}
     for result in report.results:
@@ -68,7 +84,13 @@ async def bill_report(
         if job is not None and rendered and result.artifact is not None and not known:
             resolution = resolution_of(job.form_state)
             paths[result.job_id] = (lock_dir / result.artifact.path, resolution)
-    billed = await trio.to_thread.run_sync(_billed, paths) if paths else {}
+    return paths
+
+
+def _credit(
+    report: RunReport, estimate: Estimate, cap: SpendCap | None, billed: Mapping[str, int | None]
+) -> None:
+    report.budget = None if cap is None else cap.credits
 
     def credited(result: JobResult) -> JobResult:
         estimated = estimate.credits(result.job_id) if result.action.submits else None

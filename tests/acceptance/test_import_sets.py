@@ -178,11 +178,17 @@ def _up_to_date(tmp_path: Path) -> Path:
     return path
 
 
-def test_an_up_to_date_run_loads_no_http_client_and_no_studio(tmp_path: Path) -> None:
-    """Nothing due: no client, no studio, no request; trio and logging only."""
+def test_an_up_to_date_run_loads_no_runner_no_http_client_and_no_studio(tmp_path: Path) -> None:
+    """Nothing due: done in the calling thread (usecases/_uptodate.py): no trio, no
+    logging set-up, no client, no studio, no request."""
     code, modules = loaded(tmp_path, "run", _up_to_date(tmp_path), "--local", "--format", "json")
     assert code == 0
-    assert "trio" in modules
-    assert (
-        _forbidden(modules, NETWORK_AND_STUDIO - {"trio", "structlog"}, STUDIO, JSONSCHEMA) == set()
-    )
+    assert "lipsync_pipeline.usecases._uptodate" in modules
+    assert _forbidden(modules, NETWORK_AND_STUDIO, STUDIO, JSONSCHEMA) == set()
+    assert "lipsync_pipeline.run._runner" not in modules
+
+
+def test_a_run_with_work_goes_the_whole_way(tmp_path: Path) -> None:
+    """A job due: the runner, trio and the logging set-up (the studio for --local)."""
+    _, modules = loaded(tmp_path, "run", _url_manifest(tmp_path), "--local", "--format", "json")
+    assert {"trio", "structlog", "lipsync_pipeline.run._runner", STUDIO} <= modules
