@@ -35,6 +35,7 @@ Safe by construction:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -44,10 +45,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from lipsync_pipeline._digests import RACY_SECONDS
-from lipsync_pipeline._fs import atomic_write, read_capped, within
+from lipsync_pipeline._fs import TMP_SUFFIX, open_nofollow, read_capped, refuse_symlink, within
 from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.manifest._cachecodec import decode_manifest, encode_manifest
 from lipsync_pipeline.manifest._inside import inside
@@ -127,15 +127,36 @@ def _hash_file(path: str) -> str | None:
 
 
 def _could_be_secret(manifest: Manifest) -> bool:
+    """A webhook, or a URL with a query, a fragment or a user (or an ``@`` anywhere:
+    cheaper to look for than to parse 50,000 URLs, and rare in a path)."""
     for job in manifest.jobs:
         if job.webhook is not None:
             return True
         for value in job.form_state.values():
-            if type(value) is str and value.startswith(("https://", "http://")):
-                parts = urlsplit(value)
-                if parts.query or parts.fragment or "@" in parts.netloc:
-                    return True
+            if (
+                type(value) is str
+                and value.startswith(("https://", "http://"))
+                and ("?" in value or "#" in value or "@" in value)
+            ):
+                return True
     return False
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` through a temp file and a rename, never through a
+    link. Not fsynced: a cache needs no durability (an entry lost or cut short by a
+    power cut does not parse, and is read as missing), and syncing megabytes costs."""
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{TMP_SUFFIX}")
+    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        refuse_symlink(path)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
 
 
 class ManifestCache:
@@ -178,7 +199,7 @@ class ManifestCache:
             if not self._matches(entry, data, info.st_mtime_ns):
                 return None
             return decode_manifest(entry["manifest"], self.manifest_path, display_name)
-        except (OSError, ValueError, UnsafePathError, KeyError, TypeError):
+        except (OSError, ValueError, UnsafePathError, KeyError, TypeError, AttributeError):
             return None
 
     def save(self, data: bytes, manifest: Manifest, facts: Facts) -> None:
@@ -214,7 +235,7 @@ class ManifestCache:
             if not self._safe_folder():
                 return
             text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-            atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+            _write(self.path, text.encode("utf-8"))
             self._prune()
         except (OSError, UnsafePathError, ValueError):
             pass
