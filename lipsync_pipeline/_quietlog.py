@@ -13,7 +13,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Final
 
-__all__ = ["logger"]
+__all__ = ["held", "hold_lines", "logger", "release_lines"]
+
+# The lines logged while structlog is not configured, if the command keeps them (see
+# hold_lines); None: they are dropped.
+_held: list[tuple[str, str, str, dict[str, Any]]] | None = None
 
 
 class _Drop:
@@ -24,9 +28,44 @@ class _Drop:
 _DROP: Final = _Drop()
 
 
+class _Hold:
+    """A logger whose lines wait in ``_held`` for ``release_lines``."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, level: str) -> Any:
+        def log(event: str, **fields: Any) -> None:
+            if _held is not None:
+                _held.append((self._name, level, event, fields))
+
+        return log
+
+
 def logger(name: str) -> Any:
-    """``structlog.get_logger(name)`` once structlog is configured, else a sink."""
+    """``structlog.get_logger(name)`` once structlog is configured; else a logger whose
+    lines wait for ``release_lines`` if the command holds them, or are dropped."""
     structlog = sys.modules.get("structlog")
-    if structlog is None or not structlog.is_configured():
-        return _DROP
-    return structlog.get_logger(name)
+    if structlog is not None and structlog.is_configured():
+        return structlog.get_logger(name)
+    return _DROP if _held is None else _Hold(name)
+
+
+def hold_lines() -> None:
+    """Keep the lines logged from now on until logging is configured: ``run`` configures
+    it only when the run goes the whole way, or when there are lines to show."""
+    global _held
+    _held = []
+
+
+def held() -> bool:
+    """Whether lines wait to be shown."""
+    return bool(_held)
+
+
+def release_lines() -> None:
+    """Log the lines held (logging is configured now), and hold no more."""
+    global _held
+    lines, _held = _held or [], None
+    for name, level, event, fields in lines:
+        getattr(logger(name), level)(event, **fields)

@@ -152,6 +152,7 @@ def _status(args: argparse.Namespace, out: Reporter) -> int:
 def _run(args: argparse.Namespace, out: Reporter) -> int:
     if args.dry_run:
         return _plan(args, out)
+    from lipsync_pipeline._quietlog import held, hold_lines, release_lines
     from lipsync_pipeline.cli._console import ProgressDisplay, configure_logging
     from lipsync_pipeline.cli._stepsummary import append_step_summary, summary_on_error
     from lipsync_pipeline.run import RunOptions
@@ -196,24 +197,28 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
         # the runner are imported: a mistake costs what `plan` costs, not a run's
         # start-up. The check logs nothing (plan runs it with logging unconfigured).
         checked = check_run(request)
-        # The input check logs what it finds (a changed input): logging first, when it
-        # will ask. Else only a run that goes the whole way needs it (structlog: ~0.1 s).
-        logging_on = request.inputs is not None and request.inputs.ask and _asks(checked)
-        if logging_on:
-            configure_logging(args.log_format, args.verbosity)
-        with display.live():
-            admitted = admit_run(request, checked)
-            # Nothing due: done in this thread, without trio and the runner.
-            report = run_up_to_date(admitted, display)
-            if report is None:
-                if not logging_on:
+        # Logging (structlog: ~0.1 s) is configured once the run goes the whole way, or
+        # when there are lines to show (a changed input, a cache ignored): until then
+        # they are held (_quietlog), and an up-to-date run shows none of the cost.
+        hold_lines()
+        try:
+            with display.live():
+                admitted = admit_run(request, checked)
+                # Nothing due: done in this thread, without trio and the runner.
+                report = run_up_to_date(admitted, display)
+                if report is None:
                     configure_logging(args.log_format, args.verbosity)
-                import trio
+                    release_lines()
+                    import trio
 
-                from lipsync_pipeline.usecases import run_pipeline
+                    from lipsync_pipeline.usecases import run_pipeline
 
-                run = partial(run_pipeline, admitted.request, display, admitted=admitted)
-                report = trio.run(run)
+                    run = partial(run_pipeline, admitted.request, display, admitted=admitted)
+                    report = trio.run(run)
+        finally:
+            if held():  # lines of a run up to date, or of one refused before it began
+                configure_logging(args.log_format, args.verbosity)
+            release_lines()
     from lipsync_pipeline.cli._markdown import run_markdown
 
     out.run(report)
@@ -223,13 +228,6 @@ def _run(args: argparse.Namespace, out: Reporter) -> int:
 
         write_junit(args.junit, report, name)
     return run_exit_code(report)
-
-
-def _asks(checked: Checked) -> bool:
-    """Whether the input check has URLs to ask the origins of."""
-    from lipsync_pipeline.inputs import plan_targets
-
-    return bool(plan_targets(checked.plan))
 
 
 def run_exit_code(report: RunReport) -> int:

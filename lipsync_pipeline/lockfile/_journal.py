@@ -27,7 +27,7 @@ from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._format import entry_json, read_bytes, read_lock, render_lock
 from lipsync_pipeline.lockfile._paths import journal_path
 
-__all__ = ["LockJournal"]
+__all__ = ["LockJournal", "write_failure"]
 
 
 class LockJournal:

@@ -33,7 +33,7 @@ from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.lockfile._entries import LockEntry
 from lipsync_pipeline.lockfile._journal import LockJournal, write_failure
 
-__all__ = ["LockWriter", "Publishable", "write_failure"]
+__all__ = ["LockWriter", "Publishable"]
 
 _GATHER_SECONDS: Final = 0.01
 _LAZY_SECONDS: Final = 0.2

@@ -10,8 +10,8 @@ fast valid/invalid check compiled from the schema), ``_problems`` (schema errors
 worded as located Problems), ``_store`` (the ``store:`` key), ``_moved`` (the
 ``moved:`` list of renames and its checks), ``_inside`` (named files
 stay inside the manifest's tree), ``_cache`` (validated manifests kept between
-invocations, checked against what they depended on) and ``_cachecodec`` (a Manifest
-as JSON data and back). Matrix entries (``matrix:``): ``_expand`` (into plain
+invocations), ``_cachefacts`` (what a reading depended on besides the bytes, checked
+again before an entry is used) and ``_cachecodec`` (a Manifest as JSON data and back). Matrix entries (``matrix:``): ``_expand`` (into plain
 jobs, before the schema), ``_matrix`` (combinations), ``_combos`` (their values),
 ``_selectors`` (include and exclude), ``_template`` ({axis} placeholders), ``_rows``
 (a CSV file's rows), all imported only for a manifest that has a matrix;

@@ -24,11 +24,13 @@ Safe by construction:
 - a manifest holding what could be a credential is never written here: a URL with a
   query string, a fragment or a user (presigned URLs), or any webhook (its path can be
   the secret). The input cache keeps hashes of URLs for the same reason;
-- the cache is not used at all when it lies inside the manifest's repository (or its
-  directory, outside one): a pull request can commit files, and a committed entry
-  would let it show one manifest and run another. It must be a directory of this user
-  that nobody else may write to (created 0700, entries 0600, read without following a
-  link);
+- the cache is not used at all when it lies inside the manifest's git work tree (or
+  its directory, outside one): a pull request can commit files, and a committed entry
+  would let it show one manifest and run another. Its folder must be this user's and
+  private (0700), each entry this user's file and private (0600), read without
+  following a link: neither git nor a ``COPY`` makes those modes. An entry must also
+  decode to what this code writes (no webhook, no credential-like URL, local inputs
+  only where its facts vouch);
 - ``LIPSYNC_MANIFEST_CACHE=off`` turns it off; failures to read or write it are
   ignored (the next invocation reads the YAML).
 """
@@ -41,68 +43,64 @@ import hashlib
 import json
 import os
 import stat
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._digests import RACY_SECONDS
 from lipsync_pipeline._fs import TMP_SUFFIX, open_nofollow, read_capped, refuse_symlink, within
-from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.manifest._cachecodec import decode_manifest, encode_manifest
-from lipsync_pipeline.manifest._inside import inside
+from lipsync_pipeline.manifest._cachefacts import (
+    Facts,
+    consistent,
+    could_be_secret,
+    still_true,
+    taken_by,
+)
 from lipsync_pipeline.manifest._model import Manifest
 
-__all__ = ["Facts", "ManifestCache"]
+__all__ = ["Facts", "ManifestCache", "stamp_of"]
 
 _OFF: Final = frozenset({"0", "off", "no", "false"})
-_FORMAT: Final = 1
+_FORMAT: Final = 2
 _SUBDIR: Final = "manifests"
-# An entry is ~1.2x its manifest, and a manifest at most 32 MiB.
+# Larger entries are not written: a manifest is at most 32 MiB, but a matrix can expand
+# a small one into far more (rereading the YAML then costs less than this file).
 _MAX_ENTRY_BYTES: Final = 64 << 20
 # Entries kept: one per manifest path (and --output-dir); the least recently written
 # go first.
 _MAX_ENTRIES: Final = 64
-# A file changed this close to when its digest was taken may have changed unseen
-# (the racy margin of lipsync_pipeline._digests).
-_RACY_NS: Final = RACY_SECONDS * 1_000_000_000
-_RULE: Final = "local inputs must stay inside it (it is what --local serves)"
-
-
-@dataclass
-class Facts:
-    """What a reading of a manifest depended on besides its bytes, collected by the
-    reader: each is checked again before an entry is used."""
-
-    # raw text of a local input -> (relative, resolved) as ``inside`` said
-    locals: dict[str, tuple[str, str]] = field(default_factory=dict)
-    # resolved path of each hashed input -> its ``local-sha256:`` digest (the entry
-    # keeps what ``stat`` said of each: the digests are in the jobs)
-    digests: dict[str, str] = field(default_factory=dict)
-    # raw text of each matrix ``rows:`` file named
-    rows: list[str] = field(default_factory=list)
-
-
-def _signature(info: os.stat_result) -> list[int]:
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
+_PRIVATE: Final = 0o077  # group and other permission bits: none on the folder or entries
 
 
 @functools.cache
 def _stamp() -> str:
-    """This package's files by name, size and mtime: the code that made an entry."""
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
+    """The code that made an entry: this package's files (schemas included, through
+    their link) by name, size and mtime, Python's version and PyYAML's."""
+    return stamp_of(Path(__file__).resolve().parent.parent)
+
+
+def stamp_of(root: Path) -> str:
+    """``_stamp`` of the package tree at ``root``."""
+    import yaml
+
+    h = hashlib.sha256(f"{sys.version}\0{yaml.__version__}\0{yaml.__with_libyaml__}\n".encode())
+    seen: set[str] = set()
     stack = [str(root)]
     while stack:
         folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
         with os.scandir(folder) as found:
             for entry in sorted(found, key=lambda e: e.name):
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_dir():  # following links: lipsync_pipeline/schemas is one
                     if entry.name != "__pycache__":
                         stack.append(entry.path)
                 elif entry.name.endswith((".py", ".json")):
-                    info = entry.stat(follow_symlinks=False)
-                    h.update(f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+                    info = entry.stat()
+                    h.update(os.fsencode(f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\n"))
     return h.hexdigest()
 
 
@@ -116,30 +114,6 @@ def _repository(folder: str) -> str:
         if parent == current:
             return folder
         current = parent
-
-
-def _hash_file(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
-
-
-def _could_be_secret(manifest: Manifest) -> bool:
-    """A webhook, or a URL with a query, a fragment or a user (or an ``@`` anywhere:
-    cheaper to look for than to parse 50,000 URLs, and rare in a path)."""
-    for job in manifest.jobs:
-        if job.webhook is not None:
-            return True
-        for value in job.form_state.values():
-            if (
-                type(value) is str
-                and value.startswith(("https://", "http://"))
-                and ("?" in value or "#" in value or "@" in value)
-            ):
-                return True
-    return False
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -159,13 +133,20 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+def _private(info: os.stat_result) -> bool:
+    return info.st_uid == os.getuid() and not info.st_mode & _PRIVATE
+
+
 class ManifestCache:
-    """The entry of one manifest (path and ``--output-dir``): looked up, then saved."""
+    """The entry of one manifest (path and ``--output-dir``): looked up, then saved.
+
+    Nothing here raises: a cache that cannot be used is a cache that is not there
+    (every failure is the YAML read again, or an entry not written)."""
 
     def __init__(self, directory: Path, manifest_path: Path, override: Path | None) -> None:
-        key = hashlib.sha256(f"{manifest_path}\0{override or ''}".encode()).hexdigest()
+        name = os.fsencode(manifest_path) + b"\0" + os.fsencode(override or "")
         self.directory = directory / _SUBDIR
-        self.path = self.directory / f"{key[:40]}.json"
+        self.path = self.directory / f"{hashlib.sha256(name).hexdigest()[:40]}.json"
         self.manifest_path = manifest_path
         self.override = override
         self.base = os.path.dirname(manifest_path)
@@ -181,13 +162,16 @@ class ManifestCache:
         env = os.environ if environ is None else environ
         if env.get(MANIFEST_CACHE_ENV, "").strip().lower() in _OFF:
             return None
-        directory = Path(os.path.abspath(cache_dir(env)))
-        real = os.path.realpath(directory)
-        folder = os.path.dirname(manifest_path)
-        for tree in {folder, _repository(folder)}:
-            if within(real, os.path.realpath(tree)):
-                return None  # a pull request could have committed it
-        return cls(directory, manifest_path, override)
+        try:
+            directory = Path(os.path.abspath(cache_dir(env)))
+            real = os.path.realpath(directory)
+            folder = os.path.dirname(manifest_path)
+            for tree in {folder, _repository(folder)}:
+                if within(real, os.path.realpath(tree)):
+                    return None  # a pull request could have committed it
+            return cls(directory, manifest_path, override)
+        except Exception:  # no home directory (RuntimeError), a path it cannot spell, ...
+            return None
 
     def lookup(self, data: bytes, display_name: str) -> Manifest | None:
         """The manifest cached for exactly these bytes, if everything still matches."""
@@ -195,86 +179,65 @@ class ManifestCache:
             if not self._safe_folder():
                 return None
             raw, info = read_capped(self.path, _MAX_ENTRY_BYTES)
+            if not _private(info):
+                return None
             entry = json.loads(raw)
             if not self._matches(entry, data, info.st_mtime_ns):
                 return None
-            return decode_manifest(entry["manifest"], self.manifest_path, display_name)
-        except (OSError, ValueError, UnsafePathError, KeyError, TypeError, AttributeError):
+            found = decode_manifest(entry["manifest"], self.manifest_path, display_name)
+            return found if consistent(found, entry) else None
+        except Exception:  # damaged or not ours, whatever the way (a cache never decides)
             return None
 
     def save(self, data: bytes, manifest: Manifest, facts: Facts) -> None:
-        """Remember ``manifest`` as what ``data`` reads as. Failures are ignored."""
-        if _could_be_secret(manifest):
-            return
-        files: dict[str, list[int]] = {}
-        for path in facts.digests:
-            try:
-                files[path] = _signature(os.stat(path))
-            except OSError:
-                return
-        rows = {}
-        for raw in facts.rows:
-            found = inside(raw, self.base, self.real_base, _RULE)
-            digest = None if isinstance(found, str) else _hash_file(found[1])
-            if digest is None:
-                return
-            rows[raw] = digest
-        entry = {
-            "format": _FORMAT,
-            "stamp": _stamp(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "path": str(self.manifest_path),
-            "override": None if self.override is None else str(self.override),
-            "locals": {raw: list(pair) for raw, pair in facts.locals.items()},
-            "files": files,
-            "rows": rows,
-            "manifest": encode_manifest(manifest),
-        }
+        """Remember ``manifest`` as what ``data`` reads as, unless it could hold a
+        credential, a file it used changed meanwhile, or it is too large."""
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not self._safe_folder():
+            if could_be_secret(manifest):
                 return
+            taken = taken_by(facts, self.base, self.real_base)
+            if taken is None:
+                return
+            entry = {
+                "format": _FORMAT,
+                "stamp": _stamp(),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "path": os.fsdecode(self.manifest_path),
+                "override": None if self.override is None else os.fsdecode(self.override),
+                **taken,
+                "manifest": encode_manifest(manifest),
+            }
             text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-            _write(self.path, text.encode("utf-8"))
-            self._prune()
-        except (OSError, UnsafePathError, ValueError):
-            pass
+            encoded = text.encode("utf-8", "surrogateescape")
+            if len(encoded) > _MAX_ENTRY_BYTES:
+                return
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self._safe_folder():
+                _write(self.path, encoded)
+                self._prune()
+        except Exception:  # a full disk, a read-only home, ...: the next reading reads YAML
+            return
 
     def _safe_folder(self) -> bool:
-        """The entries' folder is a real directory of this user, written by no one else."""
+        """The entries' folder is a real directory of this user, private to them."""
         try:
             info = os.lstat(self.directory)
         except OSError:
             return False
-        return (
-            stat.S_ISDIR(info.st_mode)
-            and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        )
+        return stat.S_ISDIR(info.st_mode) and _private(info)
 
     def _matches(self, entry: Any, data: bytes, written_ns: int) -> bool:
+        override = None if self.override is None else os.fsdecode(self.override)
         if not (
             isinstance(entry, dict)
             and entry.get("format") == _FORMAT
-            and entry.get("path") == str(self.manifest_path)
-            and entry.get("override") == (None if self.override is None else str(self.override))
+            and entry.get("path") == os.fsdecode(self.manifest_path)
+            and entry.get("override") == override
             and entry.get("sha256") == hashlib.sha256(data).hexdigest()
             and entry.get("stamp") == _stamp()
+            and still_true(entry, self.base, self.real_base, written_ns)
         ):
             return False
-        for raw, pair in entry["locals"].items():
-            if list(inside(raw, self.base, self.real_base, _RULE)) != pair:
-                return False
-        for path, signature in entry["files"].items():
-            info = os.stat(path)
-            # Changed within the racy margin of the entry's writing: it may have
-            # changed unseen after it was hashed (both times are the file system's).
-            if _signature(info) != signature or info.st_ctime_ns + _RACY_NS > written_ns:
-                return False
-        for raw, digest in entry["rows"].items():
-            found = inside(raw, self.base, self.real_base, _RULE)
-            if isinstance(found, str) or _hash_file(found[1]) != digest:
-                return False
         cached = entry["manifest"]
         if self.override is None:
             real = os.path.realpath(cached["output_dir"])
@@ -288,10 +251,23 @@ class ManifestCache:
         return True
 
     def _prune(self) -> None:
+        """Keep the most recently written entries; temp files a killed writer left go."""
         with os.scandir(self.directory) as found:
-            entries = [e for e in found if e.name.endswith(".json") and e.is_file()]
+            names = list(found)
+        for left in names:
+            if left.name.endswith(TMP_SUFFIX) and left.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if left.stat(follow_symlinks=False).st_mtime_ns < _an_hour_ago():
+                        os.unlink(left.path)
+        entries = [e for e in names if e.name.endswith(".json") and e.is_file()]
         if len(entries) <= _MAX_ENTRIES:
             return
         entries.sort(key=lambda e: e.stat().st_mtime_ns)
         for old in entries[: len(entries) - _MAX_ENTRIES]:
             os.unlink(old.path)
+
+
+def _an_hour_ago() -> int:
+    import time
+
+    return time.time_ns() - 3600 * 1_000_000_000

@@ -194,7 +194,7 @@ class _Reader:
                 f"{describe_value(version, node)}",
             )
             raise self.fail()
-        self.facts.rows.extend(_rows_files(value.get("jobs")))
+        self.facts.note_rows(_rows_files(value.get("jobs")), self.base, self.real_base)
         before = len(self.problems)
         expansion = expand_matrices(
             value, root, self.name, self.base, self.real_base, self.problems, doc.text
@@ -238,7 +238,7 @@ class _Reader:
         manifest = builder.manifest(
             value, root, defaults, resolved_defaults, job_inputs, output_dir, expansion
         )
-        self.facts.digests.update(builder.digests)
+        self.facts.hashed.update(builder.hashed)
         self.facts.locals.update(
             (raw, (relative, absolute))
             for raw, (relative, absolute) in self.local_cache.items()

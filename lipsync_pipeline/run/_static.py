@@ -25,7 +25,7 @@ def execute_static(
     """Carry out ``plan`` when none of its steps calls the API (ValueError otherwise):
     the report of an up-to-date run, or of one that only renames and removes."""
     if any(step.action.touches_api for step in plan.steps):
-        raise ValueError("execute() needs a client for a plan that calls the API")
+        raise ValueError("a plan that calls the API needs execute() and a client")
     report = report if report is not None else RunReport()
     results: list[JobResult] = []
     carry_moves(plan.steps, manifest, journal)  # first: every later record builds on it

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from lipsync_pipeline.errors import ManifestError
-from lipsync_pipeline.manifest import Manifest, _cache, _reader, load_manifest
+from lipsync_pipeline.manifest import (
+    Manifest,
+    _cache,
+    _cachefacts,
+    _jobbuilder,
+    _matrix,
+    _reader,
+    load_manifest,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://cdn.example.com"
@@ -25,7 +33,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     folder = tmp_path_factory.mktemp("manifest-cache")
     monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(folder))
     monkeypatch.delenv("LIPSYNC_MANIFEST_CACHE", raising=False)
-    monkeypatch.setattr(_cache, "_RACY_NS", 0)
+    monkeypatch.setattr(_cachefacts, "RACY_NS", 0)
     return folder
 
 
@@ -164,13 +172,15 @@ def test_an_output_dir_given_makes_its_own_entry(
     "field",
     [
         f"    webhook: {URL}/hooks/T000/B000/XXXX\n",
+        "",  # with the webhook in defaults: (head below)
         "    left_audio: x\n",  # not an avatar field: invalid, never cached
     ],
 )
 def test_no_entry_for_a_webhook_or_an_invalid_manifest(
     tmp_path: Path, cache: Path, field: str
 ) -> None:
-    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", extra=field))
+    head = "" if field else f"defaults:\n  webhook: {URL}/hooks/T000/B000/YYYY\n"
+    path = write(tmp_path / "m.yaml", f"version: 1\n{head}jobs:\n" + avatar("a", extra=field))
     with contextlib.suppress(ManifestError):
         load_manifest(path)
     assert entries(cache) == []
@@ -243,9 +253,149 @@ def test_a_damaged_entry_is_ignored(tmp_path: Path, cache: Path) -> None:
 def test_a_file_touched_just_before_the_entry_was_written_is_hashed_again(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cache, "_RACY_NS", 3_000_000_000)
+    monkeypatch.setattr(_cachefacts, "RACY_NS", 3_000_000_000)
     (tmp_path / "face.png").write_bytes(b"face")
     path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", "face.png"))
     load_manifest(path)
     with pytest.raises(Unread):
         load_cached(path, monkeypatch)
+
+
+# -- what the review found: each a way the cache could have answered wrong --------------------
+
+
+def test_a_local_input_edited_while_it_was_read_is_not_cached_with_its_old_digest(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    face = tmp_path / "face.png"
+    face.write_bytes(b"face one")
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a", "face.png"))
+    hashed = _jobbuilder.JobBuilder.digest
+
+    def then_edited(self: _jobbuilder.JobBuilder, absolute: str) -> str:
+        digest = hashed(self, absolute)
+        face.write_bytes(b"face two, saved by an editor meanwhile")
+        return digest
+
+    with monkeypatch.context() as editing:
+        editing.setattr(_jobbuilder.JobBuilder, "digest", then_edited)
+        load_manifest(path)
+    fresh = load_manifest(path).jobs[0].hashed_inputs["image"]
+    assert fresh.endswith(_cachefacts.hash_file(str(face)) or "?")
+
+
+def test_a_rows_file_edited_while_it_was_read_is_not_cached_with_its_old_rows(
+    project: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / "examples" / "product-tour.yaml"
+    rows = project / "examples" / "product-tour.csv"
+    original = rows.read_text()
+    lines = original.splitlines()
+    read_rows = _matrix.read_rows
+
+    def then_edited(*args: object, **kwargs: object) -> object:
+        found = read_rows(*args, **kwargs)  # type: ignore[arg-type]
+        rows.write_text("\n".join(lines[:-1]) + "\n")  # a row gone meanwhile
+        return found
+
+    with monkeypatch.context() as editing:
+        editing.setattr(_matrix, "read_rows", then_edited)
+        before = len(load_manifest(path).jobs)
+    assert len(load_manifest(path).jobs) < before
+
+
+def test_the_code_stamp_covers_files_behind_a_linked_folder(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    (tmp_path / "schemas").mkdir()
+    schema = tmp_path / "schemas" / "manifest.schema.json"
+    schema.write_text("{}")
+    (package / "schemas").symlink_to("../schemas")
+    before = _cache.stamp_of(package)
+    schema.write_text('{"x": 1}')
+    assert _cache.stamp_of(package) != before
+
+
+def read_entry(cache: Path) -> tuple[Path, dict[str, object]]:
+    (entry,) = entries(cache)
+    return entry, json.loads(entry.read_text())
+
+
+def plant(entry: Path, data: dict[str, object]) -> None:
+    """Rewrite an entry in place, keeping it this user's and private (0600)."""
+    entry.write_text(json.dumps(data))
+    os.chmod(entry, 0o600)
+
+
+def test_an_entry_others_can_read_or_write_is_not_used(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    entry, _ = read_entry(cache)
+    os.chmod(entry, 0o644)  # what git or a COPY would make of a committed one
+    with pytest.raises(Unread):
+        load_cached(path, monkeypatch)
+
+
+@pytest.mark.parametrize("what", ["webhook", "local input", "negative mark"])
+def test_an_entry_this_code_would_not_write_is_not_used(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    expected = load_manifest(path)
+    entry, data = read_entry(cache)
+    manifest = data["manifest"]
+    assert isinstance(manifest, dict)
+    job = manifest["jobs"][0]
+    if what == "webhook":
+        job[3] = "https://attacker.example/hook"
+    elif what == "local input":
+        manifest["maps"].append({"image": "/etc/passwd"})
+        job[4] = len(manifest["maps"]) - 1
+    else:
+        job[9] = [-1, 1]
+    plant(entry, data)
+    with pytest.raises(Unread):
+        load_cached(path, monkeypatch)
+    assert load_manifest(path) == expected
+
+
+def test_a_cache_in_the_manifests_folder_is_not_used_outside_git_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(tmp_path / "cache"))
+    load_manifest(write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a")))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_manifest_under_a_path_that_is_not_utf8_still_reads(tmp_path: Path, cache: Path) -> None:
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    path = write(folder / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    assert [job.id for job in load_manifest(path).jobs] == ["a"]
+    assert [job.id for job in load_manifest(path).jobs] == ["a"]
+
+
+def test_no_home_directory_means_no_cache_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LIPSYNC_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    assert [job.id for job in load_manifest(path).jobs] == ["a"]
+
+
+def test_an_entry_larger_than_the_cap_is_not_written(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "_MAX_ENTRY_BYTES", 1000)
+    jobs = "".join(avatar(f"j{i}") for i in range(20))
+    load_manifest(write(tmp_path / "m.yaml", "version: 1\njobs:\n" + jobs))
+    assert entries(cache) == []

@@ -5,6 +5,7 @@ run has work after all."""
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from lipsync_pipeline.run import Outcome, RunReport
 from lipsync_pipeline.usecases import RunRequest, admit_run, check_run, run_pipeline, run_up_to_date
 
 URL = "https://cdn.example.com"
+TEST_KEY = "sk_test_0123456789secretvalue"  # tests/_support.py's
 
 
 def completed(folder: Path, ids: list[str]) -> Path:
@@ -81,3 +83,67 @@ def test_a_run_with_work_is_not_done_here(tmp_path: Path) -> None:
     )
     request = RunRequest(path, local=True)
     assert run_up_to_date(admit_run(request, check_run(request))) is None
+
+
+def copies(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
+    """Two identical projects: one for each way of running."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+        completed(folder, ids)
+    return one, two
+
+
+def both_ways(one: Path, two: Path, **options: object) -> tuple[RunReport, RunReport]:
+    options = {"local": True, **options}
+    quick_request = RunRequest(one / "renders.yaml", **options)  # type: ignore[arg-type]
+    quick = run_up_to_date(admit_run(quick_request, check_run(quick_request)))
+    assert quick is not None, "expected a run with nothing that calls the API"
+    whole_request = RunRequest(two / "renders.yaml", **options)  # type: ignore[arg-type]
+    whole = trio.run(partial(run_pipeline, whole_request))
+    return quick, whole
+
+
+def same_outcome(one: Path, two: Path, quick: RunReport, whole: RunReport) -> None:
+    assert summary(quick) == summary(whole)
+    assert [str(w) for w in quick.warnings] == [
+        str(w).replace(str(two), str(one)) for w in whole.warnings
+    ]
+    assert (one / "renders.lock").read_bytes() == (two / "renders.lock").read_bytes()
+    assert sorted(p.name for p in (one / "renders").iterdir()) == sorted(
+        p.name for p in (two / "renders").iterdir()
+    )
+
+
+def test_renames_and_removals_are_carried_out_the_same_both_ways(tmp_path: Path) -> None:
+    one, two = copies(tmp_path, ["a", "b", "c"])
+    for folder in (one, two):
+        path = folder / "renders.yaml"
+        text = path.read_text().replace("id: a\n", "id: a2\n")  # renamed, with moved:
+        text = text.replace(f"  - id: c\n    kind: avatar\n    image: {URL}/c.png\n", "")
+        text = text.replace(f"    audio: {URL}/c.mp3\n", "")  # c removed
+        path.write_text(text + "moved:\n  - from: a\n    to: a2\n")
+    quick, whole = both_ways(one, two)
+    same_outcome(one, two, quick, whole)
+    assert {r.outcome for r in quick.results} == {Outcome.MOVED, Outcome.SKIPPED, Outcome.REMOVED}
+    assert (one / "renders" / "a2.mp4").exists() and not (one / "renders" / "a.mp4").exists()
+
+
+def test_only_and_a_held_submission_are_reported_the_same_both_ways(tmp_path: Path) -> None:
+    one, two = copies(tmp_path, ["a", "b"])
+    for folder in (one, two):
+        lock = folder / "renders.lock"
+        data = lock.read_text()
+        # b's submission had no clear answer: held (no resend without --resend-unknown).
+        entries = json.loads(data)
+        entries["jobs"]["b"].update(status="unknown", error="read timeout")
+        entries["jobs"]["b"].pop("artifact")
+        lock.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    quick, whole = both_ways(one, two, only=("a",))
+    same_outcome(one, two, quick, whole)
+    assert {r.outcome for r in quick.results} == {Outcome.SKIPPED, Outcome.UNSELECTED}
+    # On the hosted API (no --local, which resends) b is held, and nothing is sent.
+    hosted = {"local": False, "api_key": TEST_KEY, "base_url": "http://127.0.0.1:9"}
+    quick, whole = both_ways(one, two, **hosted)
+    same_outcome(one, two, quick, whole)
+    assert {r.outcome for r in quick.results} == {Outcome.SKIPPED, Outcome.UNKNOWN}

@@ -1,0 +1,160 @@
+"""What a reading of a manifest depended on besides its bytes, for the manifest cache
+(``_cache``): recorded as the reader meets it, written into the entry, and checked
+again before the entry is used.
+
+Each fact is taken when the reader used it, never later: a file's ``stat`` just
+before it was hashed (git records its index the same way), a ``rows:`` file's
+``stat`` before the matrix read it. A file that changed between then and the entry's
+writing makes the entry not written at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from lipsync_pipeline._digests import RACY_SECONDS
+from lipsync_pipeline.manifest._inside import inside
+from lipsync_pipeline.manifest._model import Manifest
+
+__all__ = [
+    "RACY_NS",
+    "Facts",
+    "Signature",
+    "consistent",
+    "could_be_secret",
+    "signature",
+    "still_true",
+    "taken_by",
+]
+
+# A file changed this close to when it was read may have changed unseen: its stat can
+# be the same (the racy margin of lipsync_pipeline._digests).
+RACY_NS: Final = RACY_SECONDS * 1_000_000_000
+RULE: Final = "local inputs must stay inside it (it is what --local serves)"
+
+Signature = tuple[int, int, int, int, int]
+
+
+def signature(info: os.stat_result) -> Signature:
+    """What ``stat`` says changes with a file's bytes: size, mtime, ctime, inode, device."""
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Collected by one reading (the reader and its job builder fill the maps)."""
+
+    # raw text of a local input -> (relative, resolved) as ``inside`` said
+    locals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # resolved path of each hashed input -> its stat just before it was hashed
+    hashed: dict[str, Signature] = field(default_factory=dict)
+    # raw text of each matrix ``rows:`` file -> its stat before the reading (None: no
+    # such file then; the reading failed or did not need it)
+    rows: dict[str, Signature | None] = field(default_factory=dict)
+
+    def note_rows(self, raws: list[str], base: str, real_base: str) -> None:
+        """Before the matrices are read: what each ``rows:`` file is now."""
+        for raw in raws:
+            found = inside(raw, base, real_base, RULE)
+            try:
+                self.rows[raw] = None if isinstance(found, str) else signature(os.stat(found[1]))
+            except OSError:
+                self.rows[raw] = None
+
+
+def hash_file(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
+    """The facts as an entry keeps them, or None if any file changed since the reading
+    used it (or so recently that a change would not show): then nothing is cached."""
+    now = time.time_ns()
+    files = {}
+    for path, seen in facts.hashed.items():
+        try:
+            if signature(os.stat(path)) != seen:
+                return None
+        except OSError:
+            return None
+        files[path] = list(seen)
+    rows = {}
+    for raw, before in facts.rows.items():
+        found = inside(raw, base, real_base, RULE)
+        if before is None or isinstance(found, str):
+            return None
+        try:
+            after = signature(os.stat(found[1]))
+        except OSError:
+            return None
+        digest = hash_file(found[1])
+        # Hashed now, not when the matrix read it: the same only if the stat says the
+        # file is untouched since before the reading, and was then settled.
+        if after != before or before[2] + RACY_NS > now or digest is None:
+            return None
+        rows[raw] = digest
+    return {
+        "locals": {raw: list(pair) for raw, pair in facts.locals.items()},
+        "files": files,
+        "rows": rows,
+    }
+
+
+def could_be_secret(manifest: Manifest) -> bool:
+    """A webhook, or a URL with a query, a fragment or a user (or an ``@`` anywhere:
+    cheaper to look for than to parse 50,000 URLs, and rare in a path)."""
+    for job in manifest.jobs:
+        if job.webhook is not None:
+            return True
+        for value in job.form_state.values():
+            if (
+                type(value) is str
+                and value.startswith(("https://", "http://"))
+                and ("?" in value or "#" in value or "@" in value)
+            ):
+                return True
+    return False
+
+
+def still_true(entry: dict[str, Any], base: str, real_base: str, written_ns: int) -> bool:
+    """Whether the file-system facts an entry keeps hold now (``written_ns``: when the
+    entry was written, by the file system's clock)."""
+    for raw, pair in entry["locals"].items():
+        if list(inside(raw, base, real_base, RULE)) != pair:
+            return False
+    for path, seen in entry["files"].items():
+        info = os.stat(path)
+        # Changed within the racy margin of the entry's writing: it may have changed
+        # unseen after it was hashed (both times are the file system's).
+        if list(signature(info)) != seen or info.st_ctime_ns + RACY_NS > written_ns:
+            return False
+    for raw, digest in entry["rows"].items():
+        found = inside(raw, base, real_base, RULE)
+        if isinstance(found, str) or hash_file(found[1]) != digest:
+            return False
+    return True
+
+
+def consistent(manifest: Manifest, entry: dict[str, Any]) -> bool:
+    """What an entry decodes to is what this code writes: no credential-like URL, no
+    webhook, and every local input among the places the entry's facts vouch for."""
+    if could_be_secret(manifest):
+        return False
+    places = {(relative, real) for relative, real in entry["locals"].values()}
+    hashed = set(entry["files"])
+    for job in manifest.jobs:
+        for name, path in job.local_inputs.items():
+            real = os.fspath(path)
+            if (job.form_state.get(name), real) not in places or real not in hashed:
+                return False
+            if not str(job.hashed_inputs.get(name, "")).startswith("local-sha256:"):
+                return False
+    return True
