@@ -527,20 +527,11 @@ def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
 
 
 def test_a_lock_that_changed_since_it_was_read_is_read_anew(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, lock_parses: list[str]
 ) -> None:
     """``run`` reads the lock to plan and again under its run lock; the second read
-    may reuse the first parse only if the bytes are the same."""
-    from lipsync_pipeline.lockfile import _format
-
-    parses: list[str] = []
-    real = _format._parse_lock_text
-
-    def counting(file: str, text: str) -> dict[str, LockEntry]:
-        parses.append(file)
-        return real(file, text)
-
-    monkeypatch.setattr(_format, "_parse_lock_text", counting)
+    may reuse the first parse only if the bytes are the same (see test_lock_reread)."""
+    parses = lock_parses
     path = tmp_path / "r.lock"
     path.write_bytes(render_lock([entry("a", "processing", request_id="r1")]))
     assert load_lock(path).entries["a"].status == "processing"
