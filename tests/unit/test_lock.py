@@ -603,6 +603,22 @@ def test_the_one_pass_reader_agrees_with_the_slow_path(
         assert fast is None or fast == slow
 
 
+def test_the_one_pass_builders_make_what_the_constructors_make() -> None:
+    """``new_entry`` and ``new_artifact`` skip the dataclasses' __init__ (speed): every
+    field must still be set, each to its own value, however many fields there are."""
+    from dataclasses import fields
+
+    from lipsync_pipeline.lockfile._entries import new_artifact, new_entry
+
+    job = tuple(object() for _ in fields(LockEntry))
+    art = tuple(object() for _ in fields(Artifact))
+    cases = ((LockEntry, job, new_entry(job[0], job[1:])), (Artifact, art, new_artifact(*art)))
+    for cls, values, built in cases:
+        made = cls(*values)
+        assert type(built) is cls and built == made and hash(built) == hash(made)
+        assert all(getattr(built, f.name) is v for f, v in zip(fields(cls), values, strict=True))
+
+
 def test_a_job_named_like_an_entry_field_reads_in_one_pass(tmp_path: Path) -> None:
     from lipsync_pipeline.lockfile._format import _quick_check
     from lipsync_pipeline.lockfile._onepass import entries_in_one_pass
