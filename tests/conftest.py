@@ -49,3 +49,21 @@ def _private_cache(
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(cache / "lipsync-pipeline"))
+
+
+@pytest.fixture
+def lock_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The lockfiles whose text was parsed while the test ran, one name a parse (a
+    lock served from the last read, unchanged, is not parsed again)."""
+    from lipsync_pipeline.lockfile import _format
+
+    parsed: list[str] = []
+    real = _format._parse_lock_text
+
+    def counting(file: str, text: str) -> dict[str, Any]:
+        parsed.append(file)
+        return real(file, text)
+
+    monkeypatch.setattr(_format, "_parse_lock_text", counting)
+    monkeypatch.setattr(_format, "_last_parsed", None)  # nothing left by an earlier test
+    return parsed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -19,6 +19,8 @@ __all__ = [
     "LockSnapshot",
     "Status",
     "artifact_relpath",
+    "new_artifact",
+    "new_entry",
 ]
 
 # Not bumped for "unknown": a version-1 reader that meets it refuses the lock with a
@@ -84,3 +86,43 @@ def artifact_relpath(file: Path, lock_path: Path) -> str:
     """How a lock records an artifact: POSIX, relative to the lock's directory, with
     '..' where the output directory sits beside it rather than below."""
     return Path(os.path.relpath(file, lock_path.parent)).as_posix()
+
+
+# Building without __init__: a frozen dataclass's __init__ sets each field through
+# object.__setattr__, a generic lookup per field; setting each slot through its own
+# descriptor builds the same object in half the time (~0.1 s of reading a
+# 50,000-entry lock). For values already checked; tests pin the result to __init__'s.
+_new: Final = object.__new__
+_ENTRY_SLOTS: Final = tuple(getattr(LockEntry, f.name).__set__ for f in fields(LockEntry))
+_ARTIFACT_SLOTS: Final = tuple(getattr(Artifact, f.name).__set__ for f in fields(Artifact))
+
+
+def new_entry(job_id: str, values: tuple[Any, ...]) -> LockEntry:
+    """``LockEntry(job_id, *values)``, with every field after the job id given."""
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = _ENTRY_SLOTS
+    (v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11) = values
+    entry: LockEntry = _new(LockEntry)
+    s0(entry, job_id)
+    s1(entry, v1)
+    s2(entry, v2)
+    s3(entry, v3)
+    s4(entry, v4)
+    s5(entry, v5)
+    s6(entry, v6)
+    s7(entry, v7)
+    s8(entry, v8)
+    s9(entry, v9)
+    s10(entry, v10)
+    s11(entry, v11)
+    return entry
+
+
+def new_artifact(path: str, sha256: str, size: int, store_key: str | None) -> Artifact:
+    """``Artifact(path, sha256, size, store_key)``, as ``new_entry`` builds."""
+    s0, s1, s2, s3 = _ARTIFACT_SLOTS
+    artifact: Artifact = _new(Artifact)
+    s0(artifact, path)
+    s1(artifact, sha256)
+    s2(artifact, size)
+    s3(artifact, store_key)
+    return artifact

@@ -17,9 +17,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from lipsync_pipeline.lockfile._entries import STATUSES, Artifact, LockEntry
+from lipsync_pipeline.lockfile._entries import STATUSES, LockEntry, new_artifact, new_entry
 from lipsync_pipeline.lockfile._inputs import inputs_from_json
-from lipsync_pipeline.lockfile._quickcheck import LockCheck
+from lipsync_pipeline.lockfile._quickcheck import Fields, LockCheck, entry_fields
 
 __all__ = ["entries_in_one_pass", "packed"]
 
@@ -34,23 +34,24 @@ Packed = tuple[Any, ...]
 def packed(data: Mapping[str, Any], models: dict[str, str]) -> Packed:
     """An entry's fields (all but its job id) from data the schema accepted;
     ``models`` shares equal model names."""
-    get = data.get
-    art = get("artifact")
-    model = data["model"]
-    inputs = get("inputs")
+    return _packed(entry_fields(data), models)
+
+
+def _packed(fields: Fields, models: dict[str, str]) -> Packed:
+    fingerprint, model, status, key, seed, request_id, url, error, ms, art, inputs = fields
     return (
-        data["fingerprint"],
+        fingerprint,
         models.setdefault(model, model),
-        _STATUS[data["status"]],
-        data["idempotency_key"],
-        get("seed"),
-        get("request_id"),
-        get("output_url"),
-        get("error"),
-        get("execution_time_ms"),
+        _STATUS[status],
+        key,
+        seed,
+        request_id,
+        url,
+        error,
+        ms,
         None
         if art is None
-        else Artifact(art["path"], art["sha256"], art["bytes"], art.get("store_key")),
+        else new_artifact(art["path"], art["sha256"], art["bytes"], art.get("store_key")),
         () if inputs is None else inputs_from_json(inputs),
     )
 
@@ -62,7 +63,7 @@ class _Refused(Exception):
 def entries_in_one_pass(text: str, check: LockCheck) -> dict[str, LockEntry] | None:
     """The entries of a lockfile's text, or None if anything in it is not plainly valid."""
     models: dict[str, str] = {}
-    entry_ok = check.entry
+    checked = check.checked_fields
 
     def hook(pairs: list[tuple[str, Any]]) -> Any:
         obj = dict(pairs)
@@ -71,9 +72,10 @@ def entries_in_one_pass(text: str, check: LockCheck) -> dict[str, LockEntry] | N
         # Only an entry has a text "fingerprint" (a job of that name maps to a tuple).
         if type(obj.get("fingerprint")) is not str:
             return obj
-        if not entry_ok(obj):
+        fields = checked(obj)
+        if fields is None:
             raise _Refused
-        return packed(obj, models)
+        return _packed(fields, models)
 
     try:
         value = json.loads(text, object_pairs_hook=hook)
@@ -86,5 +88,5 @@ def entries_in_one_pass(text: str, check: LockCheck) -> dict[str, LockEntry] | N
     for job_id, fields in value["jobs"].items():
         if type(fields) is not tuple or not job_id_ok(job_id):
             return None
-        out[job_id] = LockEntry(job_id, *fields)
+        out[job_id] = new_entry(job_id, fields)
     return out

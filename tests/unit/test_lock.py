@@ -527,20 +527,11 @@ def test_every_lock_writer_refuses_a_symlink(tmp_path: Path) -> None:
 
 
 def test_a_lock_that_changed_since_it_was_read_is_read_anew(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, lock_parses: list[str]
 ) -> None:
     """``run`` reads the lock to plan and again under its run lock; the second read
-    may reuse the first parse only if the bytes are the same."""
-    from lipsync_pipeline.lockfile import _format
-
-    parses: list[str] = []
-    real = _format._parse_lock_text
-
-    def counting(file: str, text: str) -> dict[str, LockEntry]:
-        parses.append(file)
-        return real(file, text)
-
-    monkeypatch.setattr(_format, "_parse_lock_text", counting)
+    may reuse the first parse only if the bytes are the same (see test_lock_reread)."""
+    parses = lock_parses
     path = tmp_path / "r.lock"
     path.write_bytes(render_lock([entry("a", "processing", request_id="r1")]))
     assert load_lock(path).entries["a"].status == "processing"
@@ -610,6 +601,22 @@ def test_the_one_pass_reader_agrees_with_the_slow_path(
         assert fast is None
     else:
         assert fast is None or fast == slow
+
+
+def test_the_one_pass_builders_make_what_the_constructors_make() -> None:
+    """``new_entry`` and ``new_artifact`` skip the dataclasses' __init__ (speed): every
+    field must still be set, each to its own value, however many fields there are."""
+    from dataclasses import fields
+
+    from lipsync_pipeline.lockfile._entries import new_artifact, new_entry
+
+    job = tuple(object() for _ in fields(LockEntry))
+    art = tuple(object() for _ in fields(Artifact))
+    cases = ((LockEntry, job, new_entry(job[0], job[1:])), (Artifact, art, new_artifact(*art)))
+    for cls, values, built in cases:
+        made = cls(*values)
+        assert type(built) is cls and built == made and hash(built) == hash(made)
+        assert all(getattr(built, f.name) is v for f, v in zip(fields(cls), values, strict=True))
 
 
 def test_a_job_named_like_an_entry_field_reads_in_one_pass(tmp_path: Path) -> None:
