@@ -55,6 +55,7 @@ _MAX_FILE_BYTES: Final = 128 << 20
 # (size, mtime_ns, ctime_ns, inode, device, sha256), packed: one 105-byte object an
 # entry rather than a tuple of five ints and a hex string (~0.4 kB; 20 MB at 50,000).
 _PACKED: Final = struct.Struct("<QqqQQ32s")
+_SIGNATURE: Final = struct.Struct("<QqqQQ")  # an entry's first bytes: its stat
 _Entry = bytes
 
 
@@ -85,6 +86,23 @@ class DigestCache:
         except (OSError, ValueError, UnsafePathError):  # a link or a device: not ours
             return cls(directory, {}, 0)
         return cls(directory, entries, info.st_mtime_ns)
+
+    def holds(self, name: str, st: os.stat_result, sha256: str) -> bool:
+        """Whether the file ``name`` (in this directory), whose ``os.stat`` the caller
+        just took, is remembered with that stat and digest ``sha256``, and trusted: then
+        its digest is ``sha256`` without reading it. False decides nothing (ask
+        ``sha256``). The common case of a rerun, so it compares packed bytes rather
+        than unpacking the entry (~0.8 us less a render)."""
+        known = self._entries.get(name)
+        if known is None or st.st_ctime_ns + _RACY_NS >= self._written_ns:
+            return False
+        try:
+            signature = _SIGNATURE.pack(
+                st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
+            )
+        except struct.error:  # a stat no entry can hold (a time past 2262)
+            return False
+        return known.startswith(signature) and known[_SIGNATURE.size :].hex() == sha256
 
     def sha256(self, path: str, st: os.stat_result) -> str | None:
         """The sha256 hex of the file at ``path`` (in this directory), whose ``os.stat``
@@ -135,14 +153,16 @@ def _entries(data: Any) -> dict[str, _Entry]:
     if not isinstance(files, dict):
         return {}
     out: dict[str, _Entry] = {}
+    # One pass of plain comparisons: a file of 50,000 entries is read by every check,
+    # and a generator per entry made this loop cost as much as the JSON parse.
     for name, value in files.items():
-        if (
-            isinstance(value, list)
-            and len(value) == 6
-            and all(type(v) is int for v in value[:5])
-            and isinstance(value[5], str)
+        if type(value) is not list or len(value) != 6:
+            continue
+        size, mtime, ctime, inode, device, sha = value
+        if type(size) is type(mtime) is type(ctime) is type(inode) is type(device) is int and (
+            type(sha) is str
         ):
-            packed = _pack(*value)
+            packed = _pack(size, mtime, ctime, inode, device, sha)
             if packed is not None:
                 out[name] = packed
     return out
