@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lipsync_pipeline import _digests
-from lipsync_pipeline._digests import DIGESTS_FILE, DigestCache
+from lipsync_pipeline._digests import DIGESTS_FILE, REMEMBER_FILES, DigestCache
 from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Manifest, parse_manifest
@@ -22,16 +22,20 @@ JOBS = ("a", "b", "c")
 SECOND = 1_000_000_000
 
 
-@pytest.fixture
-def manifest(tmp_path: Path) -> Manifest:
+def _manifest(tmp_path: Path, ids: tuple[str, ...]) -> Manifest:
     jobs = "".join(
         f"  - id: {j}\n    kind: avatar\n    image: https://cdn.example.com/{j}.png\n"
         f"    audio: https://cdn.example.com/{j}.mp3\n"
-        for j in JOBS
+        for j in ids
     )
     return parse_manifest(
         f"version: 1\njobs:\n{jobs}", path=tmp_path / "r.yaml", display_name="r.yaml"
     )
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Manifest:
+    return _manifest(tmp_path, JOBS)
 
 
 def _rendered(manifest: Manifest, tmp_path: Path) -> LockSnapshot:
@@ -165,6 +169,18 @@ def test_a_small_check_leaves_no_file_behind(manifest: Manifest, tmp_path: Path)
     check_artifacts(manifest, lock, digests)
     digests.save()  # 3 small renders: far below REMEMBER_BYTES
     assert not digests.path.exists()
+
+
+@pytest.mark.parametrize(("renders", "kept"), [(REMEMBER_FILES - 1, False), (REMEMBER_FILES, True)])
+def test_many_small_renders_are_remembered(tmp_path: Path, renders: int, kept: bool) -> None:
+    """Opening each of thousands of renders costs more than their bytes: a check that
+    hashed REMEMBER_FILES of them keeps their digests, however few bytes they hold."""
+    many = _manifest(tmp_path, tuple(f"j{n}" for n in range(renders)))
+    lock = _rendered(many, tmp_path)
+    digests = DigestCache.load(many.output_dir)
+    check_artifacts(many, lock, digests)
+    digests.save()
+    assert digests.path.exists() is kept
 
 
 def test_the_digests_file_is_never_written_through_a_link(
