@@ -4,13 +4,14 @@ hashed it, and any change to its bytes is still caught (``lipsync_pipeline/_dige
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from lipsync_pipeline import _digests
-from lipsync_pipeline._digests import DIGESTS_FILE, DigestCache
+from lipsync_pipeline._digests import DIGESTS_FILE, REMEMBER_FILES, DigestCache
 from lipsync_pipeline.errors import UnsafePathError
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockSnapshot
 from lipsync_pipeline.manifest import Manifest, parse_manifest
@@ -21,16 +22,20 @@ JOBS = ("a", "b", "c")
 SECOND = 1_000_000_000
 
 
-@pytest.fixture
-def manifest(tmp_path: Path) -> Manifest:
+def _manifest(tmp_path: Path, ids: tuple[str, ...]) -> Manifest:
     jobs = "".join(
         f"  - id: {j}\n    kind: avatar\n    image: https://cdn.example.com/{j}.png\n"
         f"    audio: https://cdn.example.com/{j}.mp3\n"
-        for j in JOBS
+        for j in ids
     )
     return parse_manifest(
         f"version: 1\njobs:\n{jobs}", path=tmp_path / "r.yaml", display_name="r.yaml"
     )
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Manifest:
+    return _manifest(tmp_path, JOBS)
 
 
 def _rendered(manifest: Manifest, tmp_path: Path) -> LockSnapshot:
@@ -166,6 +171,18 @@ def test_a_small_check_leaves_no_file_behind(manifest: Manifest, tmp_path: Path)
     assert not digests.path.exists()
 
 
+@pytest.mark.parametrize(("renders", "kept"), [(REMEMBER_FILES - 1, False), (REMEMBER_FILES, True)])
+def test_many_small_renders_are_remembered(tmp_path: Path, renders: int, kept: bool) -> None:
+    """Opening each of thousands of renders costs more than their bytes: a check that
+    hashed REMEMBER_FILES of them keeps their digests, however few bytes they hold."""
+    many = _manifest(tmp_path, tuple(f"j{n}" for n in range(renders)))
+    lock = _rendered(many, tmp_path)
+    digests = DigestCache.load(many.output_dir)
+    check_artifacts(many, lock, digests)
+    digests.save()
+    assert digests.path.exists() is kept
+
+
 def test_the_digests_file_is_never_written_through_a_link(
     manifest: Manifest, tmp_path: Path
 ) -> None:
@@ -198,3 +215,54 @@ def test_a_committed_link_in_place_of_the_digests_file_is_not_read(
     digests = DigestCache.load(manifest.output_dir)
     check_artifacts(manifest, lock, digests)
     assert digests.hashed_bytes == honest.hashed_bytes > 0
+
+
+def test_only_well_formed_remembered_entries_are_trusted(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    """An entry that is not six values (five whole numbers and 64 hex digits) is
+    ignored: its render is read, the others' are not."""
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    path = manifest.output_dir / DIGESTS_FILE
+    doc = json.loads(path.read_bytes())
+    good = doc["files"]["a.mp4"]
+    for damaged in (
+        [True, *good[1:]],  # a boolean is not a size
+        [float(good[0]), *good[1:]],
+        good[:5],
+        [*good[:5], good[5][:62] + "  "],  # 31 bytes once the spaces are skipped
+        [*good[:5], "zz" * 32],
+        [-1, *good[1:]],  # no file has that size
+        {"size": good[0]},
+    ):
+        doc["files"]["b.mp4"] = damaged
+        stamp = os.stat(path)
+        path.write_text(json.dumps(doc))
+        os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        reads.clear()
+        assert set(check_artifacts(manifest, lock).values()) == {ArtifactState.OK}
+        assert reads == ["b.mp4"], damaged
+
+
+def test_a_render_dated_past_what_an_entry_holds_is_still_checked(
+    manifest: Manifest, tmp_path: Path, reads: list[str]
+) -> None:
+    """A file can be dated after 2262 (``touch -d``): no entry holds such a time, so it
+    is read every time, and new bytes in it are caught."""
+    lock = _rendered(manifest, tmp_path)
+    _remember(manifest, lock)
+    path = manifest.output_path("b")
+    far = 2**63 + SECOND  # nanoseconds past what a signed 64-bit time holds
+    try:
+        os.utime(path, ns=(far, far))
+    except (OSError, OverflowError):
+        pytest.skip("this file system cannot date a file that late")
+    if os.stat(path).st_mtime_ns != far:
+        pytest.skip("this file system cannot date a file that late")
+    reads.clear()  # b's entry, still remembered, is of its old stat
+    assert set(check_artifacts(manifest, lock).values()) == {ArtifactState.OK}
+    assert reads == ["b.mp4"]
+    path.write_bytes(path.read_bytes()[::-1])
+    os.utime(path, ns=(far, far))
+    assert check_artifacts(manifest, lock)["b"] is ArtifactState.CORRUPT
