@@ -91,13 +91,14 @@ def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
         found = inside(raw, base, real_base, RULE)
         if before is None or isinstance(found, str):
             return None
+        # Hashed now, not when the matrix read it: the same bytes only if the stat taken
+        # after the hash says the file is untouched since before the reading (an edit
+        # at any moment in between changes it), and it was settled then.
+        digest = hash_file(found[1])
         try:
             after = signature(os.stat(found[1]))
         except OSError:
             return None
-        digest = hash_file(found[1])
-        # Hashed now, not when the matrix read it: the same only if the stat says the
-        # file is untouched since before the reading, and was then settled.
         if after != before or before[2] + RACY_NS > now or digest is None:
             return None
         rows[raw] = digest

@@ -304,6 +304,25 @@ def test_a_rows_file_edited_while_it_was_read_is_not_cached_with_its_old_rows(
     assert len(load_manifest(path).jobs) < before
 
 
+def test_a_rows_file_edited_as_the_entry_is_written_is_not_cached_with_its_old_rows(
+    project: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / "examples" / "product-tour.yaml"
+    rows = project / "examples" / "product-tour.csv"
+    lines = rows.read_text().splitlines()
+    hash_file = _cachefacts.hash_file
+
+    def edited_first(where: str) -> str | None:
+        if where == str(rows.resolve()):
+            rows.write_text("\n".join(lines[:-1]) + "\n")  # saved just before the hash
+        return hash_file(where)
+
+    with monkeypatch.context() as editing:
+        editing.setattr(_cachefacts, "hash_file", edited_first)
+        before = len(load_manifest(path).jobs)
+    assert len(load_manifest(path).jobs) < before
+
+
 def test_the_code_stamp_covers_files_behind_a_linked_folder(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
