@@ -52,11 +52,20 @@ import math
 import random
 from collections import deque
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["PollSchedule", "RenderKey"]
+if TYPE_CHECKING:
+    from lipsync_pipeline.manifest import Job
+
+__all__ = ["PollSchedule", "RenderKey", "render_key"]
 
 RenderKey = tuple[str, str]  # (model, resolution)
+
+
+def render_key(job: Job) -> RenderKey:
+    """Jobs whose renders take alike: the same model at the same resolution."""
+    return job.model, str(job.form_state.get("resolution", ""))
+
 
 # Moments before the render time that all but this fraction of renders exceeded are
 # skipped: the fraction of jobs seen up to one interval late for the polls saved.

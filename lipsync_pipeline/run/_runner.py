@@ -36,11 +36,11 @@ from lipsync_pipeline.run._options import (
     ProgressSink,
     RunOptions,
 )
-from lipsync_pipeline.run._polling import PollSchedule, RenderKey
+from lipsync_pipeline.run._polling import PollSchedule, RenderKey, render_key
 from lipsync_pipeline.run._report import Outcome, RunReport
 from lipsync_pipeline.run._state import RunState
 from lipsync_pipeline.run._static import execute_static, record_static
-from lipsync_pipeline.run._walk import JobWalker, render_key
+from lipsync_pipeline.run._walk import JobWalker
 
 __all__ = [
     "execute",

@@ -62,15 +62,20 @@ from lipsync_pipeline.run._options import (
     ProgressSink,
     RunOptions,
 )
-from lipsync_pipeline.run._polling import PollSchedule, RenderKey
+from lipsync_pipeline.run._polling import PollSchedule, render_key
 from lipsync_pipeline.run._report import JobResult, Outcome
 from lipsync_pipeline.run._state import RunState
 
-__all__ = ["JobWalker", "render_key"]
+__all__ = ["JobWalker"]
 
 _log = structlog.get_logger(__name__)
 
 _HTTP_NOT_FOUND: Final = 404
+_RENDER_AGAIN: Final = "the local studio no longer knows this job; rendering it again"
+
+
+class _NotRenderedAgain(Exception):
+    """A job the local studio forgot, met once the run stopped submitting (the reason)."""
 
 
 class JobWalker:
@@ -189,7 +194,10 @@ class JobWalker:
                 return self._failed(step, entry, started)
         status: JobStatus | None = None
         if entry.status == "processing":
-            entry, status = await self._poll(job, entry, submitted_at=answered_at)
+            try:
+                entry, status = await self._poll(job, entry, submitted_at=answered_at)
+            except _NotRenderedAgain as stopped:  # the lock keeps the id: the next run will
+                return self.state.result(step, Outcome.CANCELLED, entry, started, str(stopped))
             if entry.status == "processing" and status is None:
                 return self.state.result(
                     step, Outcome.TIMED_OUT, entry, started, "still processing"
@@ -221,7 +229,9 @@ class JobWalker:
             try:
                 fresh = await self.state.client.get_job(entry.request_id)
             except RequestRejected as exc:
-                if self._forgotten(exc, job):
+                if self._forgotten(exc):
+                    if not self.state.stop_submitting:  # else the submission is cancelled
+                        _log.info(_RENDER_AGAIN, job=job.id)
                     return await self._lifecycle(
                         replace(step, action=Action.SUBMIT), job, started, release
                     )
@@ -338,8 +348,11 @@ class JobWalker:
                 try:
                     status = await self.state.client.get_job(entry.request_id)
                 except RequestRejected as exc:
-                    if not self._forgotten(exc, job):
+                    if not self._forgotten(exc):
                         raise
+                    if self.state.stop_submitting:
+                        raise _NotRenderedAgain(self.state.stop_reason) from None
+                    _log.info(_RENDER_AGAIN, job=job.id)
                     before = entry
                     entry = replace(entry, status="submitting", idempotency_key=uuid.uuid4().hex)
                     await self.writer.write(entry)
@@ -364,13 +377,10 @@ class JobWalker:
                 due = schedule.next_poll(anchor, due, answered)
         return entry, None
 
-    def _forgotten(self, exc: RequestRejected, job: Job) -> bool:
+    def _forgotten(self, exc: RequestRejected) -> bool:
         """The in-process studio forgets its jobs between runs; a 404 there means
         'render it again' (free), while from the hosted API it is an error to show."""
-        if exc.status != _HTTP_NOT_FOUND or not self.options.resubmit_forgotten:
-            return False
-        _log.info("the local studio no longer knows this job; rendering it again", job=job.id)
-        return True
+        return exc.status == _HTTP_NOT_FOUND and self.options.resubmit_forgotten
 
     async def _download(self, job: Job, entry: LockEntry, release: Callable[[], None]) -> LockEntry:
         if not entry.output_url:
@@ -403,10 +413,6 @@ class JobWalker:
         if self.options.fail_fast:
             self.state.stop("not submitted: --fail-fast after a failed job")
         return self.state.result(step, Outcome.FAILED, entry, started, entry.error or "")
-
-
-def render_key(job: Job) -> RenderKey:
-    return job.model, str(job.form_state.get("resolution", ""))
 
 
 def seed_of(job: Job) -> int | None:

@@ -33,7 +33,7 @@ from lipsync_pipeline.errors import (
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockJournal, LockSnapshot, load_lock
 from lipsync_pipeline.manifest import Job, Manifest, parse_manifest
 from lipsync_pipeline.plan import Action, plan
-from lipsync_pipeline.run import JobResult, Outcome, RunOptions, RunReport, execute
+from lipsync_pipeline.run import JobResult, Outcome, RunOptions, RunReport, _polling, execute
 
 P = 5.0  # the poll interval of most tests (virtual seconds)
 # No --job-timeout unless a test is about it: a job whose only deadline is its timeout
@@ -391,6 +391,38 @@ async def test_the_local_studio_forgetting_a_job_renders_it_again_under_a_new_ke
     entry = run.lock.entries["a"]
     assert (entry.status, entry.request_id) == ("completed", request_id("a"))
     assert entry.idempotency_key == submit.idempotency_key
+
+
+async def test_a_forgotten_job_is_not_rendered_again_once_the_run_stops_submitting(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b, a = _manifest(tmp_path, "b", "a").jobs
+    _seed(
+        tmp_path,
+        [_entry(b, "processing", request_id="b-r3"), _entry(a, "processing", request_id="a-r3")],
+    )
+    fake = FakeApi()
+    fake.renders["b-r3"] = Render(busy_polls=0, end="failed", error="Invalid audio format")
+    fake.forget("a-r3")
+    # Resumed jobs' first polls are spread over a quarter interval: b's at once (it
+    # failed: --fail-fast stops the run), a's at the end, when the studio has forgotten it.
+    spread = iter([0.0, 1.0])
+    monkeypatch.setattr(_polling.random, "uniform", lambda low, high: high * next(spread))
+    options = RunOptions(
+        poll_interval=P, job_timeout=NO_TIMEOUT, resubmit_forgotten=True, fail_fast=True
+    )
+    # The lock's fsync runs in a thread: jump the clock only once it is surely done, so
+    # b's failure is recorded (and the run stopped) before a's poll comes due.
+    autojump_clock.autojump_threshold = 0.3
+
+    run = await _run(tmp_path, fake, "b", "a", concurrency=2, options=options)
+
+    assert run.of("b") is Outcome.FAILED
+    assert run.of("a") is Outcome.CANCELLED
+    assert "--fail-fast" in run.result("a").error
+    assert fake.methods("a") == ["get_job"]  # asked, forgotten, not sent again
+    entry = run.lock.entries["a"]
+    assert (entry.status, entry.request_id) == ("processing", "a-r3")  # the next run will
 
 
 async def test_an_unknown_status_like_queued_is_taken_as_not_finished(
