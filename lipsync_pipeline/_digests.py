@@ -35,11 +35,18 @@ import struct
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._fs import atomic_write, file_digest, read_capped
+from lipsync_pipeline._fs import atomic_write, file_digest, read_capped, stat_identity
 from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import UnsafePathError
 
-__all__ = ["DIGESTS_FILE", "RACY_SECONDS", "REMEMBER_BYTES", "REMEMBER_FILES", "DigestCache"]
+__all__ = [
+    "DIGESTS_FILE",
+    "RACY_NS",
+    "RACY_SECONDS",
+    "REMEMBER_BYTES",
+    "REMEMBER_FILES",
+    "DigestCache",
+]
 
 DIGESTS_FILE: Final = ".lipsync-digests.json"
 # Remembered only once a check has read this much: below it, hashing again costs less
@@ -51,7 +58,7 @@ REMEMBER_BYTES: Final = 32 * 1024 * 1024
 REMEMBER_FILES: Final = 2_000
 # Larger than any file system's timestamp granularity (FAT's is 2 s).
 RACY_SECONDS: Final = 3
-_RACY_NS: Final = RACY_SECONDS * 1_000_000_000
+RACY_NS: Final = RACY_SECONDS * 1_000_000_000
 _VERSION: Final = 1
 # ~100 bytes an entry: room for a million renders; a bigger file is not ours.
 _MAX_FILE_BYTES: Final = 128 << 20
@@ -61,10 +68,6 @@ _MAX_FILE_BYTES: Final = 128 << 20
 _PACKED: Final = struct.Struct("<QqqQQ32s")
 _SIGNATURE: Final = struct.Struct("<QqqQQ")  # an entry's first bytes: its stat
 _Entry = bytes
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 class DigestCache:
@@ -99,7 +102,7 @@ class DigestCache:
         ``sha256``). The common case of a rerun, so it compares packed bytes rather
         than unpacking the entry (~0.8 us less a render)."""
         known = self._entries.get(name)
-        if known is None or st.st_ctime_ns + _RACY_NS >= self._written_ns:
+        if known is None or st.st_ctime_ns + RACY_NS >= self._written_ns:
             return False
         try:
             signature = _SIGNATURE.pack(
@@ -113,10 +116,10 @@ class DigestCache:
         """The sha256 hex of the file at ``path`` (in this directory), whose ``os.stat``
         the caller just took, or None if it is gone or not a regular file; hashed
         unless its remembered stat still holds."""
-        signature = _signature(st)
+        signature = stat_identity(st)
         name = os.path.basename(path)
         known = self._entries.get(name)
-        if known is not None and signature[2] + _RACY_NS < self._written_ns:
+        if known is not None and signature[2] + RACY_NS < self._written_ns:
             *remembered, digest = _PACKED.unpack(known)
             if tuple(remembered) == signature:
                 return str(digest.hex())
@@ -126,7 +129,7 @@ class DigestCache:
         self.hashed_bytes += found[1]
         self.hashed_files += 1
         try:
-            after = _signature(os.stat(path))
+            after = stat_identity(os.stat(path))
         except OSError:
             return found[0]
         if after == signature:  # not changing while it was read: worth remembering

@@ -34,6 +34,7 @@ __all__ = [
     "open_nofollow",
     "read_capped",
     "refuse_symlink",
+    "stat_identity",
     "within",
 ]
 
@@ -120,9 +121,21 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int] | None:
     return h.hexdigest(), size
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE) -> None:
+Identity = tuple[int, int, int, int, int]
+
+
+def stat_identity(st: os.stat_result) -> Identity:
+    """What ``stat`` says changes with a file's bytes: size, mtime, ctime, inode and
+    device (git's rule: a write updates mtime and ctime, nothing a user runs sets ctime
+    back, a file replaced by a rename is another inode)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes.
-    ``mode`` (before the umask): 0o600 for a file private to the user (a cache)."""
+    ``mode`` (before the umask): 0o600 for a file private to the user (a cache).
+    ``durable=False``: no fsync of file and folder, for a cache whose entry lost to a
+    power cut is only read as missing (syncing megabytes costs)."""
     # Checked before the temp file exists, so a refusal leaves nothing behind.
     refuse_symlink(path)
     # A random name via O_EXCL (not mkstemp) so the umask gives the usual 0644, as git expects.
@@ -131,15 +144,17 @@ def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         refuse_symlink(path)  # again: the data took time, the directory may have changed
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
 
 
 def cannot_write(path: Path, exc: OSError) -> StorageError:

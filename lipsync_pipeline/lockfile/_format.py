@@ -32,8 +32,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from lipsync_pipeline._digests import RACY_SECONDS
+from lipsync_pipeline._digests import RACY_NS
 from lipsync_pipeline._ecma import strict_validator
+from lipsync_pipeline._fs import Identity, stat_identity
 from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import LockfileError, Problem
 from lipsync_pipeline.lockfile._entries import (
@@ -198,7 +199,6 @@ def _decode(file: str, data: bytes) -> str:
 # machine's clock) is compared by the sha256 of its bytes instead.
 # Used once, then dropped: a long run must not keep its starting entries alive.
 _last_parsed: _Parsed | None = None
-_RACY_NS: Final = RACY_SECONDS * 1_000_000_000
 # The clock a lock's timestamps are compared with (a test moves it on).
 _now_ns: Callable[[], int] = time.time_ns
 
@@ -206,14 +206,10 @@ _now_ns: Callable[[], int] = time.time_ns
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     file: str
-    identity: tuple[int, int, int, int, int]  # what fstat said just before the read
+    identity: Identity  # what fstat said just before the read
     settled: bool  # last written RACY_SECONDS before the read: the identity vouches
     digest: str | None  # sha256 of the bytes, when the identity may not vouch for them
     entries: dict[str, LockEntry]  # the caller's copy; handed over, never shared
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _parse_lock(path: Path) -> dict[str, LockEntry]:
@@ -228,10 +224,10 @@ def _parse_lock(path: Path) -> dict[str, LockEntry]:
     with f:
         # Opened, then asked: over NFS an open revalidates what a bare stat may cache.
         st = os.fstat(f.fileno())
-        if last is not None and last.settled and last.identity == _identity(st):
+        if last is not None and last.settled and last.identity == stat_identity(st):
             return last.entries
         data = _read_all(path, f)
-    settled = max(st.st_mtime_ns, st.st_ctime_ns) + _RACY_NS < _now_ns()
+    settled = max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < _now_ns()
     digest = None
     if not settled or (last is not None and last.digest is not None):
         digest = hashlib.sha256(data).hexdigest()
@@ -243,7 +239,7 @@ def _parse_lock(path: Path) -> dict[str, LockEntry]:
     del data
     with paused_gc():
         entries = _parse_lock_text(file, text)
-    _last_parsed = _Parsed(file, _identity(st), settled, digest, dict(entries))
+    _last_parsed = _Parsed(file, stat_identity(st), settled, digest, dict(entries))
     return entries
 
 

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._fs import TMP_SUFFIX, open_nofollow, read_capped, refuse_symlink, within
+from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, read_capped, within
 from lipsync_pipeline.manifest._cachecodec import decode_manifest, encode_manifest
 from lipsync_pipeline.manifest._cachefacts import (
     Facts,
@@ -114,23 +114,6 @@ def _repository(folder: str) -> str:
         if parent == current:
             return folder
         current = parent
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` through a temp file and a rename, never through a
-    link. Not fsynced: a cache needs no durability (an entry lost or cut short by a
-    power cut does not parse, and is read as missing), and syncing megabytes costs."""
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}{TMP_SUFFIX}")
-    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        refuse_symlink(path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def _private(info: os.stat_result) -> bool:
@@ -213,7 +196,9 @@ class ManifestCache:
                 return
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if self._safe_folder():
-                _write(self.path, encoded)
+                # Not fsynced: an entry cut short by a power cut does not parse, and is
+                # read as missing.
+                atomic_write(self.path, encoded, mode=0o600, durable=False)
                 self._prune()
         except Exception:  # a full disk, a read-only home, ...: the next reading reads YAML
             return

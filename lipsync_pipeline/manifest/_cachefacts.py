@@ -10,38 +10,29 @@ writing makes the entry not written at all.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lipsync_pipeline._digests import RACY_SECONDS
+# A file changed this close to when it was read may have changed unseen (its stat can
+# be the same): the racy margin of lipsync_pipeline._digests.
+from lipsync_pipeline._digests import RACY_NS
+from lipsync_pipeline._fs import Identity, file_digest, stat_identity
 from lipsync_pipeline.manifest._inside import inside
 from lipsync_pipeline.manifest._model import Manifest
 
 __all__ = [
     "RACY_NS",
     "Facts",
-    "Signature",
     "consistent",
     "could_be_secret",
-    "signature",
+    "hash_file",
     "still_true",
     "taken_by",
 ]
 
-# A file changed this close to when it was read may have changed unseen: its stat can
-# be the same (the racy margin of lipsync_pipeline._digests).
-RACY_NS: Final = RACY_SECONDS * 1_000_000_000
 RULE: Final = "local inputs must stay inside it (it is what --local serves)"
-
-Signature = tuple[int, int, int, int, int]
-
-
-def signature(info: os.stat_result) -> Signature:
-    """What ``stat`` says changes with a file's bytes: size, mtime, ctime, inode, device."""
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +42,29 @@ class Facts:
     # raw text of a local input -> (relative, resolved) as ``inside`` said
     locals: dict[str, tuple[str, str]] = field(default_factory=dict)
     # resolved path of each hashed input -> its stat just before it was hashed
-    hashed: dict[str, Signature] = field(default_factory=dict)
+    hashed: dict[str, Identity] = field(default_factory=dict)
     # raw text of each matrix ``rows:`` file -> its stat before the reading (None: no
     # such file then; the reading failed or did not need it)
-    rows: dict[str, Signature | None] = field(default_factory=dict)
+    rows: dict[str, Identity | None] = field(default_factory=dict)
 
     def note_rows(self, raws: list[str], base: str, real_base: str) -> None:
         """Before the matrices are read: what each ``rows:`` file is now."""
         for raw in raws:
             found = inside(raw, base, real_base, RULE)
             try:
-                self.rows[raw] = None if isinstance(found, str) else signature(os.stat(found[1]))
+                seen = None if isinstance(found, str) else stat_identity(os.stat(found[1]))
             except OSError:
-                self.rows[raw] = None
+                seen = None
+            self.rows[raw] = seen
 
 
 def hash_file(path: str) -> str | None:
+    """The sha256 of the file at ``path``, None if it cannot be read."""
     try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        found = file_digest(path)
     except OSError:
         return None
+    return None if found is None else found[0]
 
 
 def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
@@ -81,7 +74,7 @@ def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
     files = {}
     for path, seen in facts.hashed.items():
         try:
-            if signature(os.stat(path)) != seen:
+            if stat_identity(os.stat(path)) != seen:
                 return None
         except OSError:
             return None
@@ -96,7 +89,7 @@ def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
         # at any moment in between changes it), and it was settled then.
         digest = hash_file(found[1])
         try:
-            after = signature(os.stat(found[1]))
+            after = stat_identity(os.stat(found[1]))
         except OSError:
             return None
         if after != before or before[2] + RACY_NS > now or digest is None:
@@ -135,7 +128,7 @@ def still_true(entry: dict[str, Any], base: str, real_base: str, written_ns: int
         info = os.stat(path)
         # Changed within the racy margin of the entry's writing: it may have changed
         # unseen after it was hashed (both times are the file system's).
-        if list(signature(info)) != seen or info.st_ctime_ns + RACY_NS > written_ns:
+        if list(stat_identity(info)) != seen or info.st_ctime_ns + RACY_NS > written_ns:
             return False
     for raw, digest in entry["rows"].items():
         found = inside(raw, base, real_base, RULE)

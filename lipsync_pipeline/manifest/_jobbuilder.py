@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lipsync_pipeline.manifest._cachefacts import Signature, signature
+from lipsync_pipeline._fs import Identity, stat_identity
 from lipsync_pipeline.manifest._expansion import Expansion, Origin
 from lipsync_pipeline.manifest._model import (
     INPUT_FIELD_SET,
@@ -35,7 +35,7 @@ class JobBuilder:
         self.path = path
         self.name = display_name
         self.digests: dict[str, str] = {}
-        self.hashed: dict[str, Signature] = {}  # each hashed file's stat as it was hashed
+        self.hashed: dict[str, Identity] = {}  # each hashed file's stat as it was hashed
         self.shared: dict[Any, Any] = {}
         self.maps: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
         self.paths: dict[str, Path] = {}
@@ -48,7 +48,7 @@ class JobBuilder:
         if found is None:
             with open(absolute, "rb") as handle:
                 # What the file was as it was hashed, for the manifest cache (_cache).
-                self.hashed[absolute] = signature(os.fstat(handle.fileno()))
+                self.hashed[absolute] = stat_identity(os.fstat(handle.fileno()))
                 hexdigest = hashlib.file_digest(handle, "sha256").hexdigest()
             found = self.digests[absolute] = "local-sha256:" + hexdigest
         return found
