@@ -33,7 +33,8 @@ from lipsync_pipeline.errors import (
 from lipsync_pipeline.lockfile import Artifact, LockEntry, LockJournal, LockSnapshot, load_lock
 from lipsync_pipeline.manifest import Job, Manifest, parse_manifest
 from lipsync_pipeline.plan import Action, plan
-from lipsync_pipeline.run import JobResult, Outcome, RunOptions, RunReport, _polling, execute
+from lipsync_pipeline.run import JobResult, Outcome, RunOptions, RunReport, execute
+from lipsync_pipeline.run._state import RunState
 
 P = 5.0  # the poll interval of most tests (virtual seconds)
 # No --job-timeout unless a test is about it: a job whose only deadline is its timeout
@@ -403,24 +404,27 @@ async def test_a_forgotten_job_is_not_rendered_again_once_the_run_stops_submitti
     )
     fake = FakeApi()
     fake.renders["b-r3"] = Render(busy_polls=0, end="failed", error="Invalid audio format")
-    fake.forget("a-r3")
-    # Resumed jobs' first polls are spread over a quarter interval: b's at once (it
-    # failed: --fail-fast stops the run), a's at the end, when the studio has forgotten it.
-    spread = iter([0.0, 1.0])
-    monkeypatch.setattr(_polling.random, "uniform", lambda low, high: high * next(spread))
+    fake.renders["a-r3"] = Render(busy_polls=1_000, end=None)  # still rendering
+    # b's failure stops the run (--fail-fast); the studio forgets a at that moment, so
+    # a's next poll meets the 404 with the run stopped, whatever the lock's fsync thread
+    # lets the clock do meanwhile (no race of virtual time against real I/O).
+    stop = RunState.stop
+
+    def stop_and_forget(state: RunState, reason: str) -> None:
+        stop(state, reason)
+        fake.forget("a-r3")
+
+    monkeypatch.setattr(RunState, "stop", stop_and_forget)
     options = RunOptions(
         poll_interval=P, job_timeout=NO_TIMEOUT, resubmit_forgotten=True, fail_fast=True
     )
-    # The lock's fsync runs in a thread: jump the clock only once it is surely done, so
-    # b's failure is recorded (and the run stopped) before a's poll comes due.
-    autojump_clock.autojump_threshold = 0.3
 
     run = await _run(tmp_path, fake, "b", "a", concurrency=2, options=options)
 
     assert run.of("b") is Outcome.FAILED
     assert run.of("a") is Outcome.CANCELLED
     assert "--fail-fast" in run.result("a").error
-    assert fake.methods("a") == ["get_job"]  # asked, forgotten, not sent again
+    assert set(fake.methods("a")) == {"get_job"}  # asked, forgotten, not sent again
     entry = run.lock.entries["a"]
     assert (entry.status, entry.request_id) == ("processing", "a-r3")  # the next run will
 
