@@ -71,6 +71,15 @@ def _figures(s: Sample) -> dict[str, float]:
     return {"wall_s": round(s.wall, 3), "cpu_s": round(s.cpu, 3), "rss_mb": round(s.rss_mb, 1)}
 
 
+def _against(s: Sample, parse_cpu: float, jobs: int) -> dict[str, float]:
+    """A command's figures, its CPU against the parse yardstick's and per job."""
+    return {
+        **_figures(s),
+        "cpu_vs_yaml_plus_json": round(s.cpu / parse_cpu, 2),
+        "cpu_us_per_job": round(s.cpu / jobs * 1e6, 1),
+    }
+
+
 def one_size(root: Path, jobs: int, runs: int) -> dict[str, Any]:
     """Every figure of one manifest size (generated under ``root``)."""
     manifest = generate(root, jobs, max(1024, RENDERS_TOTAL // jobs))
@@ -98,26 +107,10 @@ def one_size(root: Path, jobs: int, runs: int) -> dict[str, Any]:
         "lock_mb": round(lock.stat().st_size / 1e6, 1),
         "yaml_load": _figures(yaml_floor),
         "json_load": _figures(json_floor),
-        "plan": {
-            **_figures(plan),
-            "cpu_vs_yaml_plus_json": round(plan.cpu / parse, 2),
-            "cpu_us_per_job": round(plan.cpu / jobs * 1e6, 1),
-        },
-        "noop_run": {
-            **_figures(rerun),
-            "cpu_vs_yaml_plus_json": round(rerun.cpu / parse, 2),
-            "cpu_us_per_job": round(rerun.cpu / jobs * 1e6, 1),
-        },
-        "plan_first_read": {
-            **_figures(plan_cold),
-            "cpu_vs_yaml_plus_json": round(plan_cold.cpu / parse, 2),
-            "cpu_us_per_job": round(plan_cold.cpu / jobs * 1e6, 1),
-        },
-        "noop_first_read": {
-            **_figures(rerun_cold),
-            "cpu_vs_yaml_plus_json": round(rerun_cold.cpu / parse, 2),
-            "cpu_us_per_job": round(rerun_cold.cpu / jobs * 1e6, 1),
-        },
+        "plan": _against(plan, parse, jobs),
+        "noop_run": _against(rerun, parse, jobs),
+        "plan_first_read": _against(plan_cold, parse, jobs),
+        "noop_first_read": _against(rerun_cold, parse, jobs),
     }
 
 
