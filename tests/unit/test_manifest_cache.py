@@ -418,3 +418,20 @@ def test_an_entry_larger_than_the_cap_is_not_written(
     jobs = "".join(avatar(f"j{i}") for i in range(20))
     load_manifest(write(tmp_path / "m.yaml", "version: 1\njobs:\n" + jobs))
     assert entries(cache) == []
+
+
+def test_only_the_most_recently_written_entries_are_kept(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "_MAX_ENTRIES", 2)
+    paths = []
+    for n in range(3):
+        (tmp_path / f"p{n}").mkdir()
+        paths.append(write(tmp_path / f"p{n}" / "m.yaml", "version: 1\njobs:\n" + avatar("a")))
+        load_manifest(paths[-1])
+        for entry in entries(cache):  # written earlier than the one to come
+            os.utime(entry, ns=(entry.stat().st_mtime_ns - 10**9,) * 2)
+    assert len(entries(cache)) == 2
+    load_cached(paths[2], monkeypatch)  # the newest is kept
+    with pytest.raises(Unread):
+        load_cached(paths[0], monkeypatch)  # the oldest went
