@@ -134,6 +134,7 @@ class ManifestCache:
         self.override = override
         self.base = os.path.dirname(manifest_path)
         self.real_base = os.path.realpath(self.base)
+        self._digest: str | None = None
 
     @classmethod
     def open(
@@ -184,7 +185,7 @@ class ManifestCache:
             entry = {
                 "format": _FORMAT,
                 "stamp": _stamp(),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": self._sha256(data),
                 "path": os.fsdecode(self.manifest_path),
                 "override": None if self.override is None else os.fsdecode(self.override),
                 **taken,
@@ -203,6 +204,13 @@ class ManifestCache:
         except Exception:  # a full disk, a read-only home, ...: the next reading reads YAML
             return
 
+    def _sha256(self, data: bytes) -> str:
+        """The manifest's digest, taken once for its lookup and its save (the same bytes:
+        ``load_manifest`` hands both the ones it read)."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(data).hexdigest()
+        return self._digest
+
     def _safe_folder(self) -> bool:
         """The entries' folder is a real directory of this user, private to them."""
         try:
@@ -218,7 +226,7 @@ class ManifestCache:
             and entry.get("format") == _FORMAT
             and entry.get("path") == os.fsdecode(self.manifest_path)
             and entry.get("override") == override
-            and entry.get("sha256") == hashlib.sha256(data).hexdigest()
+            and entry.get("sha256") == self._sha256(data)
             and entry.get("stamp") == _stamp()
             and still_true(entry, self.base, self.real_base, written_ns)
         ):
