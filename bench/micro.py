@@ -97,8 +97,12 @@ def lock_durability(jobs: int = LOCK_JOBS) -> dict[str, Any]:
 
 
 def validation(jobs: int = bench_validate.JOBS) -> dict[str, Any]:
-    """Validate (load_manifest) and plan a generated manifest, as `plan` does."""
-    with tempfile.TemporaryDirectory(prefix="bench-validate-") as folder:
+    """Validate (load_manifest: the YAML read, the manifest cache off) and plan a
+    generated manifest, as `plan` does."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-validate-") as folder,
+        bench_validate.yaml_read_every_time(),
+    ):
         root = Path(folder)
         # bench_validate's manifest names these local assets; their bytes feed fingerprints.
         (root / "assets").mkdir()
