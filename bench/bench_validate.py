@@ -11,12 +11,10 @@ with libyaml (``CSafeLoader``) and with the pure-Python loader.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -24,16 +22,15 @@ HERE: Final = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # micro imports this as bench.bench_validate
     sys.path.insert(0, str(HERE))
 
-from bench_scale import CDN, manifest_text  # noqa: E402  (the one generated manifest)
+from bench_scale import CDN, manifest_text, yaml_read_every_time  # noqa: E402
 
 from lipsync_pipeline.manifest import load_manifest  # noqa: E402
 from lipsync_pipeline.manifest._yaml import load_yaml  # noqa: E402
 
-__all__ = ["CDN", "manifest_text"]  # bench_yaml reads them from here
+__all__ = ["CDN", "manifest_text", "yaml_read_every_time"]  # bench_yaml, micro use them
 
 JOBS: Final = 10_000
 RUNS: Final = 3
-MANIFEST_CACHE_ENV: Final = "LIPSYNC_MANIFEST_CACHE"  # lipsync_pipeline.settings
 
 
 def best(runs: int, action: Callable[[], object]) -> float:
@@ -51,21 +48,6 @@ def cpu(action: Callable[[], object]) -> float:
     start = time.process_time()
     action()
     return time.process_time() - start
-
-
-@contextlib.contextmanager
-def yaml_read_every_time() -> Iterator[None]:
-    """The manifest cache off (``LIPSYNC_MANIFEST_CACHE``) inside: these figures are of
-    reading the YAML, and a bench writes nothing into the user's cache."""
-    old = os.environ.get(MANIFEST_CACHE_ENV)
-    os.environ[MANIFEST_CACHE_ENV] = "off"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[MANIFEST_CACHE_ENV]
-        else:
-            os.environ[MANIFEST_CACHE_ENV] = old
 
 
 def main() -> None:

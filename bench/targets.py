@@ -45,7 +45,15 @@ ROOT: Final = BENCH.parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from bench_scale import RACY_SECONDS, Sample, best, generate, measure, yaml_load  # noqa: E402
+from bench_scale import (  # noqa: E402
+    MANIFEST_CACHE_ENV,
+    RACY_SECONDS,
+    Sample,
+    best,
+    generate,
+    measure,
+    yaml_load,
+)
 
 DEMO: Final = ROOT / "manifests" / "demo.yaml"
 # Commit 37df8de is where issue 16's work started (its "today" column).
@@ -56,7 +64,6 @@ VALIDATE_JOBS: Final = 10_000
 BIG: Final = 50_000
 RENDER_BYTES: Final = 4 * 1024  # the renders' content does not matter, their count does
 FIRST_READ: Final = "now, first read"
-MANIFEST_CACHE_ENV: Final = "LIPSYNC_MANIFEST_CACHE"  # lipsync_pipeline.settings
 
 
 @dataclass(frozen=True, slots=True)
