@@ -1,17 +1,17 @@
 """The use cases behind the commands: each loads, checks and acts, returning a typed
 result that the CLI shows; none of them prints.
 
-Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan;
-the input check of plan and run),
-``_validate`` (validate), ``_request`` (what run was asked, checked before the
-run's heavy imports), ``_admit`` (a run's checks before its lock: key, store, cap,
-links, input check), ``_uptodate`` (an up-to-date run, in this thread, without
-trio), ``_run`` (run, the whole way), ``_refresh`` (status --refresh),
-``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk),
-``_serve`` (the studio as a foreground server), ``_schema`` (the JSON Schemas),
-``_store`` (a run's object store: preflight, inputs, --verify), ``_pull`` (pull),
-``_lockmerge`` (lock merge, lock fold, install-merge-driver), ``_shard`` (a
-shard's own lock for --shard K/N), ``_spend`` (a run's credits: the spend cap, billed).
+Private modules: ``_check`` (plan and status: manifest + lock + outputs -> plan; the
+input check of plan and run), ``_validate`` (validate), ``_request`` (what run was
+asked, checked before the run's heavy imports), ``_admit`` (a run's checks before its
+lock: key, store, cap, links, input check), ``_uptodate`` (an up-to-date run, in this
+thread, without trio; unlocked on a read-only checkout), ``_run`` (run, the whole way),
+``_guards`` (links refused where a run writes), ``_refresh`` (status --refresh),
+``_local`` (what ``--local`` changes), ``_outputs`` (rendered files on disk), ``_serve``
+(the studio as a foreground server), ``_schema`` (the JSON Schemas), ``_store`` (a run's
+object store: preflight, inputs, --verify), ``_pull`` (pull), ``_lockmerge`` (lock
+merge, lock fold, install-merge-driver), ``_shard`` (a shard's own lock for --shard
+K/N), ``_spend`` (a run's credits: the spend cap, billed).
 """
 
 from __future__ import annotations

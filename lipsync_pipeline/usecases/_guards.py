@@ -1,24 +1,20 @@
 """Before a run writes anything: refuse committed symbolic links where it would
-write, and let an up-to-date run on a read-only checkout succeed without writing."""
+write, and say which errors mean the lock's directory cannot be written (then an
+up-to-date run goes ahead unlocked: ``_uptodate.unlocked_noop``)."""
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Collection, Set
+from collections.abc import Set
 from pathlib import Path
 from typing import Final
 
 from lipsync_pipeline.errors import UnsafePathError
-from lipsync_pipeline.lockfile import LockJournal, journal_path, run_lock_path
+from lipsync_pipeline.lockfile import journal_path, run_lock_path
 from lipsync_pipeline.manifest import Manifest
-from lipsync_pipeline.plan import plan
-from lipsync_pipeline.run import ProgressSink, RunOptions, RunReport
-from lipsync_pipeline.shard import Shard
-from lipsync_pipeline.usecases._check import Checked
-from lipsync_pipeline.usecases._outputs import check_artifacts
 
-__all__ = ["CANNOT_WRITE", "refuse_links", "unlocked_noop"]
+__all__ = ["CANNOT_WRITE", "refuse_links"]
 
 # Errors of a lock directory that cannot take the run lock file: read-only checkouts
 # (EROFS; EACCES/EPERM for a user without write permission) and full disks.
@@ -64,59 +60,3 @@ def _links_in(folder: str) -> Set[str] | None:
         return frozenset()  # nothing there yet (a file there: the manifest reader's)
     except OSError:
         return None
-
-
-async def unlocked_noop(
-    checked: Checked,
-    *,
-    only: Collection[str],
-    replace: Collection[str],
-    local: bool,
-    options: RunOptions,
-    concurrency: int,
-    progress: ProgressSink | None,
-    shard: Shard | None = None,
-) -> RunReport | None:
-    """The report of a run that has nothing to write, or None if it has something.
-
-    Taking the run lock means creating a file; a read-only checkout (or a full disk)
-    refuses that, yet "is everything up to date?" needs no write. Nobody can race a
-    run that writes nothing, so it goes ahead unlocked: the outputs verified, no
-    journal, no compaction. A pending journal means the lock needs folding: a write."""
-    manifest, lock = checked.manifest, checked.lock
-    if os.path.lexists(journal_path(lock.path)):
-        return None
-    the_plan = plan(
-        manifest,
-        lock,
-        artifacts=check_artifacts(manifest, lock),
-        only=only,
-        replace=replace,
-        local=local,
-        resend_unknown=options.resend_unknown,
-        shard=shard,
-        changed=checked.inputs.changed,  # a changed input is something to do
-    )
-    if not the_plan.is_noop:
-        return None
-    # Here, not at the top: refuse_links is part of every run's admission (_admit), which
-    # an up-to-date run finishes without structlog and the runner.
-    import structlog
-
-    from lipsync_pipeline.run import execute
-
-    structlog.get_logger(__name__).info(
-        "the lock's directory cannot be written, and nothing is due: not locking it"
-    )
-    journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
-    report = await execute(
-        the_plan,
-        manifest,
-        journal,
-        None,
-        concurrency=concurrency,
-        options=options,
-        progress=progress,
-    )
-    report.warnings = the_plan.warnings
-    return report

@@ -20,12 +20,17 @@ from lipsync_pipeline.run import Api, InputResolver, ProgressSink, RunReport, ex
 from lipsync_pipeline.settings import Remote
 from lipsync_pipeline.usecases._admit import Admitted, admit_run
 from lipsync_pipeline.usecases._check import Checked
-from lipsync_pipeline.usecases._guards import CANNOT_WRITE, unlocked_noop
+from lipsync_pipeline.usecases._guards import CANNOT_WRITE
 from lipsync_pipeline.usecases._local import start_local_studio
 from lipsync_pipeline.usecases._request import RunRequest, check_run
 from lipsync_pipeline.usecases._spend import bill_report, ledger, priced
 from lipsync_pipeline.usecases._store import upload_inputs, verify_stored
-from lipsync_pipeline.usecases._uptodate import open_journal, outputs_now, replan
+from lipsync_pipeline.usecases._uptodate import (
+    open_journal,
+    outputs_now,
+    replan,
+    unlocked_noop,
+)
 
 if TYPE_CHECKING:
     from lipsync_pipeline.store import TrioObjectStore
@@ -70,16 +75,7 @@ async def run_pipeline(
         # Not with --verify: the unlocked path plans from the lock alone, and would say
         # "up to date" without asking the store; better the honest "cannot write".
         if exc.errno in CANNOT_WRITE and not request.verify:
-            report = await unlocked_noop(
-                checked,
-                only=request.only,
-                replace=request.replace,
-                local=request.local,
-                options=request.options,
-                concurrency=concurrency,
-                shard=request.shard,
-                progress=progress,
-            )
+            report = unlocked_noop(admitted, progress)
             if report is not None:
                 return report
         raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc

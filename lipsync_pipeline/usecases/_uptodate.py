@@ -6,13 +6,15 @@ job), and on it trio, structlog and the runner cost more start-up than the work:
 ~0.4 s of CPU here against ~0.1 s of checking 10,000 outputs. So ``run`` first tries
 this path, and goes the whole way (``run_pipeline``) whenever it returns None: when
 the plan calls the API, asks an object store (a store, ``--verify``), or when the
-lock cannot be taken or changed meanwhile; nothing is written before that decision
+lock cannot be taken (the whole way then runs ``unlocked_noop`` on a read-only
+checkout) or changed meanwhile; nothing is written before that decision
 but what ``run_pipeline`` writes the same way (partial downloads removed, the digests
 remembered, a pending journal folded), so going on from there is safe.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from lipsync_pipeline._digests import DigestCache
 from lipsync_pipeline._gc import settled
 from lipsync_pipeline._quietlog import logger
 from lipsync_pipeline.errors import StorageError, UnsafePathError
-from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock
+from lipsync_pipeline.lockfile import LockJournal, LockSnapshot, RunLock, journal_path
 from lipsync_pipeline.manifest import Manifest
 from lipsync_pipeline.plan import ArtifactState, Plan, plan
 from lipsync_pipeline.run import ProgressSink, RunReport, execute_static
@@ -29,7 +31,7 @@ from lipsync_pipeline.usecases._admit import Admitted
 from lipsync_pipeline.usecases._outputs import check_artifacts, remove_partial_downloads
 from lipsync_pipeline.usecases._spend import bill_report_now, priced
 
-__all__ = ["open_journal", "outputs_now", "replan", "run_up_to_date"]
+__all__ = ["open_journal", "outputs_now", "replan", "run_up_to_date", "unlocked_noop"]
 
 
 def _calls_api(the_plan: Plan) -> bool:
@@ -57,6 +59,29 @@ def run_up_to_date(admitted: Admitted, progress: ProgressSink | None = None) -> 
         report = execute_static(the_plan, manifest, journal, progress)
         report.warnings = the_plan.warnings
         bill_report_now(report, the_plan, estimate, admitted.cap, lock_path.parent)
+    return report
+
+
+def unlocked_noop(admitted: Admitted, progress: ProgressSink | None = None) -> RunReport | None:
+    """The report of a run that has nothing to write, or None if it has something.
+
+    Taking the run lock means creating a file; a read-only checkout (or a full disk)
+    refuses that, yet "is everything up to date?" needs no write. Nobody can race a
+    run that writes nothing, so it goes ahead unlocked: the outputs verified, no
+    journal, no compaction. A pending journal means the lock needs folding: a write."""
+    manifest, lock = admitted.checked.manifest, admitted.checked.lock
+    if os.path.lexists(journal_path(lock.path)):
+        return None
+    # A changed input (the input check's word, in replan) is something to do.
+    the_plan = replan(admitted, lock, check_artifacts(manifest, lock))
+    if not the_plan.is_noop:
+        return None
+    logger(__name__).info(
+        "the lock's directory cannot be written, and nothing is due: not locking it"
+    )
+    journal = LockJournal(lock.path, dict(lock.entries))  # never written: nothing to record
+    report = execute_static(the_plan, manifest, journal, progress)
+    report.warnings = the_plan.warnings
     return report
 
 
