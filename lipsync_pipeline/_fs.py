@@ -19,6 +19,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -131,8 +132,12 @@ def stat_identity(st: os.stat_result) -> Identity:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE, durable: bool = True) -> None:
+def atomic_write(
+    path: Path, data: bytes | Iterable[bytes], *, mode: int = _FILE_MODE, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` so that any crash leaves the old or the new bytes.
+    ``data``: the bytes, or their pieces in order (a big file never held whole; an
+    exception while making them leaves ``path`` as it was).
     ``mode`` (before the umask): 0o600 for a file private to the user (a cache).
     ``durable=False``: no fsync of file and folder, for a cache whose entry lost to a
     power cut is only read as missing (syncing megabytes costs)."""
@@ -143,7 +148,11 @@ def atomic_write(path: Path, data: bytes, *, mode: int = _FILE_MODE, durable: bo
     fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                for piece in data:
+                    f.write(piece)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

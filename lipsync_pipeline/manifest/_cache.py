@@ -37,18 +37,15 @@ Safe by construction:
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import os
-import stat
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, read_capped, within
+from lipsync_pipeline._fs import within
+from lipsync_pipeline._readcache import ReadCache, code_stamp
 from lipsync_pipeline.manifest._cachecodec import decode_manifest, encode_manifest
 from lipsync_pipeline.manifest._cachefacts import (
     Facts,
@@ -59,9 +56,8 @@ from lipsync_pipeline.manifest._cachefacts import (
 )
 from lipsync_pipeline.manifest._model import Manifest
 
-__all__ = ["Facts", "ManifestCache", "stamp_of"]
+__all__ = ["Facts", "ManifestCache"]
 
-_OFF: Final = frozenset({"0", "off", "no", "false"})
 _FORMAT: Final = 2
 _SUBDIR: Final = "manifests"
 # Larger entries are not written: a manifest is at most 32 MiB, but a matrix can expand
@@ -70,54 +66,6 @@ _MAX_ENTRY_BYTES: Final = 64 << 20
 # Entries kept: one per manifest path (and --output-dir); the least recently written
 # go first.
 _MAX_ENTRIES: Final = 64
-_PRIVATE: Final = 0o077  # group and other permission bits: none on the folder or entries
-
-
-@functools.cache
-def _stamp() -> str:
-    """The code that made an entry: this package's files (schemas included, through
-    their link) by name, size and mtime, Python's version and PyYAML's."""
-    return stamp_of(Path(__file__).resolve().parent.parent)
-
-
-def stamp_of(root: Path) -> str:
-    """``_stamp`` of the package tree at ``root``."""
-    import yaml
-
-    h = hashlib.sha256(f"{sys.version}\0{yaml.__version__}\0{yaml.__with_libyaml__}\n".encode())
-    seen: set[str] = set()
-    stack = [str(root)]
-    while stack:
-        folder = stack.pop()
-        real = os.path.realpath(folder)
-        if real in seen:
-            continue
-        seen.add(real)
-        with os.scandir(folder) as found:
-            for entry in sorted(found, key=lambda e: e.name):
-                if entry.is_dir():  # following links: lipsync_pipeline/schemas is one
-                    if entry.name != "__pycache__":
-                        stack.append(entry.path)
-                elif entry.name.endswith((".py", ".json")):
-                    info = entry.stat()
-                    h.update(os.fsencode(f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\n"))
-    return h.hexdigest()
-
-
-def _repository(folder: str) -> str:
-    """The top of the git work tree holding ``folder``, else ``folder`` itself."""
-    current = folder
-    while True:
-        if os.path.lexists(os.path.join(current, ".git")):
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return folder
-        current = parent
-
-
-def _private(info: os.stat_result) -> bool:
-    return info.st_uid == os.getuid() and not info.st_mode & _PRIVATE
 
 
 class ManifestCache:
@@ -126,10 +74,10 @@ class ManifestCache:
     Nothing here raises: a cache that cannot be used is a cache that is not there
     (every failure is the YAML read again, or an entry not written)."""
 
-    def __init__(self, directory: Path, manifest_path: Path, override: Path | None) -> None:
+    def __init__(self, folder: ReadCache, manifest_path: Path, override: Path | None) -> None:
         name = os.fsencode(manifest_path) + b"\0" + os.fsencode(override or "")
-        self.directory = directory / _SUBDIR
-        self.path = self.directory / f"{hashlib.sha256(name).hexdigest()[:40]}.json"
+        self._folder = folder
+        self.path = folder.entry_path(name)
         self.manifest_path = manifest_path
         self.override = override
         self.base = os.path.dirname(manifest_path)
@@ -141,35 +89,27 @@ class ManifestCache:
         cls, manifest_path: Path, override: Path | None, environ: Mapping[str, str] | None = None
     ) -> ManifestCache | None:
         """The cache for this manifest, or None when it is off or may not be used."""
-        from lipsync_pipeline.settings import MANIFEST_CACHE_ENV, cache_dir
-
-        env = os.environ if environ is None else environ
-        if env.get(MANIFEST_CACHE_ENV, "").strip().lower() in _OFF:
-            return None
-        try:
-            directory = Path(os.path.abspath(cache_dir(env)))
-            real = os.path.realpath(directory)
-            folder = os.path.dirname(manifest_path)
-            for tree in {folder, _repository(folder)}:
-                if within(real, os.path.realpath(tree)):
-                    return None  # a pull request could have committed it
-            return cls(directory, manifest_path, override)
-        except Exception:  # no home directory (RuntimeError), a path it cannot spell, ...
-            return None
+        folder = ReadCache.open(
+            _SUBDIR,
+            manifest_path,
+            max_entry_bytes=_MAX_ENTRY_BYTES,
+            max_entries=_MAX_ENTRIES,
+            environ=environ,
+        )
+        return None if folder is None else cls(folder, manifest_path, override)
 
     def lookup(self, data: bytes, display_name: str) -> Manifest | None:
         """The manifest cached for exactly these bytes, if everything still matches."""
         try:
-            if not self._safe_folder():
+            found = self._folder.read(self.path)
+            if found is None:
                 return None
-            raw, info = read_capped(self.path, _MAX_ENTRY_BYTES)
-            if not _private(info):
-                return None
+            raw, written_ns = found
             entry = json.loads(raw)
-            if not self._matches(entry, data, info.st_mtime_ns):
+            if not self._matches(entry, data, written_ns):
                 return None
-            found = decode_manifest(entry["manifest"], self.manifest_path, display_name)
-            return found if consistent(found, entry) else None
+            manifest = decode_manifest(entry["manifest"], self.manifest_path, display_name)
+            return manifest if consistent(manifest, entry) else None
         except Exception:  # damaged or not ours, whatever the way (a cache never decides)
             return None
 
@@ -184,7 +124,7 @@ class ManifestCache:
                 return
             entry = {
                 "format": _FORMAT,
-                "stamp": _stamp(),
+                "stamp": code_stamp(),
                 "sha256": self._sha256(data),
                 "path": os.fsdecode(self.manifest_path),
                 "override": None if self.override is None else os.fsdecode(self.override),
@@ -192,15 +132,7 @@ class ManifestCache:
                 "manifest": encode_manifest(manifest),
             }
             text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-            encoded = text.encode("utf-8", "surrogateescape")
-            if len(encoded) > _MAX_ENTRY_BYTES:
-                return
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self._safe_folder():
-                # Not fsynced: an entry cut short by a power cut does not parse, and is
-                # read as missing.
-                atomic_write(self.path, encoded, mode=0o600, durable=False)
-                self._prune()
+            self._folder.write(self.path, text.encode("utf-8", "surrogateescape"))
         except Exception:  # a full disk, a read-only home, ...: the next reading reads YAML
             return
 
@@ -211,14 +143,6 @@ class ManifestCache:
             self._digest = hashlib.sha256(data).hexdigest()
         return self._digest
 
-    def _safe_folder(self) -> bool:
-        """The entries' folder is a real directory of this user, private to them."""
-        try:
-            info = os.lstat(self.directory)
-        except OSError:
-            return False
-        return stat.S_ISDIR(info.st_mode) and _private(info)
-
     def _matches(self, entry: Any, data: bytes, written_ns: int) -> bool:
         override = None if self.override is None else os.fsdecode(self.override)
         if not (
@@ -227,7 +151,7 @@ class ManifestCache:
             and entry.get("path") == os.fsdecode(self.manifest_path)
             and entry.get("override") == override
             and entry.get("sha256") == self._sha256(data)
-            and entry.get("stamp") == _stamp()
+            and entry.get("stamp") == code_stamp()
             and still_true(entry, self.base, self.real_base, written_ns)
         ):
             return False
@@ -242,25 +166,3 @@ class ManifestCache:
             if not within(real, self.real_base):
                 return False
         return True
-
-    def _prune(self) -> None:
-        """Keep the most recently written entries; temp files a killed writer left go."""
-        with os.scandir(self.directory) as found:
-            names = list(found)
-        for left in names:
-            if left.name.endswith(TMP_SUFFIX) and left.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    if left.stat(follow_symlinks=False).st_mtime_ns < _an_hour_ago():
-                        os.unlink(left.path)
-        entries = [e for e in names if e.name.endswith(".json") and e.is_file()]
-        if len(entries) <= _MAX_ENTRIES:
-            return
-        entries.sort(key=lambda e: e.stat().st_mtime_ns)
-        for old in entries[: len(entries) - _MAX_ENTRIES]:
-            os.unlink(old.path)
-
-
-def _an_hour_ago() -> int:
-    import time
-
-    return time.time_ns() - 3600 * 1_000_000_000
