@@ -12,9 +12,10 @@ does. Then, whole processes, as a user meets them:
 * ``run --local --format json``: nothing due (no studio, no API call);
 * ``plan --format json --no-input-check``: every job checked against the lock;
 
-each as a rerun meets it (the manifest validated before: read from the manifest cache,
-which lives in the run's temporary folder) and, ``*_first_read``, as a CI runner that
-keeps no cache meets it (``LIPSYNC_MANIFEST_CACHE=off``: the YAML read every time).
+each as a rerun meets it (the manifest validated and the lock parsed before: read from
+the manifest and lock caches, which live in the run's temporary folder) and,
+``*_first_read``, as a CI runner that keeps no cache meets it
+(``LIPSYNC_MANIFEST_CACHE=off``: the YAML read and the lock parsed every time).
 
 Each against yardsticks measured in the same run: ``python -c pass``, the bare
 parse of the same manifest (``yaml.load(CSafeLoader)``) and of the same lock
@@ -143,7 +144,10 @@ def _print(result: dict[str, Any]) -> None:
                 f"{f['rss_mb']:6.0f} {f['cpu_vs_yaml_plus_json']:8.2f} {f['cpu_us_per_job']:7.1f}"
             )
     print("x parse: CPU against yaml.load(CSafeLoader) of the manifest + json.load of the lock")
-    print("*_first_read: LIPSYNC_MANIFEST_CACHE=off, the YAML read as a CI runner with no cache")
+    print(
+        "*_first_read: LIPSYNC_MANIFEST_CACHE=off, the YAML read and the lock parsed"
+        " as a CI runner with no cache"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

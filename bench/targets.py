@@ -13,10 +13,12 @@ yardstick measured in the same run, so a ratio means something on a noisy machin
 commands with that checkout first on ``PYTHONPATH``; both contenders meet the same
 generated files, alternating command by command so a busy neighbour slows both alike.
 
-"now" runs twice: as a rerun meets it ("now": the manifest validated before, read
-from the manifest cache, ``lipsync_pipeline/manifest/_cache.py``) and as a CI runner
-that keeps no cache meets it ("now, first read": ``LIPSYNC_MANIFEST_CACHE=off``, the
-YAML read every time). The cache lives in the run's temporary folder.
+"now" runs twice: as a rerun meets it ("now": the manifest validated before and the
+lock parsed before, read from the manifest and lock caches,
+``lipsync_pipeline/manifest/_cache.py`` and ``lipsync_pipeline/lockfile/_cache.py``)
+and as a CI runner that keeps no cache meets it ("now, first read":
+``LIPSYNC_MANIFEST_CACHE=off``, the YAML read and the lock parsed every time). The
+caches live in the run's temporary folder.
 
 The poll row (makespan against a fixed 5 s poller) is ``bench/bench_polling.py``'s
 short-render case, each checkout's runner at its own defaults against the same
@@ -73,8 +75,9 @@ class Checkout:
     label: str
     root: Path
     input_check_flag: bool  # whether its plan/run know --no-input-check
-    # Set for its commands: "now, first read" turns the manifest cache off, as on a CI
-    # runner that keeps no cache; "now" reads an unchanged manifest from it.
+    # Set for its commands: "now, first read" turns the manifest and lock caches off, as
+    # on a CI runner that keeps no cache; "now" reads an unchanged manifest (and a big
+    # unchanged lock) from them.
     env: tuple[tuple[str, str], ...] = ()
 
     def argv(self, command: str, *args: str) -> tuple[str, ...]:

@@ -47,7 +47,8 @@ STUDIO_API_KEYS_ENV: Final = "LIPSYNC_STUDIO_API_KEYS"
 STEP_SUMMARY_ENV: Final = "GITHUB_STEP_SUMMARY"
 # Where plan and run keep what they learnt about input URLs (lengths, validators).
 CACHE_DIR_ENV: Final = "LIPSYNC_CACHE_DIR"
-# "off" (or 0, no, false): every command reads the manifest's YAML (manifest/_cache.py).
+# "off" (or 0, no, false): every command reads the manifest's YAML and parses the lock
+# (manifest/_cache.py, lockfile/_cache.py).
 MANIFEST_CACHE_ENV: Final = "LIPSYNC_MANIFEST_CACHE"
 _APP_DIR: Final = "lipsync-pipeline"
 # "1": the input check may ask private-network addresses too (a studio on the LAN).

@@ -59,9 +59,10 @@ environment:
   {STEP_SUMMARY_ENV}  plan and run append their Markdown summary to this file
                        (GitHub Actions sets it; see docs/github-actions.md)
   {CACHE_DIR_ENV} where plan/run cache input lengths and ETags, and every command
-                     the manifests it read (default $XDG_CACHE_HOME/lipsync-pipeline,
-                     else ~/.cache/lipsync-pipeline)
-  {MANIFEST_CACHE_ENV}=off  read the manifest's YAML every time (no manifest cache)
+                     the manifests and big locks it read (default
+                     $XDG_CACHE_HOME/lipsync-pipeline, else ~/.cache/lipsync-pipeline)
+  {MANIFEST_CACHE_ENV}=off  read the manifest's YAML and parse the lock every time
+                     (no manifest or lock cache)
   {PRIVATE_INPUTS_ENV}=1  the input check may ask private-network and loopback
                      addresses (without it: loopback only if the API is, or --local)
 """

@@ -37,6 +37,7 @@ from lipsync_pipeline._ecma import strict_validator
 from lipsync_pipeline._fs import Identity, stat_identity
 from lipsync_pipeline._gc import paused_gc
 from lipsync_pipeline.errors import LockfileError, Problem
+from lipsync_pipeline.lockfile._cache import LockCache
 from lipsync_pipeline.lockfile._entries import (
     LOCK_VERSION,
     LockEntry,
@@ -227,18 +228,35 @@ def _parse_lock(path: Path) -> dict[str, LockEntry]:
         if last is not None and last.settled and last.identity == stat_identity(st):
             return last.entries
         data = _read_all(path, f)
-    settled = max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < _now_ns()
-    digest = None
-    if not settled or (last is not None and last.digest is not None):
-        digest = hashlib.sha256(data).hexdigest()
-        if last is not None and last.digest == digest:
-            return last.entries
+        settled = max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < _now_ns()
+        kept = LockCache.open(path, len(data))  # a big lock's entries, parsed before
+        digest = None
+        if not settled or kept is not None or (last is not None and last.digest is not None):
+            digest = hashlib.sha256(data).hexdigest()
+            if last is not None and last.digest == digest:
+                return last.entries
+        if kept is not None and digest is not None and kept.find(digest):
+            # The bytes are not held while kept entries are built (~30 MB of the peak
+            # at 50,000 entries).
+            del data
+            with paused_gc():
+                entries = kept.take(_quick_check())
+            if entries is not None:
+                _last_parsed = _Parsed(file, stat_identity(st), settled, digest, dict(entries))
+                return entries
+            f.seek(0)  # an entry this code would not write: read as if none was kept
+            data = _read_all(path, f)
+            again = hashlib.sha256(data).hexdigest()
+            if again != digest:  # written in place meanwhile: parsed, trusted by nothing
+                settled, digest = False, again
     # The bytes are let go before anything parses the text: at 50,000 entries they are
     # ~30 MB of the command's peak.
     text = _decode(file, data)
     del data
     with paused_gc():
         entries = _parse_lock_text(file, text)
+    if kept is not None and digest is not None:
+        kept.save(digest, entries)
     _last_parsed = _Parsed(file, stat_identity(st), settled, digest, dict(entries))
     return entries
 

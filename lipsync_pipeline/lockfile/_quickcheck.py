@@ -122,6 +122,15 @@ class LockCheck:
             )
         )
 
+    def artifact_names(self, path: object, store_key: object) -> bool:
+        """An artifact's path and store key (None: none) are what the schema allows:
+        the names a run reads, replaces and deletes files by."""
+        if type(path) is not str or self._rel_path(path) is None:
+            return False
+        return store_key is None or (
+            type(store_key) is str and self._store_key(store_key) is not None
+        )
+
     def lock_head(self, value: Any) -> bool:
         """A whole lock but its entries: ``jobs`` is then a dict, each of whose items
         must pass ``job_id`` and ``entry`` (checked as they are read: ``_format``)."""
