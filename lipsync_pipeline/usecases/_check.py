@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from lipsync_pipeline._gc import settled
 from lipsync_pipeline.errors import ConfigError, LockfileError, Problem, format_where
-from lipsync_pipeline.inputs import InputFindings
 from lipsync_pipeline.lockfile import (
     LockSnapshot,
     default_lock_path,
@@ -26,7 +25,7 @@ from lipsync_pipeline.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
     from lipsync_pipeline.estimate import RemoteDurations
-    from lipsync_pipeline.inputs import InputCheck, Progress
+    from lipsync_pipeline.inputs import InputCheck, InputFindings, Progress
     from lipsync_pipeline.plan import ArtifactState, Plan
     from lipsync_pipeline.shard import Shard
 
@@ -42,6 +41,13 @@ __all__ = [
 ]
 
 
+def _no_findings() -> InputFindings:
+    """The findings of no input check (imported here: ``validate`` never makes one)."""
+    from lipsync_pipeline.inputs import InputFindings
+
+    return InputFindings()
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A validated manifest, its lock and the plan: what ``plan`` and ``status`` show."""
@@ -54,7 +60,7 @@ class Checked:
     # input check; empty without one), for ``estimate_plan(remote=...)``.
     remote: RemoteDurations = field(default_factory=dict)
     # Everything the input check learnt: versions for the lock, changed inputs, warnings.
-    inputs: InputFindings = field(default_factory=InputFindings)
+    inputs: InputFindings = field(default_factory=lambda: _no_findings())
     # ``plan`` as it was made (same selection and options), to make again with what the
     # input check found (``changed=``); set by ``check``.
     replan: Callable[..., Plan] | None = field(default=None, repr=False, compare=False)

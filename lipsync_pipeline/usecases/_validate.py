@@ -14,7 +14,6 @@ from pathlib import Path
 from lipsync_pipeline.errors import LockfileError, ManifestError, Problem, UsageError
 from lipsync_pipeline.lockfile import LOCK_SUFFIX, LockSnapshot
 from lipsync_pipeline.manifest import Manifest, load_manifest
-from lipsync_pipeline.plan import moved_warnings
 from lipsync_pipeline.usecases._check import check_lock, lock_beside
 from lipsync_pipeline.usecases._lockmerge import driver_warning
 
@@ -118,7 +117,10 @@ def _one(path: Path, lock_path: Path | None) -> FileValidation:
     good = None if lock is None else LockValidation(lock_file, True, len(lock.entries))
     unregistered = driver_warning(Path(lock_file))
     warnings = _local_path_warnings(manifest) + (() if unregistered is None else (unregistered,))
-    warnings += moved_warnings(manifest, lock or LockSnapshot(Path(lock_file), {}))
+    if manifest.moved:  # the plan's module only for a manifest that names moves
+        from lipsync_pipeline.plan import moved_warnings
+
+        warnings += moved_warnings(manifest, lock or LockSnapshot(Path(lock_file), {}))
     return FileValidation(str(path), True, jobs, good, (), warnings, _matrices(manifest))
 
 

@@ -101,6 +101,8 @@ def test_validate_of_a_valid_manifest_loads_only_the_reader(tmp_path: Path, fmt:
     assert not modules & {  # the matrix modules: only for a manifest with a matrix:
         f"lipsync_pipeline.manifest._{name}" for name in ("expand", "matrix", "combos", "rows")
     }
+    # Nor the plan (only for a manifest with `moved:`) or the input check's findings.
+    assert not modules & {"lipsync_pipeline.plan", "lipsync_pipeline.inputs._findings"}
 
 
 def test_validate_of_an_invalid_manifest_loads_jsonschema_to_word_errors(tmp_path: Path) -> None:
