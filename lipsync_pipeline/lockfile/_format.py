@@ -213,7 +213,7 @@ class _Parsed:
     entries: dict[str, LockEntry]  # the caller's copy; handed over, never shared
 
 
-def _parse_lock(path: Path) -> dict[str, LockEntry]:
+def _parse_lock(path: Path, keep: bool = True) -> dict[str, LockEntry]:
     global _last_parsed
     file = str(path)
     last, _last_parsed = _last_parsed, None
@@ -229,7 +229,8 @@ def _parse_lock(path: Path) -> dict[str, LockEntry]:
             return last.entries
         data = _read_all(path, f)
         settled = max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS < _now_ns()
-        kept = LockCache.open(path, len(data))  # a big lock's entries, parsed before
+        # A big lock's entries, parsed before (``keep``: a lock that is read again later).
+        kept = LockCache.open(path, len(data)) if keep else None
         digest = None
         if not settled or kept is not None or (last is not None and last.digest is not None):
             digest = hashlib.sha256(data).hexdigest()
@@ -365,9 +366,11 @@ def _unreadable(path: Path, exc: OSError) -> LockfileError:
     return LockfileError([Problem(str(path), None, None, "", message or exc.strerror or str(exc))])
 
 
-def read_lock(path: Path) -> tuple[dict[str, LockEntry], bool]:
-    """(entries with the journal folded in, whether a journal exists)."""
-    entries = _parse_lock(path)
+def read_lock(path: Path, *, keep: bool = True) -> tuple[dict[str, LockEntry], bool]:
+    """(entries with the journal folded in, whether a journal exists). ``keep=False``
+    for a lock read once (a merge's sides, a CI shard's lock): the lock cache neither
+    answers nor keeps it."""
+    entries = _parse_lock(path, keep)
     jpath = journal_path(path)
     jdata = read_bytes(jpath)
     if jdata is not None:
@@ -375,9 +378,10 @@ def read_lock(path: Path) -> tuple[dict[str, LockEntry], bool]:
     return entries, jdata is not None
 
 
-def load_lock(path: Path) -> LockSnapshot:
-    """Read the lockfile (missing: empty) and fold a pending journal in memory (no writes)."""
-    entries, _ = read_lock(path)
+def load_lock(path: Path, *, keep: bool = True) -> LockSnapshot:
+    """Read the lockfile (missing: empty) and fold a pending journal in memory (no
+    writes; ``keep``: as for ``read_lock``)."""
+    entries, _ = read_lock(path, keep=keep)
     return LockSnapshot(path, MappingProxyType(entries))
 
 

@@ -56,7 +56,7 @@ def _entries(path: Path) -> Mapping[str, LockEntry]:
         return {}
     except OSError as exc:
         raise StorageError(f"{path}: {exc.strerror or exc}") from exc
-    return load_lock(path).entries
+    return load_lock(path, keep=False).entries  # a temporary file of git's
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,10 @@ def fold_files(main: Path, shards: Sequence[Path]) -> MergeResult:
     except OSError as exc:
         raise StorageError(f"{run_lock.path}: {exc.strerror or exc}") from exc
     try:
-        loaded = [rebase_artifacts(load_lock(s).entries, s.parent, main.parent) for s in shards]
+        loaded = [
+            rebase_artifacts(load_lock(s, keep=False).entries, s.parent, main.parent)
+            for s in shards  # each read once, and gone with the CI job that made it
+        ]
         # A killed run's journal is compacted into the main lock first (and removed):
         # left beside it, the next load would replay its older states over the fold.
         try:

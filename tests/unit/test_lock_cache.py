@@ -247,3 +247,23 @@ def test_new_code_reads_again(
     monkeypatch.setattr(_cache, "code_stamp", lambda: "another version")
     read(lock)
     assert len(lock_parses) == 2
+
+
+def kept_paths(folder: Path) -> set[str]:
+    return {json.loads(p.read_bytes().split(b"\n")[0])["path"] for p in kept_entries(folder)}
+
+
+def test_locks_read_once_are_not_kept(tmp_path: Path, kept: Path) -> None:
+    """A merge's sides (git's temporary files) and a CI shard's lock: nothing kept."""
+    from lipsync_pipeline.usecases._lockmerge import fold_files, merge_files
+
+    base = write_lock(tmp_path / ".merge_file_base", VARIED[:2])
+    ours = write_lock(tmp_path / ".merge_file_ours", VARIED[:3])
+    theirs = write_lock(tmp_path / ".merge_file_theirs", [*VARIED[:2], VARIED[4]])
+    merge_files(base, ours, theirs, lock_path=tmp_path / "r.lock")
+    assert kept_entries(kept) == []
+    main = write_lock(tmp_path / "r.lock", VARIED[:2])
+    shard = write_lock(tmp_path / "shard-1.lock", [VARIED[3]])
+    fold_files(main, [shard])
+    assert str(shard) not in kept_paths(kept)
+    assert read(main)["job-4"] == VARIED[3]
