@@ -198,7 +198,9 @@ class ReadCache:
                 with contextlib.suppress(OSError):
                     if left.stat(follow_symlinks=False).st_mtime_ns < an_hour_ago:
                         os.unlink(left.path)
-        entries = [e for e in names if e.name.endswith(".json") and e.is_file()]
+        entries = [
+            e for e in names if not e.name.endswith(TMP_SUFFIX) and e.is_file(follow_symlinks=False)
+        ]
         if len(entries) <= self._max_entries:
             return
         entries.sort(key=lambda e: e.stat().st_mtime_ns)

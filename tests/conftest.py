@@ -60,7 +60,7 @@ def lock_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     parsed: list[str] = []
     real = _format._parse_lock_text
 
-    def counting(file: str, text: str) -> dict[str, Any]:
+    def counting(file: str, text: str) -> Any:
         parsed.append(file)
         return real(file, text)
 

@@ -3,24 +3,31 @@
 Every ``plan``, ``status`` and ``run`` reads the lock, and a lock of 50,000 entries
 costs ~0.36 s to parse and check entry by entry against its schema (a quarter of an
 up-to-date ``plan`` of that size); reading the same values back as plain lists costs a
-third of that. So once a lock of at least :data:`MIN_BYTES` has parsed and passed its
-checks, its entries are kept in ``<cache dir>/locks/<key>.json`` (``key``: a hash of
-the lock's absolute path) with the sha256 of the bytes they came from and the code's
-stamp, and the next read of exactly those bytes by the same code takes them from
-there. A smaller lock parses in less time than the entry takes to read.
+third of that (~0.12 s). So once a lock of at least :data:`MIN_BYTES` has parsed and
+passed its checks, its entries are kept in ``<cache dir>/locks/<key>-<version>.json``
+(``key``: a hash of the lock's absolute path; ``version``: of the sha256 of the bytes
+they came from and the code's stamp), and a later read of exactly those bytes by the
+same code takes them from there. A smaller lock parses in less time than an entry
+takes to read.
 
 It is a cache, never a source: any difference (another byte, another version of this
 package, an entry that does not decode to what this code writes) reads the lock as
 if nothing was kept, and replaces the entry. Where it may be used, whose it must be
 and its switch (``LIPSYNC_MANIFEST_CACHE=off``) are ``_readcache``'s, as for the
 manifest cache: never inside the lock's git work tree, a private folder and private
-entries of this user. A lock holds nothing secret (it is committed; output URLs are
-written without their query), so nothing is left out of an entry.
+entries of this user. This code writes output URLs into a lock without their query;
+a lock that holds one anyway (written by hand, or by another tool) is never kept, so no
+presigned URL is copied out of the repository.
+
+An entry is written the second time the same bytes are read, not the first (see
+:meth:`LockCache.save`), and only for a lock the quick check accepted in one pass.
 
 What decoding checks again: the job ids and every artifact's path and store key
 against the schema's patterns (they name files a run reads, replaces and deletes),
-the statuses, each row's shape. The rest (fingerprints, digests, sizes) was checked
-when the entry was written from the same bytes, and an entry is this user's file.
+the statuses, each row's shape and their count. The rest (fingerprints, digests,
+sizes) was checked when the entry was written from the same bytes, and an entry is
+this user's private file. What a run builds on these entries, it writes to the lock
+as it would the parsed ones (they are equal).
 """
 
 from __future__ import annotations
@@ -46,10 +53,16 @@ _FORMAT: Final = 1
 _SUBDIR: Final = "locks"
 # A lockfile's entry is ~60 % of its size: this is a lock of ~200 MB, 300,000 entries.
 _MAX_ENTRY_BYTES: Final = 128 << 20
+# Larger locks are not looked up: their entry would not be kept (a lock of that size
+# would hash and encode itself on every read for nothing).
+_MAX_LOCK_BYTES: Final = _MAX_ENTRY_BYTES * 3 // 2
 _MAX_ENTRIES: Final = 32
 _STATUS: Final = {status: status for status in STATUSES}
 _BATCH: Final = 1_000  # rows encoded at once when an entry is written
-_encode: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# ASCII: a lone surrogate (JSON can spell one, "\\udc80") round-trips escaped; as UTF-8
+# it could not be written, or not read back.
+_encode: Final = json.JSONEncoder(separators=(",", ":")).encode
+_SEEN: Final = ".seen"
 
 
 class LockCache:
@@ -71,8 +84,9 @@ class LockCache:
         cls, lock_path: Path, size: int, environ: Mapping[str, str] | None = None
     ) -> LockCache | None:
         """The cache for a lock of ``size`` bytes at ``lock_path``, or None when it is
-        smaller than :data:`MIN_BYTES`, the caches are off or may not be used here."""
-        if size < MIN_BYTES:
+        smaller than :data:`MIN_BYTES` (or too large to keep), the caches are off or
+        may not be used here."""
+        if not MIN_BYTES <= size <= _MAX_LOCK_BYTES:
             return None
         absolute = os.path.abspath(lock_path)
         folder = ReadCache.open(
@@ -130,20 +144,33 @@ class LockCache:
             return None
 
     def save(self, sha256: str, entries: Mapping[str, LockEntry]) -> None:
-        """Keep ``entries`` as what this lock reads as with bytes of digest ``sha256``;
-        the entries of its other versions go."""
+        """Keep ``entries`` as what this lock reads as with bytes of digest ``sha256``,
+        the second time these bytes are read (the first leaves an empty marker): a CI
+        runner that keeps no cache, or a lock that changes at every run, never pays
+        for writing an entry nobody reads. The entries of its other versions go."""
         try:
+            if any(_credential_like(e.output_url) for e in entries.values()):
+                return  # a lock written by hand can hold a presigned URL: not copied
+            path = self.entry_path(sha256)
+            marker = path.with_suffix(_SEEN)
+            if self._folder.read(marker) is None:
+                self._folder.write(marker, b"")
+                self._folder.forget(f"{self._prefix}-", keep=marker)
+                return
             head = {
                 "format": _FORMAT,
                 "stamp": code_stamp(),
                 "sha256": sha256,
                 "path": self._lock_path,
             }
-            path = self.entry_path(sha256)
             self._folder.write(path, _pieces(head, list(entries.values())))
             self._folder.forget(f"{self._prefix}-", keep=path)
         except Exception:  # a full disk, a read-only home, ...: the next read parses again
             return
+
+
+def _credential_like(url: str | None) -> bool:
+    return url is not None and ("?" in url or "#" in url)
 
 
 def _hex(key: bytes) -> str:
@@ -158,7 +185,7 @@ def _pieces(head: dict[str, Any], entries: list[LockEntry]) -> Iterator[bytes]:
     yield _encode({**head, "count": len(entries)}).encode() + b"\n"
     for start in range(0, len(entries), _BATCH):
         rows = [_row(e) for e in entries[start : start + _BATCH]]
-        yield _encode(rows).encode("utf-8", "surrogateescape") + b"\n"
+        yield _encode(rows).encode() + b"\n"
 
 
 def _row(e: LockEntry) -> list[Any]:

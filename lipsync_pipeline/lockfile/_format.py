@@ -245,8 +245,7 @@ def _parse_lock(path: Path, keep: bool = True) -> dict[str, LockEntry]:
             if entries is not None:
                 _last_parsed = _Parsed(file, stat_identity(st), settled, digest, dict(entries))
                 return entries
-            f.seek(0)  # an entry this code would not write: read as if none was kept
-            data = _read_all(path, f)
+            data = _read_again(path, f)  # an entry this code would not write: no help
             again = hashlib.sha256(data).hexdigest()
             if again != digest:  # written in place meanwhile: parsed, trusted by nothing
                 settled, digest = False, again
@@ -255,17 +254,20 @@ def _parse_lock(path: Path, keep: bool = True) -> dict[str, LockEntry]:
     text = _decode(file, data)
     del data
     with paused_gc():
-        entries = _parse_lock_text(file, text)
-    if kept is not None and digest is not None:
+        entries, plain = _parse_lock_text(file, text)
+    # Kept only as the quick check accepted it: a lock that needed jsonschema's word is
+    # unusual, and jsonschema's version is not in the entry's key.
+    if kept is not None and digest is not None and plain:
         kept.save(digest, entries)
     _last_parsed = _Parsed(file, stat_identity(st), settled, digest, dict(entries))
     return entries
 
 
-def _parse_lock_text(file: str, text: str) -> dict[str, LockEntry]:
+def _parse_lock_text(file: str, text: str) -> tuple[dict[str, LockEntry], bool]:
+    """(the entries, whether the quick check accepted them in one pass)."""
     entries = entries_in_one_pass(text, _quick_check())
     # None: something is wrong (or unusual); read it again, slowly, to say what and where.
-    return entries if entries is not None else _slow_entries(file, text)
+    return (entries, True) if entries is not None else (_slow_entries(file, text), False)
 
 
 def _slow_entries(file: str, text: str) -> dict[str, LockEntry]:
@@ -352,6 +354,14 @@ def _open(path: Path) -> BinaryIO | None:
         return None
     except OSError as exc:
         raise _unreadable(path, exc) from None
+
+
+def _read_again(path: Path, f: BinaryIO) -> bytes:
+    try:
+        f.seek(0)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    return _read_all(path, f)
 
 
 def _read_all(path: Path, f: BinaryIO) -> bytes:
