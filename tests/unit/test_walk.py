@@ -24,6 +24,7 @@ import trio
 from _fake_api import FakeApi, Render, manifest_text, request_id
 
 from lipsync_pipeline._staging import StagedFile
+from lipsync_pipeline.api import JobStatus
 from lipsync_pipeline.errors import (
     AuthError,
     RequestRejected,
@@ -405,16 +406,27 @@ async def test_a_forgotten_job_is_not_rendered_again_once_the_run_stops_submitti
     fake = FakeApi()
     fake.renders["b-r3"] = Render(busy_polls=0, end="failed", error="Invalid audio format")
     fake.renders["a-r3"] = Render(busy_polls=1_000, end=None)  # still rendering
-    # b's failure stops the run (--fail-fast); the studio forgets a at that moment, so
-    # a's next poll meets the 404 with the run stopped, whatever the lock's fsync thread
-    # lets the clock do meanwhile (no race of virtual time against real I/O).
+    # b's failure stops the run (--fail-fast); the studio forgets a at that moment, and
+    # a's poll is answered only then, so it meets the 404 with the run stopped however
+    # long b's lock record takes in real time (the virtual clock jumps while a thread
+    # fsyncs: polls answered meanwhile would pile up without end under a busy CPU).
     stop = RunState.stop
+    stopped = trio.Event()
 
     def stop_and_forget(state: RunState, reason: str) -> None:
         stop(state, reason)
         fake.forget("a-r3")
+        stopped.set()
+
+    get_job = fake.get_job
+
+    async def answered_once_stopped(rid: str) -> JobStatus:
+        if rid == "a-r3":
+            await stopped.wait()
+        return await get_job(rid)
 
     monkeypatch.setattr(RunState, "stop", stop_and_forget)
+    monkeypatch.setattr(fake, "get_job", answered_once_stopped)
     options = RunOptions(
         poll_interval=P, job_timeout=NO_TIMEOUT, resubmit_forgotten=True, fail_fast=True
     )
