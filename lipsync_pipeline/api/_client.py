@@ -233,7 +233,12 @@ class ApiClient:
         try:
             target = self._base.join(url)  # tolerate an output given relative to the API
         except httpx.InvalidURL as exc:
-            raise ApiError(self._redact(f"the API gave a bad output URL {url!r}: {exc}")) from None
+            # Without its query and fragment: a presigned URL's signature must not reach
+            # the job's recorded error (the lock) or a log line.
+            shown = url.partition("?")[0].partition("#")[0]
+            raise ApiError(
+                self._redact(f"the API gave a bad output URL {shown!r} (query left out): {exc}")
+            ) from None
         what = f"download {target.copy_with(query=None, fragment=None)}"
         dest = Path(dest)
         try:

@@ -573,3 +573,14 @@ async def test_a_custom_transport_carries_every_request_with_no_proxy_read(
         assert await _submit(client) == "r9"
         assert not (await client.get_job("r9")).finished  # an unknown status is not an end
     assert seen == [("POST", "/v1/lipsync-image"), ("GET", "/v1/jobs/r9")]
+
+
+async def test_a_bad_output_url_is_reported_without_its_query(tmp_path: Path) -> None:
+    """A presigned output URL the client cannot parse: its signature must not reach the
+    error (the job's recorded error goes into the lock)."""
+    bad = "http://[::1/out.mp4?X-Amz-Signature=s3cr3tsig"
+    async with _client("http://127.0.0.1:9") as client:
+        with pytest.raises(ApiError) as info:
+            await client.fetch(bad, tmp_path / "a.mp4")
+    assert "s3cr3tsig" not in str(info.value)
+    assert "http://[::1/out.mp4" in str(info.value)
