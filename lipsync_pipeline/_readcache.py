@@ -141,22 +141,25 @@ class ReadCache:
             return None
         return (raw, info.st_mtime_ns) if _private(info) else None
 
-    def write(self, path: Path, data: bytes | Iterable[bytes]) -> None:
+    def write(self, path: Path, data: bytes | Iterable[bytes]) -> bool:
         """Keep ``data`` (the bytes, or their pieces in order) as the entry at ``path``
         (private, replaced atomically, never through a link), then forget the least
-        recently written beyond the limit. Nothing is kept past the size limit."""
+        recently written beyond the limit. Nothing is kept past the size limit.
+        Whether it was kept."""
         try:
             if isinstance(data, bytes) and len(data) > self._max_entry_bytes:
-                return
+                return False
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self._safe_folder():
-                pieces = data if isinstance(data, bytes) else self._capped(data)
-                # Not fsynced: an entry cut short by a power cut does not parse, and is
-                # read as missing.
-                atomic_write(path, pieces, mode=0o600, durable=False)
-                self._prune()
+            if not self._safe_folder():
+                return False
+            pieces = data if isinstance(data, bytes) else self._capped(data)
+            # Not fsynced: an entry cut short by a power cut does not parse, and is read
+            # as missing.
+            atomic_write(path, pieces, mode=0o600, durable=False)
+            self._prune()
+            return True
         except Exception:  # a full disk, a read-only home, ...: the next reading reads again
-            return
+            return False
 
     def _capped(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
         """``pieces``, raising once they add up to more than an entry may hold (the

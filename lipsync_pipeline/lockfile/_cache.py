@@ -99,9 +99,14 @@ class LockCache:
         return None if folder is None else cls(folder, absolute)
 
     def entry_path(self, sha256: str) -> Path:
-        """Where the entry of this lock with bytes of digest ``sha256`` is kept."""
-        version = _hex(f"{code_stamp()}\0{sha256}".encode())
-        return self._folder.directory / f"{self._prefix}-{version}.json"
+        """Where the entry of this lock with bytes of digest ``sha256`` is kept, for
+        this code: ``<lock>-<code>-<bytes>.json``."""
+        return self._folder.directory / f"{self._versions()}{_hex(sha256.encode())}.json"
+
+    def _versions(self) -> str:
+        """The names' beginning shared by this lock's entries made by this code: another
+        install (a pre-commit hook's own environment) keeps its entries beside ours."""
+        return f"{self._prefix}-{_hex(code_stamp().encode())}-"
 
     def find(self, sha256: str) -> bool:
         """Whether an entry is kept for this lock with bytes of digest ``sha256``
@@ -154,8 +159,8 @@ class LockCache:
             path = self.entry_path(sha256)
             marker = path.with_suffix(_SEEN)
             if self._folder.read(marker) is None:
-                self._folder.write(marker, b"")
-                self._folder.forget(f"{self._prefix}-", keep=marker)
+                if self._folder.write(marker, b""):
+                    self._folder.forget(self._versions(), keep=marker)
                 return
             head = {
                 "format": _FORMAT,
@@ -163,8 +168,9 @@ class LockCache:
                 "sha256": sha256,
                 "path": self._lock_path,
             }
-            self._folder.write(path, _pieces(head, list(entries.values())))
-            self._folder.forget(f"{self._prefix}-", keep=path)
+            marker.unlink()  # first: the limit counts the entry, not both
+            if self._folder.write(path, _pieces(head, list(entries.values()))):
+                self._folder.forget(self._versions(), keep=path)
         except Exception:  # a full disk, a read-only home, ...: the next read parses again
             return
 

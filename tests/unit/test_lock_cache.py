@@ -83,9 +83,10 @@ def read(lock: Path) -> dict[str, LockEntry]:
 def cached(lock: Path, folder: Path) -> Path:
     """Read ``lock`` until its entry is kept (the second read of the same bytes keeps
     it); the entry's path."""
+    before = set(kept_entries(folder))
     read(lock)
     read(lock)
-    (path,) = kept_entries(folder)
+    (path,) = set(kept_entries(folder)) - before
     return path
 
 
@@ -340,14 +341,21 @@ def untouched(rows: list[list[object]]) -> None:
 
 
 @pytest.mark.parametrize(
-    "edit", [set_artifact_path, set_job_id, set_status, set_store_key, repeat_a_row]
+    ("edit", "count"),
+    [
+        (set_artifact_path, None),
+        (set_job_id, None),
+        (set_status, None),
+        (set_store_key, None),
+        (repeat_a_row, len(VARIED) - 1),  # counting the jobs the rows make
+        (repeat_a_row, len(VARIED)),  # counting the rows
+    ],
 )
 def test_an_entry_this_code_would_not_write_is_not_used(
-    tmp_path: Path, kept: Path, lock_parses: list[str], edit: object
+    tmp_path: Path, kept: Path, lock_parses: list[str], edit: object, count: int | None
 ) -> None:
     lock = write_lock(tmp_path / "r.lock", VARIED)
-    # The count as the rows would make it (a duplicated job: one fewer).
-    planted(kept, lock, edit, count=len(VARIED) - (edit is repeat_a_row))
+    planted(kept, lock, edit, count=count)
     assert read(lock) == AS_WRITTEN
     assert len(lock_parses) == 3  # read from the lock again
 
@@ -438,3 +446,31 @@ def test_a_lock_too_large_to_keep_is_not_looked_up(
     read(lock)
     read(lock)
     assert not (kept / "locks").exists()
+
+
+def test_another_install_keeps_its_entries_beside_these(
+    tmp_path: Path, kept: Path, lock_parses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-commit hook runs its own install (another code stamp) on the same lock."""
+    lock = write_lock(tmp_path / "r.lock", VARIED)
+    cached(lock, kept)
+    with monkeypatch.context() as hook:
+        hook.setattr(_cache, "code_stamp", lambda: "the hook's install")
+        read(lock)
+        read(lock)
+    assert len(kept_entries(kept)) == 2
+    read(lock)  # ours still answers
+    assert len(lock_parses) == 4
+
+
+def test_the_limit_counts_entries_not_their_markers(
+    tmp_path: Path, kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "_MAX_ENTRIES", 2)
+    for n in range(2):
+        (tmp_path / f"p{n}").mkdir()
+        cached(write_lock(tmp_path / f"p{n}" / "r.lock", VARIED), kept)
+        for old in (kept / "locks").iterdir():  # written earlier than what comes next
+            os.utime(old, ns=(old.stat().st_mtime_ns - 10**9,) * 2)
+    assert len(kept_entries(kept)) == 2
+    assert list((kept / "locks").glob("*.seen")) == []

@@ -34,6 +34,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LIPSYNC_CACHE_DIR", str(folder))
     monkeypatch.delenv("LIPSYNC_MANIFEST_CACHE", raising=False)
     monkeypatch.setattr(_cachefacts, "RACY_NS", 0)
+    monkeypatch.setattr(_cache, "KEEP_AT_READ", 1)  # kept at once: these tests read it
     return folder
 
 
@@ -422,3 +423,21 @@ def test_only_the_most_recently_written_entries_are_kept(
     load_cached(paths[2], monkeypatch)  # the newest is kept
     with pytest.raises(Unread):
         load_cached(paths[0], monkeypatch)  # the oldest went
+
+
+def test_an_entry_is_written_at_the_second_reading_of_the_same_bytes(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "KEEP_AT_READ", 2)
+    path = write(tmp_path / "m.yaml", "version: 1\njobs:\n" + avatar("a"))
+    first = load_manifest(path)
+    assert entries(cache) == []  # a CI runner that keeps no cache writes no entry
+    write(path, "version: 1\njobs:\n" + avatar("b"))  # other bytes: seen once again
+    load_manifest(path)
+    assert entries(cache) == []
+    write(path, "version: 1\njobs:\n" + avatar("a"))
+    load_manifest(path)
+    assert entries(cache) == []
+    assert load_manifest(path) == first  # the second reading of these bytes keeps them
+    assert load_cached(path, monkeypatch) == first
+    assert [p.suffix for p in (cache / "manifests").iterdir()] == [".json"]  # no marker

@@ -79,3 +79,14 @@ def test_a_shared_folder_is_not_read(tmp_path: Path) -> None:
     cache.write(path, b"entry")
     os.chmod(cache.directory, 0o755)  # what a COPY or a checkout makes
     assert cache.read(path) is None
+
+
+def test_markers_count_toward_the_limit(tmp_path: Path) -> None:
+    """A lock or manifest read once leaves a marker: those must not pile up."""
+    cache = folder(tmp_path, max_entries=2)
+    for n in range(4):
+        path = cache.directory / f"{n}.seen"
+        cache.write(path, b"")
+        if path.exists():
+            os.utime(path, ns=(10**18 + n * 10**9,) * 2)  # each newer than the last
+    assert sorted(os.listdir(cache.directory)) == ["2.seen", "3.seen"]
