@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -78,6 +79,7 @@ _T = TypeVar("_T")
 _CONNECT_TIMEOUT: Final = 10.0  # a loopback or LAN connect never needs the full read budget
 _CHUNK: Final = 64 * 1024
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
+_USERINFO: Final = re.compile(r"//[^/@]*@")  # "//user:password@" in a URL's authority
 _DEFAULT_RETRY: Final = RetryPolicy()  # frozen, so one shared default is safe
 
 
@@ -233,13 +235,13 @@ class ApiClient:
         try:
             target = self._base.join(url)  # tolerate an output given relative to the API
         except httpx.InvalidURL as exc:
-            # Without its query and fragment: a presigned URL's signature must not reach
-            # the job's recorded error (the lock) or a log line.
-            shown = url.partition("?")[0].partition("#")[0]
+            # Without its query, fragment and user: a presigned URL's signature or a
+            # password must not reach the job's recorded error (the lock) or a log line.
+            shown = _USERINFO.sub("//", url.partition("?")[0].partition("#")[0])
             raise ApiError(
-                self._redact(f"the API gave a bad output URL {shown!r} (query left out): {exc}")
+                self._redact(f"the API gave a bad output URL {shown!r} (shown in part): {exc}")
             ) from None
-        what = f"download {target.copy_with(query=None, fragment=None)}"
+        what = f"download {target.copy_with(query=None, fragment=None, userinfo=b'')}"
         dest = Path(dest)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)

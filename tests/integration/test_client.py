@@ -576,11 +576,14 @@ async def test_a_custom_transport_carries_every_request_with_no_proxy_read(
 
 
 async def test_a_bad_output_url_is_reported_without_its_query(tmp_path: Path) -> None:
-    """A presigned output URL the client cannot parse: its signature must not reach the
-    error (the job's recorded error goes into the lock)."""
-    bad = "http://[::1/out.mp4?X-Amz-Signature=s3cr3tsig"
+    """An output URL the client cannot parse: a presigned URL's signature or a password
+    must not reach the error (the job's recorded error goes into the lock)."""
     async with _client("http://127.0.0.1:9") as client:
-        with pytest.raises(ApiError) as info:
-            await client.fetch(bad, tmp_path / "a.mp4")
-    assert "s3cr3tsig" not in str(info.value)
-    assert "http://[::1/out.mp4" in str(info.value)
+        for bad, shown in (
+            ("http://[::1/out.mp4?X-Amz-Signature=s3cr3tsig", "http://[::1/out.mp4"),
+            ("http://user:s3cr3tsig@h.example:bad/out.mp4", "http://h.example:bad/out.mp4"),
+        ):
+            with pytest.raises(ApiError) as info:
+                await client.fetch(bad, tmp_path / "a.mp4")
+            assert "s3cr3tsig" not in str(info.value)
+            assert shown in str(info.value)
