@@ -13,8 +13,8 @@ yardstick measured in the same run, so a ratio means something on a noisy machin
 commands with that checkout first on ``PYTHONPATH``; both contenders meet the same
 generated files, alternating command by command so a busy neighbour slows both alike.
 
-"now" runs twice: as a rerun meets it ("now": the manifest validated before and the
-lock parsed before, read from the manifest and lock caches,
+"now" runs twice: as a rerun meets it ("now": the manifest and the lock read twice
+before, so read from the manifest and lock caches,
 ``lipsync_pipeline/manifest/_cache.py`` and ``lipsync_pipeline/lockfile/_cache.py``)
 and as a CI runner that keeps no cache meets it ("now, first read":
 ``LIPSYNC_MANIFEST_CACHE=off``, the YAML read and the lock parsed every time). The

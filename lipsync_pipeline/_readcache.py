@@ -33,7 +33,7 @@ from typing import Final
 
 from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, read_capped, within
 
-__all__ = ["ReadCache", "code_stamp", "stamp_of"]
+__all__ = ["ReadCache", "code_stamp", "install_id", "stamp_of"]
 
 _OFF: Final = frozenset({"0", "off", "no", "false"})
 _PRIVATE: Final = 0o077  # group and other permission bits: none on the folder or entries
@@ -45,6 +45,14 @@ def code_stamp() -> str:
     """The code that made an entry: this package's files (schemas included, through
     their link) by name, size and mtime, Python's version and PyYAML's."""
     return stamp_of(Path(__file__).resolve().parent)
+
+
+@functools.cache
+def install_id() -> str:
+    """Which install of this package this is (its folder): stable across upgrades and
+    edits, unlike the stamp, so an install replaces its own older entries and leaves
+    another install's (a pre-commit hook's environment) alone."""
+    return hashlib.sha256(os.fsencode(Path(__file__).resolve().parent)).hexdigest()
 
 
 def stamp_of(root: Path) -> str:
@@ -201,11 +209,12 @@ class ReadCache:
                 with contextlib.suppress(OSError):
                     if left.stat(follow_symlinks=False).st_mtime_ns < an_hour_ago:
                         os.unlink(left.path)
-        entries = [
-            e for e in names if not e.name.endswith(TMP_SUFFIX) and e.is_file(follow_symlinks=False)
-        ]
-        if len(entries) <= self._max_entries:
-            return
-        entries.sort(key=lambda e: e.stat().st_mtime_ns)
-        for old in entries[: len(entries) - self._max_entries]:
-            os.unlink(old.path)
+        kept = []
+        for e in names:  # another process may remove any of them meanwhile
+            if not e.name.endswith(TMP_SUFFIX) and e.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    kept.append((e.stat(follow_symlinks=False).st_mtime_ns, e.path))
+        kept.sort()
+        for _, path in kept[: max(0, len(kept) - self._max_entries)]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)

@@ -4,10 +4,11 @@ Every ``plan``, ``status`` and ``run`` reads the lock, and a lock of 50,000 entr
 costs ~0.36 s to parse and check entry by entry against its schema (a quarter of an
 up-to-date ``plan`` of that size); reading the same values back as plain lists costs a
 third of that (~0.12 s). So once a lock of at least :data:`MIN_BYTES` has parsed and
-passed its checks, its entries are kept in ``<cache dir>/locks/<key>-<version>.json``
-(``key``: a hash of the lock's absolute path; ``version``: of the sha256 of the bytes
-they came from and the code's stamp), and a later read of exactly those bytes by the
-same code takes them from there. A smaller lock parses in less time than an entry
+passed its checks, its entries are kept in
+``<cache dir>/locks/<lock>-<install>-<version>.json`` (hashes of: the lock's absolute
+path; the folder this package is installed in; the code's stamp and the sha256 of the
+bytes the entries came from), and a later read of exactly those bytes by the same code
+takes them from there. A smaller lock parses in less time than an entry
 takes to read.
 
 It is a cache, never a source: any difference (another byte, another version of this
@@ -39,7 +40,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._readcache import ReadCache, code_stamp
+from lipsync_pipeline._readcache import ReadCache, code_stamp, install_id
 from lipsync_pipeline.lockfile._entries import STATUSES, LockEntry, new_artifact, new_entry
 from lipsync_pipeline.lockfile._inputs import Inputs, InputVersion
 from lipsync_pipeline.lockfile._quickcheck import LockCheck
@@ -63,6 +64,10 @@ _BATCH: Final = 1_000  # rows encoded at once when an entry is written
 # it could not be written, or not read back.
 _encode: Final = json.JSONEncoder(separators=(",", ":")).encode
 _SEEN: Final = ".seen"
+# A marker's bytes: read once; or its entry could not be kept (over the size cap, a
+# full disk): the entry is not encoded again for the same bytes.
+_SEEN_ONCE: Final = b""
+_NOT_KEPT: Final = b"not kept\n"
 
 
 class LockCache:
@@ -100,13 +105,15 @@ class LockCache:
 
     def entry_path(self, sha256: str) -> Path:
         """Where the entry of this lock with bytes of digest ``sha256`` is kept, for
-        this code: ``<lock>-<code>-<bytes>.json``."""
-        return self._folder.directory / f"{self._versions()}{_hex(sha256.encode())}.json"
+        this code: ``<lock>-<install>-<code, bytes>.json``."""
+        version = _hex(f"{code_stamp()}\0{sha256}".encode())
+        return self._folder.directory / f"{self._versions()}{version}.json"
 
     def _versions(self) -> str:
-        """The names' beginning shared by this lock's entries made by this code: another
-        install (a pre-commit hook's own environment) keeps its entries beside ours."""
-        return f"{self._prefix}-{_hex(code_stamp().encode())}-"
+        """The names' beginning shared by this lock's entries made by this install,
+        whatever its code's version: a new entry replaces them, and another install (a
+        pre-commit hook's own environment) keeps its entries beside ours."""
+        return f"{self._prefix}-{_hex(install_id().encode())}-"
 
     def find(self, sha256: str) -> bool:
         """Whether an entry is kept for this lock with bytes of digest ``sha256``
@@ -158,10 +165,13 @@ class LockCache:
                 return  # a lock written by hand can hold a presigned URL: not copied
             path = self.entry_path(sha256)
             marker = path.with_suffix(_SEEN)
-            if self._folder.read(marker) is None:
-                if self._folder.write(marker, b""):
+            seen = self._folder.read(marker)
+            if seen is None:
+                if self._folder.write(marker, _SEEN_ONCE):
                     self._folder.forget(self._versions(), keep=marker)
                 return
+            if seen[0] != _SEEN_ONCE:
+                return  # its entry could not be written (too large): not tried again
             head = {
                 "format": _FORMAT,
                 "stamp": code_stamp(),
@@ -171,6 +181,8 @@ class LockCache:
             marker.unlink()  # first: the limit counts the entry, not both
             if self._folder.write(path, _pieces(head, list(entries.values()))):
                 self._folder.forget(self._versions(), keep=path)
+            else:
+                self._folder.write(marker, _NOT_KEPT)
         except Exception:  # a full disk, a read-only home, ...: the next read parses again
             return
 

@@ -451,16 +451,60 @@ def test_a_lock_too_large_to_keep_is_not_looked_up(
 def test_another_install_keeps_its_entries_beside_these(
     tmp_path: Path, kept: Path, lock_parses: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pre-commit hook runs its own install (another code stamp) on the same lock."""
+    """A pre-commit hook runs its own install (another folder, another code stamp) on
+    the same lock."""
     lock = write_lock(tmp_path / "r.lock", VARIED)
     cached(lock, kept)
     with monkeypatch.context() as hook:
-        hook.setattr(_cache, "code_stamp", lambda: "the hook's install")
+        hook.setattr(_cache, "install_id", lambda: "the hook's environment")
+        hook.setattr(_cache, "code_stamp", lambda: "the hook's version")
         read(lock)
         read(lock)
     assert len(kept_entries(kept)) == 2
     read(lock)  # ours still answers
     assert len(lock_parses) == 4
+
+
+def test_an_upgraded_install_replaces_its_own_older_entries(
+    tmp_path: Path, kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = write_lock(tmp_path / "r.lock", VARIED)
+    cached(lock, kept)
+    monkeypatch.setattr(_cache, "code_stamp", lambda: "the next version")
+    read(lock)
+    assert kept_entries(kept) == []  # seen by the new version: the old entry is gone
+    read(lock)
+    assert len(kept_entries(kept)) == 1
+
+
+def test_a_marker_not_written_leaves_the_older_entry(
+    tmp_path: Path, kept: Path, lock_parses: list[str]
+) -> None:
+    lock = write_lock(tmp_path / "r.lock", VARIED)
+    older = cached(lock, kept)
+    os.chmod(kept / "locks", 0o755)  # not private any more: nothing written there
+    write_lock(lock, VARIED[:3])
+    read(lock)
+    assert older.exists()
+
+
+def test_an_entry_that_cannot_be_kept_is_not_encoded_again(
+    tmp_path: Path, kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "_MAX_ENTRY_BYTES", 100)  # every entry is over it
+    encoded = []
+    pieces = _cache._pieces
+
+    def counting(*args: object) -> object:
+        encoded.append(1)
+        return pieces(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_cache, "_pieces", counting)
+    lock = write_lock(tmp_path / "r.lock", VARIED)
+    for _ in range(4):
+        assert read(lock) == AS_WRITTEN
+    assert len(encoded) == 1
+    assert kept_entries(kept) == []
 
 
 def test_the_limit_counts_entries_not_their_markers(

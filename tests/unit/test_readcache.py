@@ -90,3 +90,13 @@ def test_markers_count_toward_the_limit(tmp_path: Path) -> None:
         if path.exists():
             os.utime(path, ns=(10**18 + n * 10**9,) * 2)  # each newer than the last
     assert sorted(os.listdir(cache.directory)) == ["2.seen", "3.seen"]
+
+
+def test_write_says_whether_it_kept_the_entry(tmp_path: Path) -> None:
+    cache = folder(tmp_path, max_entry_bytes=10)
+    path = cache.entry_path(b"/some/file")
+    assert cache.write(path, b"small")
+    assert not cache.write(path, b"far larger than ten bytes")
+    assert not cache.write(path, iter([b"0123456789", b"X"]))
+    os.chmod(cache.directory, 0o755)
+    assert not cache.write(path, b"small")
