@@ -33,7 +33,7 @@ from typing import Final
 
 from lipsync_pipeline._fs import TMP_SUFFIX, atomic_write, read_capped, within
 
-__all__ = ["ReadCache", "code_stamp", "install_id", "stamp_of"]
+__all__ = ["ReadCache", "code_stamp", "credential_like", "install_id", "stamp_of"]
 
 _OFF: Final = frozenset({"0", "off", "no", "false"})
 _PRIVATE: Final = 0o077  # group and other permission bits: none on the folder or entries
@@ -77,6 +77,13 @@ def stamp_of(root: Path) -> str:
                     info = entry.stat()
                     h.update(os.fsencode(f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\n"))
     return h.hexdigest()
+
+
+def credential_like(url: str) -> bool:
+    """A URL that could carry a credential: a query, a fragment or a user (an ``@``
+    anywhere: cheaper to look for than to parse 50,000 URLs, and rare in a path). No
+    cache keeps a file that holds one."""
+    return "?" in url or "#" in url or "@" in url
 
 
 def _repository(folder: str) -> str:
@@ -155,12 +162,10 @@ class ReadCache:
         recently written beyond the limit. Nothing is kept past the size limit.
         Whether it was kept."""
         try:
-            if isinstance(data, bytes) and len(data) > self._max_entry_bytes:
-                return False
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self._safe_folder():
                 return False
-            pieces = data if isinstance(data, bytes) else self._capped(data)
+            pieces = self._capped((data,) if isinstance(data, bytes) else data)
             # Not fsynced: an entry cut short by a power cut does not parse, and is read
             # as missing.
             atomic_write(path, pieces, mode=0o600, durable=False)
@@ -202,18 +207,16 @@ class ReadCache:
     def _prune(self) -> None:
         """Keep the most recently written entries; temp files a killed writer left go."""
         with os.scandir(self.directory) as found:
-            names = list(found)
+            names = [e for e in found if e.is_file(follow_symlinks=False)]
         an_hour_ago = time.time_ns() - _HOUR_NS
-        for left in names:
-            if left.name.endswith(TMP_SUFFIX) and left.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    if left.stat(follow_symlinks=False).st_mtime_ns < an_hour_ago:
-                        os.unlink(left.path)
         kept = []
         for e in names:  # another process may remove any of them meanwhile
-            if not e.name.endswith(TMP_SUFFIX) and e.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    kept.append((e.stat(follow_symlinks=False).st_mtime_ns, e.path))
+            with contextlib.suppress(OSError):
+                written = e.stat(follow_symlinks=False).st_mtime_ns
+                if not e.name.endswith(TMP_SUFFIX):
+                    kept.append((written, e.path))
+                elif written < an_hour_ago:
+                    os.unlink(e.path)
         kept.sort()
         for _, path in kept[: max(0, len(kept) - self._max_entries)]:
             with contextlib.suppress(OSError):

@@ -40,7 +40,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from lipsync_pipeline._readcache import ReadCache, code_stamp, install_id
+from lipsync_pipeline._readcache import ReadCache, code_stamp, credential_like, install_id
 from lipsync_pipeline.lockfile._entries import STATUSES, LockEntry, new_artifact, new_entry
 from lipsync_pipeline.lockfile._inputs import Inputs, InputVersion
 from lipsync_pipeline.lockfile._quickcheck import LockCheck
@@ -161,7 +161,8 @@ class LockCache:
         runner that keeps no cache, or a lock that changes at every run, never pays
         for writing an entry nobody reads. The entries of its other versions go."""
         try:
-            if any(_credential_like(e.output_url) for e in entries.values()):
+            urls = (e.output_url for e in entries.values() if e.output_url is not None)
+            if any(credential_like(url) for url in urls):
                 return  # a lock written by hand can hold a presigned URL: not copied
             path = self.entry_path(sha256)
             marker = path.with_suffix(_SEEN)
@@ -185,10 +186,6 @@ class LockCache:
                 self._folder.write(marker, _NOT_KEPT)
         except Exception:  # a full disk, a read-only home, ...: the next read parses again
             return
-
-
-def _credential_like(url: str | None) -> bool:
-    return url is not None and ("?" in url or "#" in url)
 
 
 def _hex(key: bytes) -> str:

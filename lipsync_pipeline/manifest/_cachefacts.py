@@ -19,6 +19,7 @@ from typing import Any, Final
 # be the same): the racy margin of lipsync_pipeline._digests.
 from lipsync_pipeline._digests import RACY_NS
 from lipsync_pipeline._fs import Identity, file_digest, stat_identity
+from lipsync_pipeline._readcache import credential_like
 from lipsync_pipeline.manifest._inside import inside
 from lipsync_pipeline.manifest._model import Manifest
 
@@ -103,8 +104,7 @@ def taken_by(facts: Facts, base: str, real_base: str) -> dict[str, Any] | None:
 
 
 def could_be_secret(manifest: Manifest) -> bool:
-    """A webhook, or a URL with a query, a fragment or a user (or an ``@`` anywhere:
-    cheaper to look for than to parse 50,000 URLs, and rare in a path)."""
+    """A webhook, or a URL that could carry a credential (``credential_like``)."""
     for job in manifest.jobs:
         if job.webhook is not None:
             return True
@@ -112,7 +112,7 @@ def could_be_secret(manifest: Manifest) -> bool:
             if (
                 type(value) is str
                 and value.startswith(("https://", "http://"))
-                and ("?" in value or "#" in value or "@" in value)
+                and credential_like(value)
             ):
                 return True
     return False
